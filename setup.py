@@ -28,6 +28,7 @@ CONSOLE_SCRIPTS = [
     'train_scale_net = adaptive_depth.tools.train_scale_net:main',
     'evaluate = adaptive_depth.tools.evaluate:main',
     'replay_bag = adaptive_depth.tools.replay_bag:main',
+    'convert_da2_pth = adaptive_depth.tools.convert_da2_pth:main',
 ]
 
 setup(

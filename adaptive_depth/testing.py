@@ -77,5 +77,7 @@ def make_untrained_depth_anything(directory: PathLike, size: str = 'tiny', seed:
                 param.normal_(0.0, 3.0)
             elif name.endswith('bias'):
                 param.zero_()
+    # Marks the weights as untrained so the node and tools can label everything they produce.
+    model.config.adaptive_depth_untrained = True
     model.save_pretrained(directory)
     return directory

@@ -1,0 +1,432 @@
+# Copyright 2026 The adaptive_depth Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+Depth Anything V2 (metric) inference on top of Hugging Face ``transformers``.
+
+``DepthAnythingRunner`` loads any metric DA2 checkpoint in HF format (a hub id or a local
+directory written by ``save_pretrained``), pre-processes uint8 RGB images in torch on the model's
+device and returns float32 metric depth in metres at the input's H×W.
+
+Pre-processing follows the DA2 reference repository (``Resize(keep_aspect_ratio=True,
+ensure_multiple_of=14, resize_method='lower_bound')``): the image is scaled so that its SHORT
+side becomes ``input_size`` and each side is then rounded to the NEAREST multiple of 14, but never
+below ``input_size`` (640×480 → 686×518 with the default 518). Resampling is antialiased bicubic
+with uint8 output levels (PIL's BICUBIC, as in the ``transformers`` image processor; the DA2
+repository uses ``cv2.INTER_CUBIC``), followed by ImageNet normalisation.
+"""
+
+import contextlib
+import math
+import os
+from pathlib import Path
+import re
+import time
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
+import warnings
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+DEFAULT_MODEL_ID = 'depth-anything/Depth-Anything-V2-Metric-Indoor-Small-hf'
+"""Hub id of the DA2 metric indoor (Hypersim) ViT-S model."""
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+PATCH_SIZE = 14
+PRECISIONS = ('auto', 'fp32', 'fp16', 'bf16')
+
+_HUB_ID_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.\-]*/[A-Za-z0-9][A-Za-z0-9_.\-]*$')
+
+ImageInput = Union[np.ndarray, Sequence[np.ndarray]]
+
+
+class ModelLoadError(OSError):
+    """A Depth Anything V2 checkpoint could not be found, downloaded or used."""
+
+
+class UnsupportedModelError(ValueError):
+    """The checkpoint loads but is not a metric Depth Anything model."""
+
+
+class ImageInputError(ValueError):
+    """An input image has the wrong type, dtype or shape."""
+
+
+def resolve_device(device: Union[str, torch.device] = 'auto') -> torch.device:
+    """Return the torch device for ``device`` ('auto' → ``cuda`` if available, else ``cpu``)."""
+    if isinstance(device, torch.device):
+        return device
+    if device is None or str(device).lower() == 'auto':
+        return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f'invalid device {device!r}: use auto, cpu, cuda or cuda:N') from exc
+    if resolved.type == 'cuda' and not torch.cuda.is_available():
+        raise ValueError(
+            f'device {device!r} requested but CUDA is not available in this torch build '
+            f'(torch {torch.__version__}); use device=auto or cpu, or install a CUDA build '
+            'of torch (see docs/depth_model.md)')
+    return resolved
+
+
+def resolve_precision(precision: str, device: torch.device) -> Optional[torch.dtype]:
+    """
+    Return the autocast dtype for ``precision`` on ``device`` (``None`` means plain fp32).
+
+    'auto' → fp16 autocast on CUDA, fp32 on CPU. 'fp16' on CPU falls back to fp32 with a
+    warning; 'bf16' uses bf16 autocast on either device.
+    """
+    precision = str(precision).lower()
+    if precision not in PRECISIONS:
+        raise ValueError(f'unknown precision {precision!r}: expected one of {PRECISIONS}')
+    if precision == 'auto':
+        return torch.float16 if device.type == 'cuda' else None
+    if precision == 'fp32':
+        return None
+    if precision == 'bf16':
+        return torch.bfloat16
+    if device.type != 'cuda':
+        warnings.warn('precision fp16 is not supported on CPU; using fp32 '
+                      '(request bf16 for reduced precision on CPU)', RuntimeWarning, stacklevel=3)
+        return None
+    return torch.float16
+
+
+def da2_input_size(height: int, width: int, input_size: int = 518,
+                   multiple: int = PATCH_SIZE) -> Tuple[int, int]:
+    """
+    Return the network input (height, width) in pixels for an H×W image.
+
+    Keeps the aspect ratio with the SHORT side scaled to ``input_size``; each side is rounded to
+    the nearest multiple of ``multiple`` but never below ``input_size`` (DA2's 'lower_bound').
+    """
+    if height <= 0 or width <= 0:
+        raise ImageInputError(f'image size must be positive, got {height}x{width}')
+    scale = input_size / min(height, width)
+
+    def constrain(x: float) -> int:
+        y = int(round(x / multiple)) * multiple
+        if y < input_size:
+            y = int(math.ceil(x / multiple)) * multiple
+        return max(y, multiple)
+
+    return constrain(height * scale), constrain(width * scale)
+
+
+def normalisation_constants(mean: Sequence[float], std: Sequence[float],
+                            device: torch.device) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Return 1×3×1×1 float32 (scale, bias) with ``x * scale + bias == (x / 255 - mean) / std``."""
+    m = torch.tensor(mean, dtype=torch.float32, device=device).view(1, 3, 1, 1)
+    s = torch.tensor(std, dtype=torch.float32, device=device).view(1, 3, 1, 1)
+    return 1.0 / (255.0 * s), -m / s
+
+
+def resize_normalise(rgb: torch.Tensor, size: Tuple[int, int], scale: torch.Tensor,
+                     bias: torch.Tensor, mode: str = 'bicubic',
+                     uint8_kernel: Optional[bool] = None) -> torch.Tensor:
+    """
+    Resize N×H×W×3 uint8 images to ``size`` (h, w) and normalise to N×3×h×w float32.
+
+    The resize uses antialiasing (``mode`` 'bicubic' or 'bilinear') and yields uint8 levels on
+    every device: CPU resizes the uint8 tensor directly (separable: horizontal then vertical
+    pass, each rounded to uint8); other devices emulate that in float (within one grey level).
+    ``uint8_kernel`` forces one path (default: the uint8 kernel on CPU only). Then
+    ``x * scale + bias`` is applied in float32.
+    """
+    x = rgb.permute(0, 3, 1, 2)  # a view; channels-last memory, which the CPU fast path likes
+    if tuple(x.shape[-2:]) != tuple(size):
+        if uint8_kernel is None:
+            uint8_kernel = x.device.type == 'cpu'
+        if uint8_kernel:
+            x = F.interpolate(x, size=size, mode=mode, align_corners=False, antialias=True)
+        else:  # emulate the CPU uint8 kernel: horizontal pass, round, vertical pass, round
+            x = x.float()
+            for step in ((x.shape[-2], size[1]), size):
+                x = F.interpolate(x, size=step, mode=mode, align_corners=False,
+                                  antialias=True).round_().clamp_(0.0, 255.0)
+    return torch.addcmul(bias, x.float(), scale)
+
+
+def _looks_like_hub_id(model: str) -> bool:
+    return bool(_HUB_ID_RE.match(model)) and not model.startswith(('.', '~'))
+
+
+def _fetch_hint(model: str) -> str:
+    repo = model if _looks_like_hub_id(model) else DEFAULT_MODEL_ID
+    local = repo.split('/')[-1]
+    return (
+        'Fetch the weights once on a machine with internet access, e.g.\n'
+        f'    huggingface-cli download {repo} --local-dir ~/models/{local}\n'
+        f'  or: git lfs install && git clone https://huggingface.co/{repo} ~/models/{local}\n'
+        f'and pass the local directory as the model (model=~/models/{local}). '
+        'See docs/depth_model.md.')
+
+
+def _check_config(config, source: str) -> None:
+    model_type = getattr(config, 'model_type', None)
+    if model_type != 'depth_anything':
+        raise UnsupportedModelError(
+            f'{source} is a {model_type!r} model, not a Depth Anything (V2) checkpoint '
+            "(config.model_type must be 'depth_anything')")
+    kind = getattr(config, 'depth_estimation_type', 'relative')
+    if kind != 'metric':
+        raise UnsupportedModelError(
+            f'{source} is a {kind!r}-depth Depth Anything checkpoint; adaptive_depth needs a '
+            "METRIC checkpoint (config.depth_estimation_type == 'metric'), e.g. "
+            f'{DEFAULT_MODEL_ID} or Depth-Anything-V2-Metric-Outdoor-*-hf')
+
+
+def load_depth_anything(model: Union[str, Path]):
+    """
+    Load a metric DA2 ``transformers`` model from a local directory or a hub id.
+
+    A local directory is loaded with ``local_files_only=True`` (never touches the network).
+    Raises ``ModelLoadError`` (an ``OSError``) when the weights cannot be found or downloaded and
+    ``UnsupportedModelError`` (a ``ValueError``) for a relative-depth or non-DA checkpoint.
+    Returns the model in eval mode on the CPU.
+    """
+    from transformers import AutoConfig, AutoModelForDepthEstimation
+
+    text = os.fspath(model)
+    path = Path(text).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise ModelLoadError(
+                f'model path {str(path)!r} is a file; pass the checkpoint DIRECTORY that holds '
+                'config.json and model.safetensors (original .pth checkpoints must be converted '
+                'first, see docs/depth_model.md)')
+        if not (path / 'config.json').is_file():
+            raise ModelLoadError(
+                f'model directory {str(path)!r} has no config.json; it is not a Hugging Face '
+                'checkpoint directory (see docs/depth_model.md)')
+        try:
+            config = AutoConfig.from_pretrained(path, local_files_only=True)
+            _check_config(config, f'model directory {str(path)!r}')
+            net = AutoModelForDepthEstimation.from_pretrained(
+                path, config=config, local_files_only=True)
+        except UnsupportedModelError:
+            raise
+        except (OSError, ValueError, KeyError) as exc:
+            raise ModelLoadError(
+                f'could not load the Depth Anything checkpoint in {str(path)!r}: {exc}') from exc
+        return net.eval()
+    if not _looks_like_hub_id(text):
+        raise ModelLoadError(
+            f'model {text!r} is neither an existing local directory nor a Hugging Face hub id '
+            f'(owner/name). {_fetch_hint(DEFAULT_MODEL_ID)}')
+    try:
+        config = AutoConfig.from_pretrained(text)
+        _check_config(config, f'hub model {text!r}')
+        net = AutoModelForDepthEstimation.from_pretrained(text, config=config)
+    except UnsupportedModelError:
+        raise
+    except Exception as exc:  # noqa: B902 - hub/network errors come in many types
+        raise ModelLoadError(
+            f'could not load {text!r}: there is no local directory of that name and the '
+            f'download from the Hugging Face hub failed ({type(exc).__name__}: '
+            f'{str(exc).splitlines()[0] if str(exc) else ""}).\n{_fetch_hint(text)}') from exc
+    return net.eval()
+
+
+def _as_batch_array(rgb: ImageInput) -> Tuple[np.ndarray, bool]:
+    """Return (N×H×W×3 uint8 array, was_single) from an image, a batch or a list."""
+    single = False
+    if isinstance(rgb, (list, tuple)):
+        if not rgb:
+            raise ImageInputError('empty list of images')
+        images = [np.asarray(im) for im in rgb]
+        shapes = {im.shape for im in images}
+        if len(shapes) != 1:
+            raise ImageInputError(
+                f'all images of a batch must have the same size, got shapes {sorted(shapes)}')
+        for im in images:
+            _check_image_array(im, ndim=3)
+        arr = np.stack(images)
+    else:
+        arr = np.asarray(rgb)
+        if arr.ndim == 3:
+            single = True
+            _check_image_array(arr, ndim=3)
+            arr = arr[None]
+        else:
+            _check_image_array(arr, ndim=4)
+    return np.ascontiguousarray(arr), single
+
+
+def _check_image_array(arr, ndim: int) -> None:
+    shape = tuple(arr.shape)
+    dtype = arr.dtype
+    if len(shape) != ndim or shape[-1] != 3:
+        want = 'H×W×3' if ndim == 3 else 'N×H×W×3'
+        raise ImageInputError(f'expected an RGB image of shape {want}, got shape {shape}')
+    if dtype not in (np.uint8, torch.uint8):
+        raise ImageInputError(f'expected a uint8 RGB image, got dtype {dtype}')
+    if shape[-2] == 0 or shape[-3] == 0:
+        raise ImageInputError(f'image has zero size: shape {shape}')
+
+
+class DepthAnythingRunner:
+    """
+    Run a metric Depth Anything V2 model on uint8 RGB images; depth in metres.
+
+    ``model`` is a hub id or a local checkpoint directory; ``device`` 'auto'|'cpu'|'cuda[:N]';
+    ``precision`` 'auto' (fp16 autocast on CUDA, fp32 on CPU) | 'fp32' | 'fp16' | 'bf16';
+    ``input_size`` is the short side of the network input in pixels (rounded to multiples of 14).
+    """
+
+    def __init__(self, model: Union[str, Path] = DEFAULT_MODEL_ID,
+                 device: Union[str, torch.device] = 'auto', precision: str = 'auto',
+                 input_size: int = 518) -> None:
+        if int(input_size) < PATCH_SIZE:
+            raise ValueError(f'input_size must be >= {PATCH_SIZE} pixels, got {input_size}')
+        self.input_size = int(input_size)
+        self.device = resolve_device(device)
+        self.autocast_dtype = resolve_precision(precision, self.device)
+        self.precision = {None: 'fp32', torch.float16: 'fp16',
+                          torch.bfloat16: 'bf16'}[self.autocast_dtype]
+        self.name = os.fspath(model)
+        self.model = load_depth_anything(model).to(self.device)
+        config = self.model.config
+        self.max_depth: Optional[float] = (
+            float(config.max_depth) if getattr(config, 'max_depth', None) is not None else None)
+        self.num_parameters = int(sum(p.numel() for p in self.model.parameters()))
+        # Constants hoisted once: (x / 255 - mean) / std == x * scale + bias for uint8 x.
+        self._scale, self._bias = normalisation_constants(IMAGENET_MEAN, IMAGENET_STD,
+                                                          self.device)
+        self._pinned: Optional[torch.Tensor] = None
+        self.timings: Dict[str, float] = {}
+
+    def __repr__(self) -> str:
+        return (f'DepthAnythingRunner(name={self.name!r}, device={self.device}, '
+                f'precision={self.precision}, input_size={self.input_size})')
+
+    # ------------------------------------------------------------------ helpers
+    def _sync(self) -> None:
+        if self.device.type == 'cuda':
+            torch.cuda.synchronize(self.device)
+
+    def _autocast(self):
+        if self.autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self.autocast_dtype)
+
+    def network_size(self, height: int, width: int) -> Tuple[int, int]:
+        """Return the network input (height, width) used for an H×W image."""
+        return da2_input_size(height, width, self.input_size)
+
+    def upload(self, rgb: ImageInput) -> torch.Tensor:
+        """
+        Return ``rgb`` (H×W×3, N×H×W×3 or a list, uint8) as an N×H×W×3 uint8 device tensor.
+
+        On CUDA the host copy goes through a reused pinned buffer with ``non_blocking=True``.
+        """
+        if isinstance(rgb, torch.Tensor):
+            t = rgb if rgb.dim() == 4 else rgb.unsqueeze(0)
+            _check_image_array(t, ndim=4)
+            return t.to(self.device, non_blocking=True)
+        arr, _ = _as_batch_array(rgb)
+        host = torch.from_numpy(arr)
+        if self.device.type != 'cuda':
+            return host
+        if self._pinned is None or self._pinned.shape != host.shape:
+            self._pinned = torch.empty(host.shape, dtype=torch.uint8, pin_memory=True)
+        self._pinned.copy_(host)
+        return self._pinned.to(self.device, non_blocking=True)
+
+    def preprocess(self, rgb: torch.Tensor) -> torch.Tensor:
+        """
+        Turn an N×H×W×3 uint8 device tensor into normalised N×3×h×w float32 network input.
+
+        Resizing is bicubic with antialiasing (the kernel of PIL's BICUBIC, as used by the
+        ``transformers`` image processor) with uint8 output levels; see ``resize_normalise``.
+        """
+        _check_image_array(rgb, ndim=4)
+        _, h, w, _ = rgb.shape
+        size = self.network_size(h, w)
+        return resize_normalise(rgb, size, self._scale, self._bias, mode='bicubic')
+
+    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """Run the network on N×3×h×w input; returns N×h×w predicted depth (metres, float32)."""
+        with self._autocast():
+            out = self.model(pixel_values=pixel_values).predicted_depth
+        return out.float()
+
+    @staticmethod
+    def postprocess(pred: torch.Tensor, height: int, width: int) -> torch.Tensor:
+        """Bilinearly resize N×h×w predicted depth to N×H×W float32 (metres)."""
+        if tuple(pred.shape[-2:]) != (height, width):
+            pred = F.interpolate(pred.unsqueeze(1), size=(height, width), mode='bilinear',
+                                 align_corners=False).squeeze(1)
+        return pred.float().contiguous()
+
+    # --------------------------------------------------------------- public API
+    def predict_tensor(self, rgb: torch.Tensor) -> torch.Tensor:
+        """
+        Predict depth for an N×H×W×3 (or H×W×3) uint8 tensor on any device.
+
+        Returns an N×H×W float32 tensor of metric depth (metres) on ``self.device``; updates
+        ``timings`` (ms; 'preprocess', 'forward', 'postprocess').
+        """
+        if not isinstance(rgb, torch.Tensor):
+            raise ImageInputError(f'predict_tensor expects a torch.Tensor, got {type(rgb)}')
+        with torch.inference_mode():
+            t0 = time.perf_counter()
+            x = self.upload(rgb)
+            _, h, w, _ = x.shape
+            x = self.preprocess(x)
+            self._sync()
+            t1 = time.perf_counter()
+            pred = self.forward(x)
+            self._sync()
+            t2 = time.perf_counter()
+            depth = self.postprocess(pred, h, w)
+            self._sync()
+            t3 = time.perf_counter()
+        self.timings = {'preprocess': (t1 - t0) * 1e3, 'forward': (t2 - t1) * 1e3,
+                        'postprocess': (t3 - t2) * 1e3}
+        return depth
+
+    def predict(self, rgb: ImageInput) -> np.ndarray:
+        """
+        Predict metric depth for uint8 RGB input.
+
+        ``rgb`` is H×W×3, N×H×W×3 or a list of same-size H×W×3 uint8 arrays (RGB order).
+        Returns float32 depth in metres: H×W for a single image, N×H×W for a batch or list.
+        """
+        arr, single = _as_batch_array(rgb)
+        t0 = time.perf_counter()
+        with torch.inference_mode():
+            x = self.upload(arr)
+        t_upload = (time.perf_counter() - t0) * 1e3
+        depth = self.predict_tensor(x)
+        t0 = time.perf_counter()
+        out = depth.cpu().numpy()
+        self.timings['preprocess'] += t_upload
+        self.timings['postprocess'] += (time.perf_counter() - t0) * 1e3
+        return out[0] if single else out
+
+    def iter_predict(self, images: Sequence[np.ndarray],
+                     batch_size: int = 1) -> Iterator[np.ndarray]:
+        """Yield H×W float32 depth maps (metres) for each image, run in batches of same size."""
+        batch: List[np.ndarray] = []
+        for image in images:
+            if batch and (len(batch) >= batch_size or batch[0].shape != np.shape(image)):
+                yield from self.predict(batch)
+                batch = []
+            batch.append(np.asarray(image))
+        if batch:
+            yield from self.predict(batch)

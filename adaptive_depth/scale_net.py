@@ -1,0 +1,428 @@
+# Copyright 2026 The adaptive_depth Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+The lightweight scale network: one RGB image → log s, the per-image global depth scale.
+
+Architecture (docs/scale_net.md): four blocks conv3×3 → BatchNorm → ReLU → MaxPool(2) with 32,
+64, 128 and 256 channels, global average pooling, then dropout → Linear(256, 128) → ReLU →
+dropout → Linear(128, 1). With the defaults it has 421,921 parameters.
+
+Checkpoints are a directory with ``model.safetensors`` and ``config.json``; ``.pt``/``.pth`` state
+dicts are read only with ``torch.load(weights_only=True)`` and need the JSON config beside them.
+Pickled modules or other objects are refused.
+"""
+
+from dataclasses import asdict, dataclass, field
+import json
+import math
+import os
+from pathlib import Path
+import pickle
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
+
+from adaptive_depth.depth_model import normalisation_constants, resize_normalise
+import numpy as np
+import torch
+from torch import nn
+
+PathLike = Union[str, Path]
+
+WEIGHTS_NAME = 'model.safetensors'
+CONFIG_NAME = 'config.json'
+FORMAT_VERSION = 1
+DEFAULT_BASE_MODEL = 'depth-anything/Depth-Anything-V2-Metric-Indoor-Small-hf'
+
+
+class ScaleNetCheckpointError(ValueError):
+    """A scale-network checkpoint is missing, malformed or of a refused (pickled) kind."""
+
+
+@dataclass
+class ScaleNetConfig:
+    """
+    Hyper-parameters and provenance of a ``ScaleNet``.
+
+    ``input_size`` is the network input (height, width) in pixels; ``channels`` the output
+    channels of the conv blocks; ``fc`` the hidden fully-connected sizes (the final layer outputs
+    one number, log s); ``mean``/``std`` the per-channel normalisation of RGB in [0, 1];
+    ``log_scale_bounds`` the natural-log bounds of the scale (default log 0.1, log 2.0);
+    ``base_model`` the depth model whose scale it learned; ``metadata`` free JSON-safe training
+    information.
+    """
+
+    input_size: Tuple[int, int] = (224, 224)
+    channels: Tuple[int, ...] = (32, 64, 128, 256)
+    fc: Tuple[int, ...] = (128,)
+    dropout: float = 0.2
+    mean: Tuple[float, float, float] = (0.485, 0.456, 0.406)
+    std: Tuple[float, float, float] = (0.229, 0.224, 0.225)
+    log_scale_bounds: Tuple[float, float] = (math.log(0.1), math.log(2.0))
+    base_model: str = DEFAULT_BASE_MODEL
+    metadata: Dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.input_size = tuple(int(v) for v in self.input_size)
+        self.channels = tuple(int(v) for v in self.channels)
+        self.fc = tuple(int(v) for v in self.fc)
+        self.mean = tuple(float(v) for v in self.mean)
+        self.std = tuple(float(v) for v in self.std)
+        self.log_scale_bounds = tuple(float(v) for v in self.log_scale_bounds)
+        self.dropout = float(self.dropout)
+        self.metadata = dict(self.metadata or {})
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` on inconsistent values."""
+        if len(self.input_size) != 2 or min(self.input_size) < 2 ** len(self.channels):
+            raise ValueError(f'input_size must be (height, width) of at least '
+                             f'{2 ** len(self.channels)} pixels, got {self.input_size}')
+        if not self.channels or min(self.channels) <= 0:
+            raise ValueError(f'channels must be positive, got {self.channels}')
+        if self.fc and min(self.fc) <= 0:
+            raise ValueError(f'fc sizes must be positive, got {self.fc}')
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f'dropout must be in [0, 1), got {self.dropout}')
+        if len(self.mean) != 3 or len(self.std) != 3 or min(self.std) <= 0:
+            raise ValueError(f'mean/std must have 3 values with std > 0, got {self.mean}, '
+                             f'{self.std}')
+        lo, hi = self.log_scale_bounds if len(self.log_scale_bounds) == 2 else (1.0, 0.0)
+        if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+            raise ValueError(
+                f'log_scale_bounds must be finite (low, high) with low < high, got '
+                f'{self.log_scale_bounds}')
+
+    @property
+    def scale_bounds(self) -> Tuple[float, float]:
+        """Return the (low, high) bounds of the linear scale s."""
+        return (math.exp(self.log_scale_bounds[0]), math.exp(self.log_scale_bounds[1]))
+
+    def to_dict(self) -> Dict[str, Any]:
+        """Return a JSON-safe dict (tuples become lists)."""
+        d = asdict(self)
+        for key in ('input_size', 'channels', 'fc', 'mean', 'std', 'log_scale_bounds'):
+            d[key] = list(d[key])
+        d['format_version'] = FORMAT_VERSION
+        json.dumps(d)  # raises TypeError early if metadata is not JSON-safe
+        return d
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> 'ScaleNetConfig':
+        """Build a config from ``to_dict`` output; unknown keys raise ``ValueError``."""
+        data = dict(data)
+        data.pop('format_version', None)
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f'unknown ScaleNetConfig keys: {unknown}')
+        return cls(**data)
+
+
+class ScaleNet(nn.Module):
+    """The lightweight CNN mapping a normalised N×3×h×w image batch to N log-scales."""
+
+    def __init__(self, config: Optional[ScaleNetConfig] = None) -> None:
+        super().__init__()
+        self.config = config or ScaleNetConfig()
+        blocks = []
+        in_ch = 3
+        for out_ch in self.config.channels:
+            blocks += [nn.Conv2d(in_ch, out_ch, kernel_size=3, padding=1, bias=False),
+                       nn.BatchNorm2d(out_ch), nn.ReLU(inplace=True), nn.MaxPool2d(2)]
+            in_ch = out_ch
+        self.features = nn.Sequential(*blocks)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        head = []
+        for width in self.config.fc:
+            head += [nn.Dropout(self.config.dropout), nn.Linear(in_ch, width),
+                     nn.ReLU(inplace=True)]
+            in_ch = width
+        head += [nn.Dropout(self.config.dropout), nn.Linear(in_ch, 1)]
+        self.head = nn.Sequential(*head)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Kaiming-initialise convs and linears; the last layer starts at log s = 0 (s = 1)."""
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode='fan_out', nonlinearity='relu')
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.Linear):
+                nn.init.kaiming_uniform_(m.weight, nonlinearity='relu')
+                nn.init.zeros_(m.bias)
+        last = self.head[-1]
+        nn.init.normal_(last.weight, std=1e-3)
+        nn.init.zeros_(last.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Map N×3×h×w normalised images to an N-vector of natural-log scales."""
+        if x.dim() != 4 or x.shape[1] != 3:
+            raise ValueError(f'ScaleNet expects an N×3×h×w tensor, got shape {tuple(x.shape)}')
+        x = self.pool(self.features(x)).flatten(1)
+        return self.head(x).squeeze(1)
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Return the number of parameters of ``model``."""
+    return int(sum(p.numel() for p in model.parameters()))
+
+
+_NORM_CACHE: Dict[Tuple[Any, ...], Tuple[torch.Tensor, torch.Tensor]] = {}
+
+
+def _norm_tensors(cfg: ScaleNetConfig, device: torch.device) -> Tuple[torch.Tensor, torch.Tensor]:
+    key = (cfg.mean, cfg.std, str(device))
+    cached = _NORM_CACHE.get(key)
+    if cached is None:
+        cached = normalisation_constants(cfg.mean, cfg.std, device)
+        _NORM_CACHE[key] = cached
+    return cached
+
+
+def _as_uint8_batch(rgb: Any, device: torch.device) -> Tuple[torch.Tensor, bool]:
+    if isinstance(rgb, (list, tuple)):
+        if not rgb:
+            raise ValueError('empty list of images')
+        rgb = np.stack([np.asarray(im) for im in rgb]) if not isinstance(
+            rgb[0], torch.Tensor) else torch.stack(list(rgb))
+        single = False
+    else:
+        single = None
+    if isinstance(rgb, np.ndarray):
+        if rgb.dtype != np.uint8:
+            raise ValueError(f'expected a uint8 RGB image, got dtype {rgb.dtype}')
+        t = torch.from_numpy(np.ascontiguousarray(rgb))
+    elif isinstance(rgb, torch.Tensor):
+        if rgb.dtype != torch.uint8:
+            raise ValueError(f'expected a uint8 RGB image, got dtype {rgb.dtype}')
+        t = rgb
+    else:
+        raise ValueError(f'expected a numpy array or torch tensor image, got {type(rgb)}')
+    if t.dim() == 3:
+        t = t.unsqueeze(0)
+        single = True if single is None else single
+    if t.dim() != 4 or t.shape[-1] != 3 or t.shape[1] == 0 or t.shape[2] == 0:
+        raise ValueError(f'expected an RGB image H×W×3 or batch N×H×W×3, got shape '
+                         f'{tuple(rgb.shape)}')
+    return t.to(device, non_blocking=True), bool(single)
+
+
+def preprocess_rgb(rgb: Any, cfg: ScaleNetConfig,
+                   device: Union[str, torch.device] = 'cpu') -> torch.Tensor:
+    """
+    Resize and normalise uint8 RGB into the scale network's N×3×h×w float32 input.
+
+    ``rgb`` is H×W×3 or N×H×W×3 uint8 (numpy or torch, any device) or a list of same-size
+    images. Resizing to ``cfg.input_size`` (height, width) is bilinear with antialiasing and
+    uint8 output levels (``depth_model.resize_normalise``); normalisation is
+    ``(x / 255 - mean) / std``. Runs on ``device``.
+    """
+    device = torch.device(device)
+    t, _ = _as_uint8_batch(rgb, device)
+    return _preprocess_batch(t, cfg)
+
+
+def _preprocess_batch(t: torch.Tensor, cfg: ScaleNetConfig) -> torch.Tensor:
+    scale, bias = _norm_tensors(cfg, t.device)
+    return resize_normalise(t, cfg.input_size, scale, bias, mode='bilinear')
+
+
+def save_scale_net(directory: PathLike, model: ScaleNet,
+                   cfg: Optional[ScaleNetConfig] = None) -> Path:
+    """Write ``model.safetensors`` + ``config.json`` into ``directory``; returns the directory."""
+    from safetensors.torch import save_file
+
+    cfg = cfg or model.config
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    save_file(state, str(directory / WEIGHTS_NAME), metadata={'format': 'pt'})
+    (directory / CONFIG_NAME).write_text(json.dumps(cfg.to_dict(), indent=2, sort_keys=True))
+    return directory
+
+
+def _read_config(path: Path) -> ScaleNetConfig:
+    try:
+        data = json.loads(path.read_text())
+        return ScaleNetConfig.from_dict(data)
+    except (OSError, ValueError, TypeError) as exc:
+        raise ScaleNetCheckpointError(f'invalid scale-network config {str(path)!r}: {exc}') \
+            from exc
+
+
+def _config_beside(weights: Path) -> Path:
+    for candidate in (weights.with_suffix('.json'), weights.parent / CONFIG_NAME):
+        if candidate.is_file():
+            return candidate
+    raise ScaleNetCheckpointError(
+        f'no config for scale-network weights {str(weights)!r}: expected '
+        f'{weights.with_suffix(".json").name} or {CONFIG_NAME} in the same directory')
+
+
+def _load_state(weights: Path) -> Dict[str, torch.Tensor]:
+    suffix = weights.suffix.lower()
+    if suffix == '.safetensors':
+        from safetensors.torch import load_file
+        try:
+            return load_file(str(weights))
+        except Exception as exc:  # noqa: B902 - safetensors raises its own error types
+            raise ScaleNetCheckpointError(
+                f'could not read safetensors file {str(weights)!r}: {exc}') from exc
+    if suffix in ('.pt', '.pth', '.bin'):
+        try:
+            state = torch.load(str(weights), map_location='cpu', weights_only=True)
+        except (pickle.UnpicklingError, RuntimeError, AttributeError, TypeError) as exc:
+            raise ScaleNetCheckpointError(
+                f'refusing {str(weights)!r}: it is not a plain state dict of tensors (pickled '
+                'modules and arbitrary objects are never loaded). Save the weights with '
+                'save_scale_net() or torch.save(model.state_dict(), path).') from exc
+        if isinstance(state, Mapping) and 'state_dict' in state and isinstance(
+                state['state_dict'], Mapping):
+            state = state['state_dict']
+        if not isinstance(state, Mapping) or not all(
+                isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
+            raise ScaleNetCheckpointError(
+                f'refusing {str(weights)!r}: expected a dict of tensors (a state dict), got '
+                f'{type(state).__name__}')
+        return dict(state)
+    raise ScaleNetCheckpointError(
+        f'unsupported scale-network checkpoint {str(weights)!r}: expected a directory with '
+        f'{WEIGHTS_NAME} + {CONFIG_NAME}, a .safetensors file or a .pt/.pth state dict')
+
+
+def load_scale_net(path: PathLike,
+                   device: Union[str, torch.device] = 'cpu') -> Tuple[ScaleNet, ScaleNetConfig]:
+    """
+    Load a scale network (eval mode, on ``device``) and its config.
+
+    ``path`` is a checkpoint directory (``model.safetensors`` + ``config.json``), a
+    ``.safetensors`` file, or a ``.pt``/``.pth`` plain state dict, the latter two with the config
+    JSON beside them. Raises ``FileNotFoundError`` for a missing path and
+    ``ScaleNetCheckpointError`` (a ``ValueError``) for pickles or malformed checkpoints.
+    """
+    path = Path(os.fspath(path)).expanduser()
+    if not path.exists():
+        raise FileNotFoundError(f'scale-network checkpoint {str(path)!r} does not exist')
+    if path.is_dir():
+        weights = path / WEIGHTS_NAME
+        config_path = path / CONFIG_NAME
+        if not weights.is_file() or not config_path.is_file():
+            raise ScaleNetCheckpointError(
+                f'scale-network checkpoint directory {str(path)!r} must contain {WEIGHTS_NAME} '
+                f'and {CONFIG_NAME}')
+    else:
+        weights = path
+        config_path = _config_beside(path)
+    cfg = _read_config(config_path)
+    state = _load_state(weights)
+    model = ScaleNet(cfg)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise ScaleNetCheckpointError(
+            f'weights in {str(weights)!r} do not match the architecture in '
+            f'{str(config_path)!r}: {exc}') from exc
+    return model.to(torch.device(device)).eval(), cfg
+
+
+def fuse_conv_bn(model: ScaleNet) -> nn.Module:
+    """
+    Return an inference-only copy of ``model`` with each BatchNorm folded into its conv.
+
+    The conv weights are a snapshot (eval-mode BatchNorm statistics); the pooling and the
+    fully-connected head are shared with ``model``. Outputs equal ``model.eval()`` up to float
+    rounding, at about 30 % less CPU time.
+    """
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    mods = list(model.features)
+    layers = []
+    i = 0
+    while i < len(mods):
+        if (isinstance(mods[i], nn.Conv2d) and i + 1 < len(mods)
+                and isinstance(mods[i + 1], nn.BatchNorm2d)):
+            layers.append(fuse_conv_bn_eval(mods[i].eval(), mods[i + 1].eval()))
+            i += 2
+        else:
+            layers.append(mods[i])
+            i += 1
+    return nn.Sequential(nn.Sequential(*layers), model.pool, nn.Flatten(1), model.head).eval()
+
+
+class ScalePredictor:
+    """
+    Inference wrapper: uint8 RGB → natural-log scale, in eval mode under inference_mode.
+
+    With ``fuse=True`` (default) BatchNorm is folded into the convs at construction
+    (``fuse_conv_bn``), so later changes to the conv/BatchNorm weights of ``model`` are not seen;
+    call ``refresh()`` after changing them.
+    """
+
+    def __init__(self, model: ScaleNet, cfg: Optional[ScaleNetConfig] = None,
+                 device: Union[str, torch.device] = 'cpu', fuse: bool = True) -> None:
+        self.device = torch.device(device)
+        self.cfg = cfg or model.config
+        self.model = model.to(self.device).eval()
+        self.fuse = bool(fuse)
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Rebuild the inference network from ``self.model`` (eval mode, on ``device``)."""
+        self.model.to(self.device).eval()
+        with torch.no_grad():
+            net = fuse_conv_bn(self.model) if self.fuse else self.model
+        self._net = net.to(self.device).eval()
+
+    def _run(self, t: torch.Tensor) -> torch.Tensor:
+        return self._net(_preprocess_batch(t, self.cfg)).reshape(-1).float()
+
+    @classmethod
+    def from_checkpoint(cls, path: PathLike,
+                        device: Union[str, torch.device] = 'cpu') -> 'ScalePredictor':
+        """Load a checkpoint with ``load_scale_net`` and wrap it."""
+        model, cfg = load_scale_net(path, device)
+        return cls(model, cfg, device)
+
+    def predict_log_scale_tensor(self, rgb: torch.Tensor) -> torch.Tensor:
+        """Return the N log-scales (float32 tensor on ``device``) for N×H×W×3 uint8 input."""
+        t, _ = _as_uint8_batch(rgb, self.device)
+        with torch.inference_mode():
+            return self._run(t)
+
+    def predict_log_scale(self, rgb: Any) -> Union[float, np.ndarray]:
+        """Return log s: a float for one H×W×3 image, an N float32 array for a batch or list."""
+        t, single = _as_uint8_batch(rgb, self.device)
+        with torch.inference_mode():
+            out = self._run(t).cpu().numpy()
+        return float(out[0]) if single else out
+
+    def predict_scale(self, rgb: Any) -> Union[float, np.ndarray]:
+        """Return s = exp(log s) clamped to the config's scale bounds (float or N array)."""
+        log_s = np.asarray(self.predict_log_scale(rgb), dtype=np.float64)
+        lo, hi = self.cfg.log_scale_bounds
+        s = np.exp(np.clip(log_s, lo, hi))
+        return float(s) if s.ndim == 0 else s.astype(np.float32)
+
+
+def default_scale_net_config(**overrides: Any) -> ScaleNetConfig:
+    """Return ``ScaleNetConfig()`` with keyword overrides (convenience for CLIs)."""
+    return ScaleNetConfig(**overrides)
+
+
+__all__: Sequence[str] = (
+    'ScaleNet', 'ScaleNetConfig', 'ScaleNetCheckpointError', 'ScalePredictor', 'count_parameters',
+    'default_scale_net_config', 'fuse_conv_bn', 'load_scale_net', 'preprocess_rgb',
+    'save_scale_net')
