@@ -1,0 +1,278 @@
+# Copyright 2026 The adaptive_depth Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+Conversions between ROS 2 sensor messages and numpy arrays (numpy and cv2 only, no rclpy).
+
+Functions read messages by their ROS field names, so they accept rclpy messages (``data`` is an
+``array.array`` or ``bytes``), ``rosbags`` messages (``data`` is a numpy uint8 array) and any
+look-alike object. Builders return plain dicts of field values; callers copy them into their own
+message class. For rclpy messages assign ``fields['data'].tobytes()`` (or an ``array.array``):
+assigning a numpy array to an rclpy ``data`` field works but converts element by element (slow).
+"""
+
+from typing import Any, Dict, Tuple
+
+from adaptive_depth.geometry import CloudBuffer, Intrinsics
+import cv2
+import numpy as np
+
+SUPPORTED_COLOR_ENCODINGS = ('rgb8', 'bgr8', 'rgba8', 'bgra8', 'mono8')
+SUPPORTED_DEPTH_ENCODINGS = ('16UC1', '32FC1', 'mono16')
+
+_COLOR_CHANNELS = {'rgb8': 3, 'bgr8': 3, 'rgba8': 4, 'bgra8': 4, 'mono8': 1}
+_DEPTH_DTYPES = {'16UC1': 'u2', 'mono16': 'u2', '32FC1': 'f4'}
+
+
+class ImageConversionError(ValueError):
+    """A message could not be converted (bad encoding, size, step or data)."""
+
+
+def _buffer(data: Any) -> np.ndarray:
+    """Return a 1-D uint8 view of a message ``data`` field (zero-copy for buffer objects)."""
+    if isinstance(data, np.ndarray):
+        if data.dtype != np.uint8:
+            raise ImageConversionError(f'message data must be uint8, got dtype {data.dtype}')
+        return data.reshape(-1)
+    try:
+        return np.frombuffer(data, dtype=np.uint8)
+    except (TypeError, ValueError, BufferError):
+        try:
+            return np.asarray(data, dtype=np.uint8).reshape(-1)
+        except (TypeError, ValueError) as exc:
+            raise ImageConversionError(
+                f'message data of type {type(data).__name__} is not a byte buffer') from exc
+
+
+def _rows(msg: Any, bytes_per_pixel: int) -> Tuple[np.ndarray, int, int]:
+    """Validate size and step of an Image message; return its H×(W·bpp) uint8 pixel rows."""
+    height, width, step = int(msg.height), int(msg.width), int(msg.step)
+    if height <= 0 or width <= 0:
+        raise ImageConversionError(f'image has zero/negative size {width}x{height}')
+    row_bytes = width * bytes_per_pixel
+    if step < row_bytes:
+        raise ImageConversionError(
+            f'image step {step} is smaller than width*bytes_per_pixel = {width}*'
+            f'{bytes_per_pixel} = {row_bytes}')
+    buf = _buffer(msg.data)
+    if buf.size != step * height:
+        raise ImageConversionError(
+            f'image data has {buf.size} bytes, expected step*height = {step}*{height} = '
+            f'{step * height}')
+    return buf.reshape(height, step)[:, :row_bytes], height, width
+
+
+def image_msg_to_rgb(msg: Any) -> np.ndarray:
+    """
+    Convert a ``sensor_msgs/Image`` to an H×W×3 uint8 RGB array (a new, writable array).
+
+    Supports rgb8, bgr8, rgba8, bgra8 (alpha dropped) and mono8 (replicated); honours ``step``
+    row padding. Raises :class:`ImageConversionError` for other encodings, an empty image, a
+    step shorter than a row or a data length different from step × height.
+    """
+    encoding = str(msg.encoding).strip().lower()
+    if encoding not in _COLOR_CHANNELS:
+        raise ImageConversionError(
+            f'unsupported colour encoding {msg.encoding!r}; supported: '
+            f'{", ".join(SUPPORTED_COLOR_ENCODINGS)}')
+    ch = _COLOR_CHANNELS[encoding]
+    rows, height, width = _rows(msg, ch)
+    pix = rows.reshape(height, width, ch)
+    if encoding == 'rgb8':
+        return np.array(pix, copy=True)
+    if encoding == 'bgr8':
+        return np.ascontiguousarray(pix[:, :, ::-1])
+    if encoding == 'rgba8':
+        return np.ascontiguousarray(pix[:, :, :3])
+    if encoding == 'bgra8':
+        return np.ascontiguousarray(pix[:, :, 2::-1])
+    return np.ascontiguousarray(np.broadcast_to(pix, (height, width, 3)))
+
+
+def image_msg_to_depth(msg: Any) -> np.ndarray:
+    """
+    Convert a depth ``sensor_msgs/Image`` to H×W float32 metres with NaN where invalid.
+
+    16UC1 (and mono16) hold millimetres, 32FC1 metres; ``is_bigendian`` and ``step`` padding are
+    honoured. Zero, negative and non-finite values become NaN (REP 117).
+    """
+    encoding = str(msg.encoding).strip()
+    key = encoding if encoding in _DEPTH_DTYPES else encoding.upper()
+    if key not in _DEPTH_DTYPES:
+        raise ImageConversionError(
+            f'unsupported depth encoding {msg.encoding!r}; supported: '
+            f'{", ".join(SUPPORTED_DEPTH_ENCODINGS)}')
+    dtype = np.dtype(('>' if msg.is_bigendian else '<') + _DEPTH_DTYPES[key])
+    rows, height, width = _rows(msg, dtype.itemsize)
+    values = np.ascontiguousarray(rows).view(dtype).reshape(height, width)
+    depth = values.astype(np.float32)   # native byte order, always a new array
+    if dtype.kind == 'u':
+        depth *= np.float32(0.001)
+    with np.errstate(invalid='ignore'):
+        depth[~(np.isfinite(depth) & (depth > 0))] = np.nan
+    return depth
+
+
+def compressed_msg_to_rgb(msg: Any) -> np.ndarray:
+    """
+    Decode a ``sensor_msgs/CompressedImage`` (JPEG or PNG) to H×W×3 uint8 RGB.
+
+    ``format`` may be e.g. ``'jpeg'``, ``'png'`` or ``'rgb8; jpeg compressed bgr8'``; the payload
+    is decoded by content. ``compressedDepth`` payloads and undecodable data raise
+    :class:`ImageConversionError`.
+    """
+    fmt = str(getattr(msg, 'format', '')).lower()
+    if 'compresseddepth' in fmt:
+        raise ImageConversionError(
+            f'compressed depth format {msg.format!r} is not a colour image')
+    buf = _buffer(msg.data)
+    if buf.size == 0:
+        raise ImageConversionError(f'compressed image (format {fmt!r}) has no data')
+    img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+    if img is None:
+        raise ImageConversionError(
+            f'could not decode compressed image data ({buf.size} bytes, format {fmt!r})')
+    if img.dtype == np.uint16:
+        img = (img >> 8).astype(np.uint8)
+    if img.ndim == 2:
+        return cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
+    if img.shape[2] == 4:
+        return cv2.cvtColor(img, cv2.COLOR_BGRA2RGB)
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+def depth_to_image_fields(depth: np.ndarray) -> Dict[str, Any]:
+    """
+    Build ``sensor_msgs/Image`` fields for H×W depth in metres as little-endian 32FC1.
+
+    Zero, negative and non-finite depth is written as NaN. Returns a dict with ``encoding``,
+    ``height``, ``width``, ``step`` (4·W), ``is_bigendian`` (0) and ``data`` (1-D uint8 array).
+    """
+    d = np.asarray(depth)
+    if d.ndim != 2:
+        raise ValueError(f'depth must be an HxW array, got shape {d.shape}')
+    out = d.astype('<f4', copy=True)
+    with np.errstate(invalid='ignore'):
+        out[~(np.isfinite(out) & (out > 0))] = np.nan
+    h, w = out.shape
+    return {'encoding': '32FC1', 'height': h, 'width': w, 'step': 4 * w, 'is_bigendian': 0,
+            'data': out.reshape(-1).view(np.uint8)}
+
+
+def rgb_to_image_fields(rgb: np.ndarray, encoding: str = 'rgb8') -> Dict[str, Any]:
+    """
+    Build ``sensor_msgs/Image`` fields for an H×W×3 uint8 RGB image in the given encoding.
+
+    ``encoding`` is one of ``SUPPORTED_COLOR_ENCODINGS`` (alpha is written as 255, mono8 is the
+    ITU-R BT.601 luma). ``data`` is a 1-D uint8 array of step × height bytes (no padding).
+    """
+    img = np.asarray(rgb)
+    if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
+        raise ValueError(f'rgb must be an HxWx3 uint8 array, got {img.dtype} {img.shape}')
+    if encoding not in _COLOR_CHANNELS:
+        raise ValueError(f'unsupported colour encoding {encoding!r}; supported: '
+                         f'{", ".join(SUPPORTED_COLOR_ENCODINGS)}')
+    code = {'rgb8': None, 'bgr8': cv2.COLOR_RGB2BGR, 'rgba8': cv2.COLOR_RGB2RGBA,
+            'bgra8': cv2.COLOR_RGB2BGRA, 'mono8': cv2.COLOR_RGB2GRAY}[encoding]
+    img = np.ascontiguousarray(img)
+    out = img.copy() if code is None else cv2.cvtColor(img, code)
+    h, w = img.shape[:2]
+    return {'encoding': encoding, 'height': h, 'width': w,
+            'step': w * _COLOR_CHANNELS[encoding], 'is_bigendian': 0, 'data': out.reshape(-1)}
+
+
+def camera_info_to_intrinsics(msg: Any) -> Intrinsics:
+    """
+    Read pinhole intrinsics (pixels) from a ``sensor_msgs/CameraInfo``.
+
+    Uses ``k``; if ``k`` is all zero falls back to the left 3×3 of ``p``. Raises
+    :class:`ImageConversionError` when fx/fy are zero, negative or non-finite, or the image size
+    is not positive.
+    """
+    width, height = int(msg.width), int(msg.height)
+    k = np.asarray(msg.k, dtype=np.float64).reshape(-1)
+    if k.size != 9:
+        raise ImageConversionError(f'camera_info k must have 9 elements, got {k.size}')
+    if not np.any(k):
+        p = np.asarray(msg.p, dtype=np.float64).reshape(-1)
+        if p.size != 12:
+            raise ImageConversionError(f'camera_info p must have 12 elements, got {p.size}')
+        k = p.reshape(3, 4)[:, :3].reshape(-1)
+    intr = Intrinsics.from_camera_info_k(k, width, height)
+    try:
+        intr.validate()
+    except ValueError as exc:
+        raise ImageConversionError(f'invalid camera_info: {exc}') from exc
+    return intr
+
+
+def intrinsics_to_camera_info_fields(intr: Intrinsics,
+                                     distortion_model: str = 'plumb_bob') -> Dict[str, Any]:
+    """
+    Build ``sensor_msgs/CameraInfo`` fields for an undistorted pinhole camera.
+
+    Returns ``width``, ``height``, ``distortion_model``, ``d`` (zeros: 5 for plumb_bob, 8 for
+    rational_polynomial, 4 for equidistant), ``k`` (9), ``r`` (identity, 9), ``p`` (12, K with zero
+    translation), ``binning_x``/``binning_y`` (0) and ``roi`` offsets/size (0) as plain values.
+    """
+    intr.validate()
+    n_d = {'plumb_bob': 5, 'rational_polynomial': 8, 'equidistant': 4}.get(distortion_model, 5)
+    k = intr.matrix
+    p = np.zeros((3, 4), np.float64)
+    p[:, :3] = k
+    return {'width': int(intr.width), 'height': int(intr.height),
+            'distortion_model': distortion_model, 'd': [0.0] * n_d,
+            'k': k.reshape(-1).tolist(), 'r': np.eye(3).reshape(-1).tolist(),
+            'p': p.reshape(-1).tolist(), 'binning_x': 0, 'binning_y': 0,
+            'roi': {'x_offset': 0, 'y_offset': 0, 'height': 0, 'width': 0,
+                    'do_rectify': False}}
+
+
+def cloud_to_pointcloud2_fields(buf: CloudBuffer) -> Dict[str, Any]:
+    """
+    Build ``sensor_msgs/PointCloud2`` fields for a packed organised cloud.
+
+    ``fields`` is a list of dicts ``{name, offset, datatype, count}`` (callers build their own
+    PointField instances); ``data`` is the 1-D uint8 view of ``buf.data`` (height × row_step
+    bytes); ``is_bigendian`` is False and ``is_dense`` False (NaN points are kept).
+    """
+    data = np.asarray(buf.data)
+    if data.dtype != np.uint8 or data.size != buf.height * buf.row_step:
+        raise ValueError(
+            f'cloud data must be uint8 of height*row_step = {buf.height * buf.row_step} bytes, '
+            f'got {data.dtype} with {data.size} elements')
+    return {'height': int(buf.height), 'width': int(buf.width),
+            'fields': [{'name': f.name, 'offset': int(f.offset), 'datatype': int(f.datatype),
+                        'count': int(f.count)} for f in buf.fields],
+            'is_bigendian': False, 'point_step': int(buf.point_step),
+            'row_step': int(buf.row_step), 'data': data.reshape(-1), 'is_dense': False}
+
+
+def fill_message(msg: Any, fields: Dict[str, Any]) -> Any:
+    """
+    Set ``msg``'s fields from a field dict of this module and return ``msg``.
+
+    Works for rclpy messages: numpy uint8 arrays become ``bytes`` (assigning a numpy array to
+    an rclpy ``uint8[]`` field is ~70× slower), other numpy arrays become lists, and nested
+    dicts (``roi``) fill the existing sub-message. ``rosbags`` messages take the arrays as they
+    are and are built with their constructors instead.
+    """
+    for key, value in fields.items():
+        if isinstance(value, dict):
+            fill_message(getattr(msg, key), value)
+            continue
+        if isinstance(value, np.ndarray):
+            value = value.tobytes() if value.dtype == np.uint8 else value.tolist()
+        setattr(msg, key, value)
+    return msg

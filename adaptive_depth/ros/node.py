@@ -1,0 +1,601 @@
+# Copyright 2026 The adaptive_depth Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+ROS 2 node ``adaptive_depth_node``: monocular RGB → metric depth, camera_info and point cloud.
+
+Threading model: the executor thread only caches camera_info and drops each incoming image into
+a one-slot mailbox (the newest frame replaces an unprocessed one, which is counted as dropped);
+a single worker thread decodes, runs :class:`adaptive_depth.pipeline.MetricDepthPipeline` and
+publishes, so latency stays bounded by one inference whatever the input rate. See docs/node.md.
+"""
+
+import json
+import math
+from pathlib import Path
+import signal
+import sys
+import threading
+import time
+from typing import Any, Dict, List, Optional, Tuple
+
+from adaptive_depth.geometry import backproject, decimate, Intrinsics, pack_organized_cloud
+from adaptive_depth.ros import conversions
+from adaptive_depth.ros.params import declare_node_params, NodeParams, ParameterError
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from geometry_msgs.msg import Vector3Stamped
+import numpy as np
+from rcl_interfaces.msg import SetParametersResult
+import rclpy
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.logging import get_logger
+from rclpy.node import Node
+from rclpy.qos import HistoryPolicy, qos_profile_sensor_data, QoSProfile, ReliabilityPolicy
+from rclpy.signals import SignalHandlerOptions
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2, PointField
+
+NODE_NAME = 'adaptive_depth_node'
+THROTTLE_S = 5.0
+_KNOWN_DA2_HIDDEN_SIZES = (384, 768, 1024, 1536)
+
+
+class ModelLoadError(RuntimeError):
+    """The depth model or the scale checkpoint could not be loaded."""
+
+
+class LatestFrameMailbox:
+    """A one-slot mailbox: ``put`` replaces an unconsumed item, ``get`` blocks for the next one."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._item: Any = None
+        self._has_item = False
+        self._closed = False
+
+    def put(self, item: Any) -> bool:
+        """Store ``item``; return True when it replaced an item nobody had taken (a drop)."""
+        with self._cond:
+            replaced = self._has_item
+            self._item = item
+            self._has_item = True
+            self._cond.notify()
+            return replaced
+
+    def get(self, timeout: Optional[float] = None) -> Tuple[bool, Any]:
+        """Wait up to ``timeout`` seconds; return (True, item) or (False, None) if none/closed."""
+        with self._cond:
+            if not self._has_item and not self._closed:
+                self._cond.wait(timeout)
+            if self._closed or not self._has_item:
+                return False, None
+            item, self._item, self._has_item = self._item, None, False
+            return True, item
+
+    @property
+    def closed(self) -> bool:
+        """Return True once :meth:`close` was called."""
+        return self._closed
+
+    def close(self) -> None:
+        """Wake the consumer and make every later ``get`` return (False, None)."""
+        with self._cond:
+            self._closed = True
+            self._item = None
+            self._has_item = False
+            self._cond.notify_all()
+
+
+class _Stats:
+    """Thread-safe counters and a per-window latency record for the diagnostics."""
+
+    COUNTERS = ('received', 'processed', 'dropped', 'idle', 'bad_images', 'bad_camera_info',
+                'inference_errors', 'no_intrinsics', 'published_points')
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.totals = dict.fromkeys(self.COUNTERS, 0)
+        self._window = dict.fromkeys(self.COUNTERS, 0)
+        self._timings: Dict[str, List[float]] = {}
+        self._window_start = time.monotonic()
+        self.last_scale = float('nan')
+        self.last_raw_scale = float('nan')
+
+    def count(self, key: str, n: int = 1) -> None:
+        with self._lock:
+            self.totals[key] += n
+            self._window[key] += n
+
+    def record(self, timings: Dict[str, float], scale: float, raw_scale: float) -> None:
+        with self._lock:
+            for key, value in timings.items():
+                self._timings.setdefault(key, []).append(float(value))
+            self.last_scale = scale
+            self.last_raw_scale = raw_scale
+
+    def take_window(self) -> Tuple[float, Dict[str, int], Dict[str, int], Dict[str, List[float]]]:
+        with self._lock:
+            now = time.monotonic()
+            elapsed = max(now - self._window_start, 1e-6)
+            window, timings = dict(self._window), self._timings
+            self._window = dict.fromkeys(self.COUNTERS, 0)
+            self._timings = {}
+            self._window_start = now
+            return elapsed, window, dict(self.totals), timings
+
+
+def detect_untrained_weights(model: str) -> bool:
+    """
+    Return True when ``model`` is a local directory holding a known-untrained DA2 model.
+
+    A model is untrained when its ``config.json`` has ``"adaptive_depth_untrained": true`` or its
+    backbone width matches no released Depth Anything V2 (the tiny test models).
+    """
+    config_path = Path(model) / 'config.json'
+    if not config_path.is_file():
+        return False
+    try:
+        config = json.loads(config_path.read_text())
+    except (OSError, ValueError):
+        return False
+    if config.get('adaptive_depth_untrained'):
+        return True
+    hidden = (config.get('backbone_config') or {}).get('hidden_size')
+    return hidden is not None and hidden not in _KNOWN_DA2_HIDDEN_SIZES
+
+
+def _stamp_ns(header: Any) -> int:
+    return int(header.stamp.sec) * 1_000_000_000 + int(header.stamp.nanosec)
+
+
+def _looks_like_path(name: str) -> bool:
+    return name.startswith(('/', './', '../', '~')) or name.count('/') > 1 or '\\' in name
+
+
+def _load_pipeline(params: NodeParams, scale_source: str) -> Any:
+    # Fail fast (before importing torch) on paths that cannot exist.
+    if _looks_like_path(params.model) and not Path(params.model).expanduser().exists():
+        raise ModelLoadError(f'failed to load the depth pipeline: model directory '
+                             f'{params.model!r} does not exist')
+    if scale_source == 'learned' and not Path(params.scale_checkpoint).expanduser().exists():
+        raise ModelLoadError(f'failed to load the depth pipeline: scale_checkpoint '
+                             f'{params.scale_checkpoint!r} does not exist')
+    try:
+        from adaptive_depth.pipeline import MetricDepthPipeline
+        return MetricDepthPipeline.from_paths(
+            params.model, scale_checkpoint=params.scale_checkpoint or None, scale=scale_source,
+            fixed_scale=params.fixed_scale, device=params.device, precision=params.precision,
+            input_size=params.input_size, max_depth=None)
+    except Exception as exc:
+        raise ModelLoadError(
+            f'failed to load the depth pipeline (model={params.model!r}, '
+            f'scale_source={scale_source!r}, scale_checkpoint={params.scale_checkpoint!r}, '
+            f'device={params.device!r}): {type(exc).__name__}: {exc}') from exc
+
+
+class AdaptiveDepthNode(Node):
+    """
+    Publishes metric depth, depth camera_info, an organised cloud and the scale per image.
+
+    ``pipeline`` may be injected (any object with ``process(rgb, intrinsics, compute_points)``
+    returning a ``DepthResult``); by default it is built from the parameters and a failure raises
+    :class:`ModelLoadError`. Invalid parameters raise :class:`ParameterError`.
+    """
+
+    def __init__(self, pipeline: Any = None, **kwargs: Any) -> None:
+        super().__init__(NODE_NAME, **kwargs)
+        self._params = declare_node_params(self)
+        self._scale_source, warning = self._params.effective_scale_source()
+        if warning:
+            self.get_logger().warn(warning)
+        self._stats = _Stats()
+        self._mailbox = LatestFrameMailbox()
+        self._info_lock = threading.Lock()
+        self._infos: Dict[Tuple[int, int], Tuple[Intrinsics, Any]] = {}
+        self._latest_info: Optional[Tuple[Intrinsics, Any]] = None
+        self._log_scale_ema: Optional[float] = None
+        self._untrained = detect_untrained_weights(self._params.model)
+
+        if pipeline is None:
+            self.get_logger().info(
+                f'loading model {self._params.model!r} (scale source {self._scale_source!r}, '
+                f'device {self._params.device!r}, input size {self._params.input_size})')
+            pipeline = _load_pipeline(self._params, self._scale_source)
+        self._pipeline = pipeline
+        runner = getattr(pipeline, 'depth_model', None)
+        self._untrained = bool(getattr(runner, 'untrained', self._untrained))
+        self._model_name = str(getattr(runner, 'name', self._params.model))
+        self._device = str(getattr(runner, 'device', self._params.device))
+        if self._untrained:
+            self.get_logger().warn(
+                f'model {self._params.model!r} has untrained (random) weights: depth is '
+                'meaningless; use it for testing only')
+
+        p = self._params
+        qos = QoSProfile(
+            depth=p.qos_depth,
+            history=(HistoryPolicy.KEEP_LAST if p.qos_history == 'keep_last'
+                     else HistoryPolicy.KEEP_ALL),
+            reliability=(ReliabilityPolicy.RELIABLE if p.qos_reliability == 'reliable'
+                         else ReliabilityPolicy.BEST_EFFORT))
+        self._depth_pub = self.create_publisher(Image, p.depth_topic, qos)
+        self._info_pub = self.create_publisher(CameraInfo, p.depth_info_topic, qos)
+        self._points_pub = self.create_publisher(PointCloud2, p.points_topic, qos)
+        self._scale_pub = self.create_publisher(Vector3Stamped, p.scale_topic, qos)
+        self._diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+
+        input_qos = qos_profile_sensor_data
+        if p.input_qos_reliability == 'reliable':
+            input_qos = QoSProfile(depth=qos_profile_sensor_data.depth,
+                                   history=HistoryPolicy.KEEP_LAST,
+                                   reliability=ReliabilityPolicy.RELIABLE)
+        if p.input_transport == 'compressed':
+            image_topic = p.image_topic.rstrip('/') + '/compressed'
+            self._image_sub = self.create_subscription(
+                CompressedImage, image_topic, self._on_compressed, input_qos)
+        else:
+            image_topic = p.image_topic
+            self._image_sub = self.create_subscription(
+                Image, image_topic, self._on_image, input_qos)
+        self._info_sub = self.create_subscription(
+            CameraInfo, p.camera_info_topic, self._on_camera_info, input_qos)
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        self._diag_timer = self.create_timer(p.diagnostics_period, self._publish_diagnostics)
+
+        self._worker = threading.Thread(target=self._worker_loop, name='adaptive_depth_worker',
+                                        daemon=True)
+        self._worker.start()
+        self.get_logger().info(
+            f'ready: {p.input_transport} images on {self.resolve_topic_name(image_topic)!r}, '
+            f'camera_info on {self.resolve_topic_name(p.camera_info_topic)!r}')
+
+    # ------------------------------------------------------------------ parameters
+    @property
+    def params(self) -> NodeParams:
+        """Return the current (validated) parameter values."""
+        return self._params
+
+    def _on_set_parameters(self, parameters: List[Any]) -> SetParametersResult:
+        known = NodeParams.field_types()
+        # use_sim_time, qos_overrides... belong to rclpy, not to us.
+        values = {param.name: param.value for param in parameters if param.name in known}
+        try:
+            new_params = self._params.with_values(values)
+        except ParameterError as exc:
+            return SetParametersResult(successful=False, reason=str(exc))
+        if new_params.scale_smoothing != self._params.scale_smoothing:
+            self._log_scale_ema = None
+        self._params = new_params
+        return SetParametersResult(successful=True)
+
+    # ------------------------------------------------------------------ callbacks (executor)
+    def _has_subscribers(self) -> bool:
+        return any(pub.get_subscription_count() > 0 for pub in
+                   (self._depth_pub, self._info_pub, self._points_pub, self._scale_pub))
+
+    def _enqueue(self, kind: str, msg: Any) -> None:
+        self._stats.count('received')
+        if not self._has_subscribers():
+            self._stats.count('idle')
+            return
+        if self._mailbox.put((kind, msg, time.monotonic())):
+            self._stats.count('dropped')
+
+    def _on_image(self, msg: Image) -> None:
+        self._enqueue('raw', msg)
+
+    def _on_compressed(self, msg: CompressedImage) -> None:
+        self._enqueue('compressed', msg)
+
+    def _on_camera_info(self, msg: CameraInfo) -> None:
+        try:
+            intr = conversions.camera_info_to_intrinsics(msg)
+            intr.validate()
+            if intr.width <= 0 or intr.height <= 0:
+                raise ValueError(f'camera_info size is {intr.width}x{intr.height}')
+        except ValueError as exc:  # ImageConversionError is a ValueError
+            self._stats.count('bad_camera_info')
+            self.get_logger().warn(f'dropping invalid camera_info: {exc}',
+                                   throttle_duration_sec=THROTTLE_S)
+            return
+        with self._info_lock:
+            if len(self._infos) >= 8 and (intr.width, intr.height) not in self._infos:
+                self._infos.clear()
+            self._infos[(intr.width, intr.height)] = (intr, msg)
+            self._latest_info = (intr, msg)
+
+    # ------------------------------------------------------------------ worker
+    def _worker_loop(self) -> None:
+        while True:
+            ok, item = self._mailbox.get(timeout=0.5)
+            if not ok:
+                if self._mailbox.closed:
+                    return
+                continue
+            try:
+                self._process(*item)
+            except Exception as exc:  # keep the node alive whatever happens to one frame
+                self._stats.count('inference_errors')
+                self.get_logger().error(f'processing a frame failed: {type(exc).__name__}: {exc}',
+                                        throttle_duration_sec=THROTTLE_S)
+
+    def _lookup_intrinsics(self, width: int, height: int,
+                           header: Any) -> Tuple[Optional[Intrinsics], Any]:
+        with self._info_lock:
+            exact = self._infos.get((width, height))
+            latest = self._latest_info
+        p = self._params
+        if exact is not None:
+            intr, info = exact
+        elif latest is not None:
+            intr, info = latest[0].scaled(width, height), latest[1]
+            self.get_logger().warn(
+                f'camera_info is {latest[0].width}x{latest[0].height} but the image is '
+                f'{width}x{height}: scaling the intrinsics', throttle_duration_sec=THROTTLE_S)
+        elif p.fx > 0 and p.fy > 0:
+            cx = p.cx if p.cx > 0 else (width - 1) / 2.0
+            cy = p.cy if p.cy > 0 else (height - 1) / 2.0
+            return Intrinsics(p.fx, p.fy, cx, cy, width, height), None
+        else:
+            return None, None
+        tolerance = p.camera_info_stamp_tolerance
+        if tolerance > 0:
+            drift = abs(_stamp_ns(header) - _stamp_ns(info.header)) * 1e-9
+            if drift > tolerance:
+                self.get_logger().warn(
+                    f'camera_info stamp differs from the image stamp by {drift:.3f} s '
+                    f'(> camera_info_stamp_tolerance {tolerance} s); using it anyway',
+                    throttle_duration_sec=THROTTLE_S)
+        return intr, info
+
+    def _smoothed_scale(self, scale: float) -> float:
+        alpha = self._params.scale_smoothing
+        if alpha <= 0 or not (math.isfinite(scale) and scale > 0):
+            self._log_scale_ema = None
+            return scale
+        log_s = math.log(scale)
+        if self._log_scale_ema is None:
+            self._log_scale_ema = log_s
+        else:
+            self._log_scale_ema = alpha * self._log_scale_ema + (1.0 - alpha) * log_s
+        return math.exp(self._log_scale_ema)
+
+    def _decode(self, kind: str, msg: Any) -> Optional[np.ndarray]:
+        try:
+            if kind == 'compressed':
+                rgb = conversions.compressed_msg_to_rgb(msg)
+            else:
+                rgb = conversions.image_msg_to_rgb(msg)
+            if rgb.ndim != 3 or rgb.shape[0] == 0 or rgb.shape[1] == 0:
+                raise ValueError(f'decoded image has shape {rgb.shape}')
+            return rgb
+        except Exception as exc:
+            self._stats.count('bad_images')
+            what = (f'format {getattr(msg, "format", "?")!r}' if kind == 'compressed' else
+                    f'encoding {getattr(msg, "encoding", "?")!r}, '
+                    f'{getattr(msg, "width", "?")}x{getattr(msg, "height", "?")}')
+            self.get_logger().warn(f'dropping undecodable {kind} image ({what}): {exc}',
+                                   throttle_duration_sec=THROTTLE_S)
+            return None
+
+    def _process(self, kind: str, msg: Any, received: float) -> None:
+        p = self._params
+        t0 = time.perf_counter()
+        rgb = self._decode(kind, msg)
+        if rgb is None:
+            return
+        t_decode = time.perf_counter()
+        height, width = rgb.shape[:2]
+        intr, info = self._lookup_intrinsics(width, height, msg.header)
+
+        result = self._pipeline.process(rgb, intrinsics=None, compute_points=False)
+        t_infer = time.perf_counter()
+
+        raw_scale = float(result.scale)
+        scale = self._smoothed_scale(raw_scale)
+        if scale != raw_scale:
+            depth = np.asarray(result.raw_depth, dtype=np.float32) * np.float32(scale)
+        else:
+            depth = np.array(result.depth, dtype=np.float32, copy=True)
+        with np.errstate(invalid='ignore'):
+            invalid = ~np.isfinite(depth) | (depth <= 0) | (depth > p.max_depth)
+            if p.min_depth > 0:
+                invalid |= depth < p.min_depth
+        depth[invalid] = np.nan
+        dh, dw = depth.shape
+        if intr is not None and (intr.width, intr.height) != (dw, dh):
+            intr = intr.scaled(dw, dh)
+        t_post = time.perf_counter()
+
+        header = msg.header
+        depth_msg = _fill(Image(header=header), conversions.depth_to_image_fields(depth))
+        self._depth_pub.publish(depth_msg)
+        scale_msg = Vector3Stamped(header=header)
+        scale_msg.vector.x = float(scale)
+        scale_msg.vector.y = math.log(scale) if scale > 0 and math.isfinite(scale) else math.nan
+        scale_msg.vector.z = raw_scale
+        self._scale_pub.publish(scale_msg)
+
+        t_points = time.perf_counter()
+        if intr is None:
+            self._stats.count('no_intrinsics')
+            self.get_logger().warn(
+                'no camera_info received and no fx/fy parameters: publishing depth only '
+                '(no depth/camera_info, no point cloud) until intrinsics arrive',
+                throttle_duration_sec=THROTTLE_S)
+        else:
+            self._info_pub.publish(self._camera_info_msg(header, intr, info))
+            if p.publish_points and self._points_pub.get_subscription_count() > 0:
+                t_points = time.perf_counter()
+                self._points_pub.publish(self._cloud_msg(header, depth, rgb, intr, p))
+                self._stats.count('published_points')
+        t_end = time.perf_counter()
+
+        timings = {f'pipeline_{k}': float(v) for k, v in dict(result.timings).items()}
+        timings.update({
+            'decode': (t_decode - t0) * 1e3,
+            'inference': (t_infer - t_decode) * 1e3,
+            'postprocess': (t_post - t_infer) * 1e3,
+            'points': (t_end - t_points) * 1e3 if intr is not None else 0.0,
+            'total_since_receipt': (time.monotonic() - received) * 1e3,
+        })
+        self._stats.count('processed')
+        self._stats.record(timings, scale, raw_scale)
+
+    def _camera_info_msg(self, header: Any, intr: Intrinsics, source: Any) -> CameraInfo:
+        msg = _fill(CameraInfo(header=header), conversions.intrinsics_to_camera_info_fields(intr))
+        if source is not None and (source.width, source.height) == (intr.width, intr.height):
+            msg.distortion_model = source.distortion_model
+            msg.d = list(source.d)
+        return msg
+
+    def _cloud_msg(self, header: Any, depth: np.ndarray, rgb: np.ndarray, intr: Intrinsics,
+                   p: NodeParams) -> PointCloud2:
+        factor = p.point_decimation
+        depth_d, intr_d = decimate(depth, intr, factor) if factor > 1 else (depth, intr)
+        points = backproject(depth_d, intr_d)
+        if p.points_max_range > 0:
+            with np.errstate(invalid='ignore'):
+                far = np.linalg.norm(points, axis=2) > p.points_max_range
+            points[far] = np.nan
+        colors = None
+        if p.colorize_points:
+            if rgb.shape[:2] != depth.shape:
+                import cv2
+                rgb = cv2.resize(rgb, (depth.shape[1], depth.shape[0]),
+                                 interpolation=cv2.INTER_AREA)
+            colors = np.ascontiguousarray(rgb[::factor, ::factor])
+        buf = pack_organized_cloud(points, colors)
+        fields = conversions.cloud_to_pointcloud2_fields(buf)
+        point_fields = [PointField(name=f['name'], offset=int(f['offset']),
+                                   datatype=int(f['datatype']), count=int(f.get('count', 1)))
+                        for f in fields.pop('fields')]
+        return _fill(PointCloud2(header=header, fields=point_fields), fields)
+
+    # ------------------------------------------------------------------ diagnostics
+    def _publish_diagnostics(self) -> None:
+        elapsed, window, totals, timings = self._stats.take_window()
+        status = DiagnosticStatus(name=f'{self.get_fully_qualified_name()}: depth pipeline',
+                                  hardware_id=self._device)
+        values = {
+            'input_rate_hz': f'{window["received"] / elapsed:.2f}',
+            'output_rate_hz': f'{window["processed"] / elapsed:.2f}',
+            'current_scale': f'{self._stats.last_scale:.6g}',
+            'raw_scale': f'{self._stats.last_raw_scale:.6g}',
+            'scale_source': self._scale_source,
+            'model': self._model_name,
+            'device': self._device,
+            'untrained_weights': str(self._untrained).lower(),
+            'input_transport': self._params.input_transport,
+        }
+        for key, value in totals.items():
+            values[f'{key}_total'] = str(value)
+        for key, samples in sorted(timings.items()):
+            values[f'latency_{key}_ms_mean'] = f'{float(np.mean(samples)):.3f}'
+            values[f'latency_{key}_ms_max'] = f'{float(np.max(samples)):.3f}'
+        problems = []
+        if window['inference_errors']:
+            status.level = DiagnosticStatus.ERROR
+            problems.append(f'{window["inference_errors"]} frames failed')
+        elif window['bad_images'] or window['bad_camera_info'] or window['no_intrinsics'] or \
+                self._untrained:
+            status.level = DiagnosticStatus.WARN
+        else:
+            status.level = DiagnosticStatus.OK
+        if window['bad_images']:
+            problems.append(f'{window["bad_images"]} bad images')
+        if window['bad_camera_info']:
+            problems.append(f'{window["bad_camera_info"]} bad camera_info')
+        if window['no_intrinsics']:
+            problems.append('no intrinsics: no point cloud')
+        if self._untrained:
+            problems.append('untrained weights')
+        if not window['received']:
+            problems.append('no input')
+        elif not window['processed'] and window['idle'] == window['received']:
+            problems.append('idle: no subscribers')
+        status.message = ', '.join(problems) if problems else 'ok'
+        status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
+        array = DiagnosticArray(status=[status])
+        array.header.stamp = self.get_clock().now().to_msg()
+        self._diag_pub.publish(array)
+
+    # ------------------------------------------------------------------ shutdown
+    def destroy_node(self) -> None:
+        """Stop and join the worker thread, then destroy the node."""
+        self._mailbox.close()
+        if self._worker.is_alive() and self._worker is not threading.current_thread():
+            self._worker.join(timeout=30.0)
+        super().destroy_node()
+
+
+def _fill(msg: Any, fields: Dict[str, Any]) -> Any:
+    """
+    Set message fields from a conversions field dict and return ``msg``.
+
+    numpy uint8 arrays become bytes, other arrays lists, and nested dicts fill sub-messages.
+    """
+    for key, value in fields.items():
+        if isinstance(value, dict):
+            _fill(getattr(msg, key), value)
+            continue
+        if isinstance(value, np.ndarray):
+            value = value.tobytes() if value.dtype == np.uint8 else value.tolist()
+        setattr(msg, key, value)
+    return msg
+
+
+def main(args: Optional[List[str]] = None) -> int:
+    """
+    Run the node until SIGINT/SIGTERM; return the process exit code.
+
+    0 after a clean shutdown, 2 for invalid parameters, 1 when the model fails to load.
+    """
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    stop = threading.Event()
+
+    def _on_signal(signum: int, frame: Any) -> None:
+        stop.set()
+
+    # Installed for the rest of the process: a second signal during shutdown must not kill the
+    # process half-way (the exit code stays 0 and the worker is still joined).
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _on_signal)
+    logger = get_logger(NODE_NAME)
+    node = None
+    code = 0
+    try:
+        try:
+            node = AdaptiveDepthNode()
+        except ParameterError as exc:
+            logger.fatal(f'{exc}')
+            code = 2
+        except ModelLoadError as exc:
+            logger.fatal(f'{exc}')
+            code = 1
+        if node is not None:
+            executor = SingleThreadedExecutor()
+            executor.add_node(node)
+            while not stop.is_set() and rclpy.ok():
+                executor.spin_once(timeout_sec=0.1)
+            executor.remove_node(node)
+            logger.info('shutting down')
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return code
+
+
+if __name__ == '__main__':
+    sys.exit(main())

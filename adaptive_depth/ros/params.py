@@ -1,0 +1,347 @@
+# Copyright 2026 The adaptive_depth Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+Parameters of ``adaptive_depth_node``: defaults, descriptions and validation.
+
+The :class:`NodeParams` dataclass and :func:`check_value` are plain Python (no ``rclpy``), so the
+same rules are used by the node at startup, by its runtime on-set-parameters callback, by the
+launch/config tests and by tools. :func:`declare_node_params` (which needs ``rclpy``) declares
+every parameter on a node with a descriptor built from :data:`PARAM_SPECS`.
+"""
+
+from dataclasses import asdict, dataclass, fields, replace
+import math
+from typing import Any, Dict, List, Mapping, Optional, Tuple
+
+DEFAULT_MODEL_ID = 'depth-anything/Depth-Anything-V2-Metric-Indoor-Small-hf'
+"""Same value as ``adaptive_depth.depth_model.DEFAULT_MODEL_ID`` (kept here to avoid torch)."""
+
+SCALE_SOURCES = ('learned', 'fixed', 'none')
+DEVICES_HINT = "'auto', 'cpu', 'cuda' or 'cuda:N'"
+PRECISIONS = ('auto', 'fp32', 'fp16', 'bf16')
+INPUT_TRANSPORTS = ('raw', 'compressed')
+QOS_RELIABILITIES = ('reliable', 'best_effort')
+QOS_HISTORIES = ('keep_last', 'keep_all')
+
+
+class ParameterError(ValueError):
+    """A parameter value is invalid; the message names the parameter and the reason."""
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """Static description of one parameter (used for ROS descriptors and documentation)."""
+
+    description: str
+    constraints: str
+    read_only: bool
+
+
+PARAM_SPECS: Dict[str, ParamSpec] = {
+    'model': ParamSpec(
+        'Depth Anything V2 metric model: Hugging Face hub id (must be in the local cache) or a '
+        'local directory written by save_pretrained.', 'non-empty string', True),
+    'scale_checkpoint': ParamSpec(
+        "Scale-network checkpoint directory (model.safetensors + config.json); '' = use the DA2 "
+        'metric output without learned rescaling (a warning is logged).', 'string', True),
+    'scale_source': ParamSpec(
+        "Where the per-image scale comes from: 'learned' (scale network), 'fixed' "
+        "(fixed_scale) or 'none' (scale 1).", 'one of ' + ', '.join(SCALE_SOURCES), True),
+    'fixed_scale': ParamSpec(
+        "Scale multiplied onto the DA2 depth when scale_source is 'fixed' (unitless).",
+        'finite, > 0', True),
+    'device': ParamSpec('Torch device for inference.', DEVICES_HINT, True),
+    'precision': ParamSpec(
+        "Inference precision ('auto' = fp32 on CPU, fp16 on CUDA).",
+        'one of ' + ', '.join(PRECISIONS), True),
+    'input_size': ParamSpec(
+        'Side length (pixels) the image is resized to before DA2; larger = slower, finer.',
+        'integer > 0, multiple of 14', True),
+    'max_depth': ParamSpec(
+        'Depth beyond this (metres) is published as NaN.', 'finite, > min_depth', False),
+    'min_depth': ParamSpec(
+        'Depth below this (metres) is published as NaN (depth is never published as 0).',
+        'finite, >= 0, < max_depth', False),
+    'publish_points': ParamSpec(
+        'Publish the organised point cloud on the points topic.', 'bool', False),
+    'point_decimation': ParamSpec(
+        'Keep every N-th pixel (rows and columns) in the point cloud.', 'integer >= 1', False),
+    'points_max_range': ParamSpec(
+        'Points farther than this Euclidean range (metres) from the camera are NaN; 0 = off.',
+        'finite, >= 0', False),
+    'colorize_points': ParamSpec(
+        "Add an 'rgb' float field packed like depth_image_proc to the point cloud.", 'bool',
+        False),
+    'scale_smoothing': ParamSpec(
+        'Exponential moving average factor on log(scale) across frames: '
+        'log s = a*log s_prev + (1-a)*log s_new; 0 = off.', '0 <= value < 1', False),
+    'input_transport': ParamSpec(
+        "'raw' subscribes to sensor_msgs/Image on image_topic, 'compressed' to "
+        'sensor_msgs/CompressedImage (jpeg/png) on <image_topic>/compressed.',
+        'one of ' + ', '.join(INPUT_TRANSPORTS), True),
+    'image_topic': ParamSpec('Input image topic (remappable).', 'non-empty topic name', True),
+    'camera_info_topic': ParamSpec(
+        'Input camera_info topic (remappable).', 'non-empty topic name', True),
+    'depth_topic': ParamSpec('Output depth image topic (32FC1, metres).', 'non-empty', True),
+    'depth_info_topic': ParamSpec(
+        'Output camera_info at depth resolution.', 'non-empty topic name', True),
+    'points_topic': ParamSpec('Output organised PointCloud2 topic.', 'non-empty topic name',
+                              True),
+    'scale_topic': ParamSpec(
+        'Output scale topic (geometry_msgs/Vector3Stamped: x = scale, y = log scale, '
+        'z = unsmoothed scale).', 'non-empty topic name', True),
+    'input_qos_reliability': ParamSpec(
+        "Reliability of the image and camera_info subscriptions: 'best_effort' (sensor-data "
+        "QoS, matches every publisher) or 'reliable' (only reliable publishers match; use it "
+        'when large best-effort images arrive incomplete over UDP).',
+        'one of ' + ', '.join(QOS_RELIABILITIES), True),
+    'qos_reliability': ParamSpec(
+        'Reliability of the output publishers.', 'one of ' + ', '.join(QOS_RELIABILITIES),
+        True),
+    'qos_history': ParamSpec(
+        'History policy of the output publishers.', 'one of ' + ', '.join(QOS_HISTORIES), True),
+    'qos_depth': ParamSpec('History depth of the output publishers.', 'integer >= 1', True),
+    'fx': ParamSpec(
+        'Fallback focal length x (pixels, at the image size) used without camera_info; 0 = unset.',
+        'finite, >= 0', False),
+    'fy': ParamSpec('Fallback focal length y (pixels); 0 = unset.', 'finite, >= 0', False),
+    'cx': ParamSpec(
+        'Fallback principal point x (pixels); 0 = image centre.', 'finite, >= 0', False),
+    'cy': ParamSpec(
+        'Fallback principal point y (pixels); 0 = image centre.', 'finite, >= 0', False),
+    'camera_info_stamp_tolerance': ParamSpec(
+        'Warn (throttled) when the matched camera_info stamp differs from the image stamp by '
+        'more than this (seconds); 0 = never warn.', 'finite, >= 0', False),
+    'diagnostics_period': ParamSpec(
+        'Period (seconds) of the /diagnostics status.', 'finite, > 0', True),
+}
+
+
+@dataclass
+class NodeParams:
+    """All parameters of ``adaptive_depth_node`` with their defaults (see :data:`PARAM_SPECS`)."""
+
+    model: str = DEFAULT_MODEL_ID
+    scale_checkpoint: str = ''
+    scale_source: str = 'learned'
+    fixed_scale: float = 1.0
+    device: str = 'auto'
+    precision: str = 'auto'
+    input_size: int = 518
+    max_depth: float = 10.0
+    min_depth: float = 0.0
+    publish_points: bool = True
+    point_decimation: int = 1
+    points_max_range: float = 0.0
+    colorize_points: bool = True
+    scale_smoothing: float = 0.0
+    input_transport: str = 'raw'
+    image_topic: str = 'image'
+    camera_info_topic: str = 'camera_info'
+    depth_topic: str = 'depth'
+    depth_info_topic: str = 'depth/camera_info'
+    points_topic: str = 'points'
+    scale_topic: str = 'scale'
+    input_qos_reliability: str = 'best_effort'
+    qos_reliability: str = 'reliable'
+    qos_history: str = 'keep_last'
+    qos_depth: int = 5
+    fx: float = 0.0
+    fy: float = 0.0
+    cx: float = 0.0
+    cy: float = 0.0
+    camera_info_stamp_tolerance: float = 0.5
+    diagnostics_period: float = 1.0
+
+    @classmethod
+    def field_types(cls) -> Dict[str, type]:
+        """Return the Python type (bool, int, float or str) of every parameter by name."""
+        defaults = cls()
+        return {f.name: type(getattr(defaults, f.name)) for f in fields(cls)}
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> 'NodeParams':
+        """
+        Build parameters from a name → value mapping; unknown names raise ParameterError.
+
+        Integers are accepted for float parameters; every value is type-checked and the result
+        is validated with :meth:`validate`.
+        """
+        return cls().with_values(values)
+
+    def with_values(self, values: Mapping[str, Any]) -> 'NodeParams':
+        """Return a copy with ``values`` applied (type-checked and validated)."""
+        types = self.field_types()
+        problems = [f'unknown parameter {name!r}' for name in values if name not in types]
+        changes = {}
+        for name, value in values.items():
+            if name not in types:
+                continue
+            error = check_value(name, value)
+            if error:
+                problems.append(error)
+            else:
+                changes[name] = _coerce(types[name], value)
+        if problems:
+            raise ParameterError('invalid parameters: ' + '; '.join(problems))
+        params = replace(self, **changes)
+        params.validate()
+        return params
+
+    def errors(self) -> List[str]:
+        """Return every problem with these values (empty list when all are valid)."""
+        problems = []
+        for name, value in asdict(self).items():
+            error = check_value(name, value)
+            if error:
+                problems.append(error)
+        if problems:
+            return problems
+        if self.min_depth >= self.max_depth:
+            problems.append(f'min_depth ({self.min_depth} m) must be smaller than max_depth '
+                            f'({self.max_depth} m)')
+        if (self.fx > 0) != (self.fy > 0):
+            problems.append(f'fx and fy must be set together (got fx={self.fx}, fy={self.fy})')
+        return problems
+
+    def validate(self) -> None:
+        """Raise :class:`ParameterError` listing every invalid value, or return None."""
+        problems = self.errors()
+        if problems:
+            raise ParameterError('invalid parameters: ' + '; '.join(problems))
+
+    def effective_scale_source(self) -> Tuple[str, Optional[str]]:
+        """
+        Return the scale source actually used and a warning (or None).
+
+        ``scale_source='learned'`` with an empty ``scale_checkpoint`` falls back to ``'none'``
+        (DA2's metric output alone).
+        """
+        if self.scale_source == 'learned' and not self.scale_checkpoint:
+            return 'none', ("scale_source is 'learned' but scale_checkpoint is empty: publishing "
+                            'the Depth Anything V2 metric depth without learned rescaling')
+        return self.scale_source, None
+
+
+def _coerce(kind: type, value: Any) -> Any:
+    if kind is float:
+        return float(value)
+    return value
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_topic(name: str, value: str) -> Optional[str]:
+    if not value.strip():
+        return f'{name} must be a non-empty topic name'
+    if any(c.isspace() for c in value):
+        return f'{name} must not contain whitespace (got {value!r})'
+    return None
+
+
+def check_value(name: str, value: Any) -> Optional[str]:
+    """
+    Check one parameter value on its own; return a reason naming the problem or None.
+
+    Cross-parameter rules (min_depth < max_depth, fx/fy together) live in
+    :meth:`NodeParams.errors`.
+    """
+    types = NodeParams.field_types()
+    if name not in types:
+        return f'unknown parameter {name!r}'
+    kind = types[name]
+    if kind is bool and not isinstance(value, bool):
+        return f'{name} must be a bool, got {value!r}'
+    if kind is int and (not isinstance(value, int) or isinstance(value, bool)):
+        return f'{name} must be an integer, got {value!r}'
+    if kind is float and not _is_number(value):
+        return f'{name} must be a number, got {value!r}'
+    if kind is str and not isinstance(value, str):
+        return f'{name} must be a string, got {value!r}'
+    if kind is float and not math.isfinite(float(value)):
+        return f'{name} must be finite, got {value!r}'
+
+    if name == 'model' and not value.strip():
+        return 'model must be a Hugging Face model id or a local directory, got an empty string'
+    if name == 'scale_source' and value not in SCALE_SOURCES:
+        return f'scale_source must be one of {SCALE_SOURCES}, got {value!r}'
+    if name == 'fixed_scale' and value <= 0:
+        return f'fixed_scale must be > 0, got {value}'
+    if name == 'device':
+        dev = value.strip()
+        if not (dev in ('auto', 'cpu', 'cuda', 'mps') or
+                (dev.startswith('cuda:') and dev[5:].isdigit())):
+            return f'device must be {DEVICES_HINT}, got {value!r}'
+    if name == 'precision' and value not in PRECISIONS:
+        return f'precision must be one of {PRECISIONS}, got {value!r}'
+    if name == 'input_size' and (value <= 0 or value % 14):
+        return f'input_size must be a positive multiple of 14 (DA2 patch size), got {value}'
+    if name == 'max_depth' and value <= 0:
+        return f'max_depth must be > 0 metres, got {value}'
+    if name in ('min_depth', 'points_max_range', 'fx', 'fy', 'cx', 'cy',
+                'camera_info_stamp_tolerance') and value < 0:
+        return f'{name} must be >= 0, got {value}'
+    if name == 'point_decimation' and value < 1:
+        return f'point_decimation must be >= 1, got {value}'
+    if name == 'scale_smoothing' and not 0.0 <= value < 1.0:
+        return f'scale_smoothing must be in [0, 1), got {value}'
+    if name == 'input_transport' and value not in INPUT_TRANSPORTS:
+        return f'input_transport must be one of {INPUT_TRANSPORTS}, got {value!r}'
+    if name.endswith('_topic'):
+        return _check_topic(name, value)
+    if name == 'input_qos_reliability' and value not in QOS_RELIABILITIES:
+        return f'input_qos_reliability must be one of {QOS_RELIABILITIES}, got {value!r}'
+    if name == 'qos_reliability' and value not in QOS_RELIABILITIES:
+        return f'qos_reliability must be one of {QOS_RELIABILITIES}, got {value!r}'
+    if name == 'qos_history' and value not in QOS_HISTORIES:
+        return f'qos_history must be one of {QOS_HISTORIES}, got {value!r}'
+    if name == 'qos_depth' and value < 1:
+        return f'qos_depth must be >= 1, got {value}'
+    if name == 'diagnostics_period' and value <= 0:
+        return f'diagnostics_period must be > 0 seconds, got {value}'
+    return None
+
+
+def declare_node_params(node: Any) -> NodeParams:
+    """
+    Declare every parameter on an ``rclpy`` node and return the validated values.
+
+    Float parameters accept integer overrides (``-p fx:=500``). Raises :class:`ParameterError`
+    with every reason when an override has the wrong type or an invalid value.
+    """
+    from rcl_interfaces.msg import ParameterDescriptor, ParameterType
+
+    ros_types = {bool: ParameterType.PARAMETER_BOOL, int: ParameterType.PARAMETER_INTEGER,
+                 float: ParameterType.PARAMETER_DOUBLE, str: ParameterType.PARAMETER_STRING}
+    defaults = NodeParams()
+    values = {}
+    problems = []
+    for name, kind in NodeParams.field_types().items():
+        spec = PARAM_SPECS[name]
+        descriptor = ParameterDescriptor(
+            name=name, type=ros_types[kind], description=spec.description,
+            additional_constraints=spec.constraints, read_only=spec.read_only,
+            dynamic_typing=kind is float)
+        try:
+            param = node.declare_parameter(name, getattr(defaults, name), descriptor)
+        except Exception as exc:  # InvalidParameterTypeException, InvalidParameterValueException
+            problems.append(f'{name}: {exc}')
+            continue
+        values[name] = param.value
+    if problems:
+        raise ParameterError('invalid parameters: ' + '; '.join(problems))
+    return NodeParams.from_mapping(values)

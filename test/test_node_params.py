@@ -1,0 +1,175 @@
+# Copyright 2026 The adaptive_depth Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""Node parameters: validation rules, fatal startup errors, runtime rejection, clean shutdown."""
+
+import signal
+
+from adaptive_depth.ros.params import (check_value, NodeParams, PARAM_SPECS,
+                                       ParameterError)
+from node_harness import NodeProcess, pick_domain_id, RosTester
+import pytest
+
+pytestmark = pytest.mark.ros
+
+
+def test_defaults_are_valid_and_documented():
+    params = NodeParams()
+    assert params.errors() == []
+    assert set(PARAM_SPECS) == set(NodeParams.field_types())
+
+
+@pytest.mark.parametrize('name,value,fragment', [
+    ('input_size', 100, 'multiple of 14'),
+    ('input_size', 0, 'multiple of 14'),
+    ('input_size', 14.0, 'integer'),
+    ('point_decimation', 0, '>= 1'),
+    ('scale_source', 'magic', 'scale_source'),
+    ('scale_smoothing', 1.0, '[0, 1)'),
+    ('fixed_scale', -1.0, '> 0'),
+    ('max_depth', float('nan'), 'finite'),
+    ('qos_reliability', 'sometimes', 'qos_reliability'),
+    ('input_transport', 'theora', 'input_transport'),
+    ('image_topic', ' ', 'image_topic'),
+    ('device', 'gpu', 'device'),
+    ('publish_points', 1, 'bool'),
+])
+def test_check_value_rejects_with_reason(name, value, fragment):
+    reason = check_value(name, value)
+    assert reason is not None and fragment in reason and name in reason
+    with pytest.raises(ParameterError, match=name):
+        NodeParams().with_values({name: value})
+
+
+def test_cross_parameter_rules():
+    with pytest.raises(ParameterError, match='min_depth'):
+        NodeParams(min_depth=5.0, max_depth=2.0).validate()
+    with pytest.raises(ParameterError, match='fx and fy'):
+        NodeParams(fx=500.0).validate()
+    assert NodeParams().with_values({'fx': 500, 'fy': 510}).fx == 500.0  # int accepted
+    source, warning = NodeParams(scale_source='learned').effective_scale_source()
+    assert source == 'none' and 'scale_checkpoint' in warning
+    assert NodeParams(scale_source='fixed').effective_scale_source() == ('fixed', None)
+
+
+@pytest.fixture(scope='module')
+def domain_id():
+    return pick_domain_id()
+
+
+@pytest.fixture(scope='module')
+def tiny_model(tiny_da2_dir):
+    return tiny_da2_dir  # session-wide random-weight DA2 from conftest.py
+
+
+def test_invalid_startup_parameters_exit_nonzero_with_reason(tmp_path, domain_id):
+    cases = {
+        'size': ({'input_size': 100}, 'input_size must be a positive multiple of 14'),
+        'source': ({'scale_source': 'magic'}, 'scale_source must be one of'),
+        'range': ({'min_depth': 3.0, 'max_depth': 2.0}, 'min_depth (3.0 m) must be smaller'),
+        'type': ({'point_decimation': 'abc'}, 'point_decimation'),
+        'qos': ({'qos_depth': 0}, 'qos_depth must be >= 1'),
+    }
+    procs = {key: NodeProcess(params, domain_id, tmp_path / f'{key}.log')
+             for key, (params, _) in cases.items()}
+    for key, (_, fragment) in cases.items():
+        code = procs[key].wait(timeout=60)
+        log = procs[key].log()
+        procs[key].stop()
+        assert code == 2, f'{key}: exit {code}\n{log}'
+        assert fragment in log and 'invalid parameters' in log, log
+
+
+def test_model_that_fails_to_load_exits_nonzero(tmp_path, domain_id, tiny_model):
+    broken = tmp_path / 'broken_model'
+    broken.mkdir()
+    (broken / 'config.json').write_text('{not json')
+    cases = {
+        'missing': {'model': str(tmp_path / 'does_not_exist'), 'device': 'cpu'},
+        'relative': {'model': './no/such/model', 'device': 'cpu'},
+        'broken': {'model': str(broken), 'device': 'cpu'},
+        'scale': {'model': str(tiny_model), 'device': 'cpu', 'scale_source': 'learned',
+                  'scale_checkpoint': str(tmp_path / 'no_scale_net')},
+    }
+    procs = {key: NodeProcess(params, domain_id, tmp_path / f'{key}.log')
+             for key, params in cases.items()}
+    for key, params in cases.items():
+        code = procs[key].wait(timeout=120)
+        log = procs[key].log()
+        procs[key].stop()
+        assert code == 1, f'{key}: exit {code}\n{log}'
+        assert 'failed to load the depth pipeline' in log, log
+        assert (params.get('scale_checkpoint') or params['model']) in log, log
+
+
+def _set_parameters(tester, values):
+    from rcl_interfaces.srv import SetParameters
+    from rclpy.parameter import Parameter
+    client = tester.node.create_client(SetParameters, '/adaptive_depth_node/set_parameters')
+    assert client.wait_for_service(timeout_sec=30), 'set_parameters service not available'
+    request = SetParameters.Request(
+        parameters=[Parameter(k, value=v).to_parameter_msg() for k, v in values.items()])
+    future = client.call_async(request)
+    tester.wait_for(future.done, 30, 'set_parameters response')
+    tester.node.destroy_client(client)
+    return future.result().results
+
+
+def _get_parameter(tester, name):
+    from rcl_interfaces.srv import GetParameters
+    from rclpy.parameter import parameter_value_to_python
+    client = tester.node.create_client(GetParameters, '/adaptive_depth_node/get_parameters')
+    assert client.wait_for_service(timeout_sec=30)
+    future = client.call_async(GetParameters.Request(names=[name]))
+    tester.wait_for(future.done, 30, 'get_parameters response')
+    tester.node.destroy_client(client)
+    return parameter_value_to_python(future.result().values[0])
+
+
+def test_runtime_parameters_and_clean_shutdown(tmp_path, domain_id, tiny_model):
+    params = {'model': str(tiny_model), 'device': 'cpu', 'scale_source': 'none',
+              'input_size': 70}
+    # Two nodes start together (one per signal); the second lives in namespace /b.
+    nodes = {signal.SIGTERM: NodeProcess(params, domain_id, tmp_path / 'term.log'),
+             signal.SIGINT: NodeProcess(params, domain_id, tmp_path / 'int.log',
+                                        extra_ros_args=['-r', '__ns:=/b'])}
+    tester = RosTester(domain_id)
+    try:
+        tester.wait_for(lambda: tester.node.count_publishers('/depth') > 0, 90,
+                        'the node to come up', nodes[signal.SIGTERM])
+        tester.wait_for(lambda: tester.node.count_publishers('/b/depth') > 0, 90,
+                        'the node in /b to come up', nodes[signal.SIGINT])
+        rejected = _set_parameters(tester, {'point_decimation': 0})
+        assert not rejected[0].successful
+        assert 'point_decimation must be >= 1' in rejected[0].reason
+        rejected = _set_parameters(tester, {'min_depth': 50.0})
+        assert not rejected[0].successful and 'max_depth' in rejected[0].reason
+        rejected = _set_parameters(tester, {'scale_smoothing': 'high'})
+        assert not rejected[0].successful and 'scale_smoothing' in rejected[0].reason
+        read_only = _set_parameters(tester, {'input_size': 140})
+        assert not read_only[0].successful and 'read-only' in read_only[0].reason
+        accepted = _set_parameters(tester, {'max_depth': 4.5, 'point_decimation': 3,
+                                            'scale_smoothing': 0.5})
+        assert all(r.successful for r in accepted), [r.reason for r in accepted]
+        assert _get_parameter(tester, 'max_depth') == 4.5
+        assert _get_parameter(tester, 'point_decimation') == 3
+        assert _get_parameter(tester, 'input_size') == 70
+    finally:
+        tester.close()
+        codes = {sig: node.stop(sig) for sig, node in nodes.items()}
+    for sig, node in nodes.items():
+        log = node.log()
+        assert codes[sig] == 0, f'exit code {codes[sig]} after {sig.name}:\n{log}'
+        assert 'shutting down' in log, log
+        assert 'Traceback' not in log, log
