@@ -1,0 +1,262 @@
+# Copyright 2026 The adaptive_depth Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""Tests of the replay_bag tool: offline output bag, metrics, live mode through a real node."""
+
+import csv
+import json
+import os
+from pathlib import Path
+import random
+
+from adaptive_depth import bagio
+from adaptive_depth.bagio import BagReader, write_rgbd_bag
+from adaptive_depth.metrics import depth_metrics
+from adaptive_depth.oracle import optimal_scale
+from adaptive_depth.ros import conversions
+from adaptive_depth.synthetic import render_scene
+from adaptive_depth.tools import replay_bag
+import numpy as np
+import pytest
+
+W, H = 160, 120
+N_FRAMES = 5
+FIXED = 0.6
+COLOR = '/camera/color/image_raw'
+INFO = '/camera/color/camera_info'
+DEPTH = '/camera/aligned_depth_to_color/image_raw'
+NS = '/adaptive_depth'
+OUT_TOPICS = {f'{NS}/depth': bagio.IMAGE, f'{NS}/depth/camera_info': bagio.CAMERA_INFO,
+              f'{NS}/points': bagio.POINT_CLOUD2, f'{NS}/scale': bagio.VECTOR3_STAMPED}
+
+
+@pytest.fixture(scope='module')
+def scenes():
+    return [render_scene(seed, width=W, height=H) for seed in range(N_FRAMES)]
+
+
+@pytest.fixture(scope='module')
+def ros1_bag(tmp_path_factory, scenes):
+    return write_rgbd_bag(tmp_path_factory.mktemp('in') / 'rec.bag', scenes, storage='ros1',
+                          depth_offset_ns=4_000_000)
+
+
+def _args(bag, out, model, *extra):
+    return [str(bag), '--out', str(out), '--model', str(model), '--device', 'cpu',
+            '--input-size', '70', '--scale', 'fixed', '--fixed-scale', str(FIXED),
+            '--max-depth', '50', *extra]
+
+
+@pytest.fixture(scope='module')
+def offline_out(tmp_path_factory, ros1_bag, tiny_da2_dir):
+    out = tmp_path_factory.mktemp('offline') / 'replayed'
+    assert replay_bag.main(_args(ros1_bag, out, tiny_da2_dir)) == 0
+    return out
+
+
+def _read(bag_path, topics):
+    """Return {topic: [(log_time, msg), ...]} for the given topics."""
+    got = {t: [] for t in topics}
+    with BagReader(bag_path) as reader:
+        for topic, log_time, msg in reader._iter_messages(list(topics)):
+            got[topic].append((log_time, msg))
+    return got
+
+
+def _stamp(msg):
+    return bagio.stamp_to_ns(msg.header)
+
+
+def test_offline_output_bag(offline_out, ros1_bag, scenes):
+    with BagReader(offline_out) as out, BagReader(ros1_bag) as inp:
+        out_topics = out.topics
+        in_topics = inp.topics
+        assert not out.is_ros1
+    assert list(offline_out.glob('*.mcap'))
+    # inputs copied with their counts, outputs under the node's names, one per frame
+    for name, info in in_topics.items():
+        assert out_topics[name].count == info.count and out_topics[name].msgtype == info.msgtype
+    for name, msgtype in OUT_TOPICS.items():
+        assert out_topics[name].msgtype == msgtype
+        assert out_topics[name].count == N_FRAMES
+    got = _read(offline_out, [COLOR, INFO] + list(OUT_TOPICS))
+    in_stamps = [_stamp(m) for _, m in got[COLOR]]
+    in_logs = [lt for lt, _ in got[COLOR]]
+    for name in OUT_TOPICS:
+        msgs = got[name]
+        assert [_stamp(m) for _, m in msgs] == in_stamps
+        assert {m.header.frame_id for _, m in msgs} == {'camera_color_optical_frame'}
+        # recorded after the input image (log time = input log time + latency)
+        assert all(lt >= lt_in for (lt, _), lt_in in zip(msgs, in_logs))
+    depth_msg = got[f'{NS}/depth'][0][1]
+    assert (depth_msg.encoding, depth_msg.height, depth_msg.width) == ('32FC1', H, W)
+    info = got[f'{NS}/depth/camera_info'][0][1]
+    np.testing.assert_allclose(np.asarray(info.k).reshape(3, 3), scenes[0].intrinsics.matrix)
+    cloud = got[f'{NS}/points'][0][1]
+    assert (cloud.height, cloud.width, cloud.point_step) == (H, W, 16)
+    assert [f.name for f in cloud.fields] == ['x', 'y', 'z', 'rgb']
+    # the cloud's z equals the published depth
+    pts = np.frombuffer(cloud.data.tobytes(), '<f4').reshape(H, W, 4)
+    depth = conversions.image_msg_to_depth(depth_msg)
+    np.testing.assert_array_equal(pts[..., 2], depth)
+    scales = [m.vector.x for _, m in got[f'{NS}/scale']]
+    assert scales == [pytest.approx(FIXED)] * N_FRAMES
+    assert np.isfinite(depth).mean() > 0.9
+
+
+def test_offline_metrics_match_depth_metrics(offline_out, ros1_bag):
+    mdir = offline_out / 'metrics'
+    assert {p.name for p in mdir.iterdir()} >= {'frames.csv', 'summary.json', 'summary.md',
+                                                'timeline.png'}
+    assert (mdir / 'timeline.png').stat().st_size > 1000
+    with open(mdir / 'frames.csv', newline='') as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 3 * N_FRAMES
+    by = {(int(r['stamp_ns']), r['method']): r for r in rows}
+    got = _read(offline_out, [f'{NS}/depth', DEPTH])
+    gts = {_stamp(m): conversions.image_msg_to_depth(m) for _, m in got[DEPTH]}
+    gt_stamps = sorted(gts)
+    fixed_abs_rel = []
+    for i, (_, msg) in enumerate(got[f'{NS}/depth']):
+        stamp = _stamp(msg)
+        pred = conversions.image_msg_to_depth(msg)
+        gt = gts[gt_stamps[i]]  # depth is 4 ms after its colour frame
+        expected = {'fixed': (pred, FIXED)}
+        raw = pred / np.float32(FIXED)
+        expected['none'] = (raw, 1.0)
+        s_opt = optimal_scale(raw, gt)
+        expected['oracle'] = (raw * np.float32(s_opt), s_opt)
+        for method, (p, s) in expected.items():
+            row = by[(stamp, method)]
+            m = depth_metrics(p, gt)
+            assert float(row['abs_rel']) == pytest.approx(m['abs_rel'], rel=1e-5)
+            assert float(row['rmse']) == pytest.approx(m['rmse'], rel=1e-5)
+            assert float(row['delta1']) == pytest.approx(m['delta1'], abs=1e-9)
+            assert float(row['scale']) == pytest.approx(s, rel=1e-6)
+            assert float(row['latency_ms']) > 0
+        fixed_abs_rel.append(float(by[(stamp, 'fixed')]['abs_rel']))
+    summary = json.loads((mdir / 'summary.json').read_text())
+    assert summary['frames_with_ground_truth'] == N_FRAMES
+    assert set(summary['methods']) == {'fixed', 'none', 'oracle'}
+    assert summary['methods']['fixed']['abs_rel'] == pytest.approx(np.mean(fixed_abs_rel))
+    assert summary['methods']['fixed']['jitter_std_dlog_s'] == pytest.approx(0.0, abs=1e-12)
+    oracle_s = [float(by[(_stamp(m), 'oracle')]['scale']) for _, m in got[f'{NS}/depth']]
+    assert summary['methods']['oracle']['jitter_std_dlog_s'] == pytest.approx(
+        np.std(np.diff(np.log(oracle_s))))
+    assert summary['methods']['oracle']['jitter_max_abs_ds'] == pytest.approx(
+        np.max(np.abs(np.diff(oracle_s))))
+    # the oracle scale is never worse than no scaling in W1, so its AbsRel should be far lower
+    assert summary['methods']['oracle']['abs_rel'] < summary['methods']['none']['abs_rel']
+    md = (mdir / 'summary.md').read_text()
+    assert '| fixed |' in md and '| oracle |' in md and '| none |' in md
+
+
+def test_every_and_metrics_dir(tmp_path, ros1_bag, tiny_da2_dir):
+    out = tmp_path / 'every2'
+    mdir = tmp_path / 'm'
+    assert replay_bag.main(_args(ros1_bag, out, tiny_da2_dir, '--every', '2', '--no-points',
+                                 '--metrics-dir', str(mdir))) == 0
+    with BagReader(out) as reader:
+        topics = reader.topics
+    assert topics[f'{NS}/depth'].count == 3 and f'{NS}/points' not in topics
+    assert topics[COLOR].count == N_FRAMES  # inputs are copied whole
+    assert not (out / 'metrics').exists()
+    assert json.loads((mdir / 'summary.json').read_text())['frames_with_ground_truth'] == 3
+
+
+def _leftovers(directory: Path):
+    return sorted(p.name for p in directory.iterdir())
+
+
+def test_user_errors_exit_cleanly(tmp_path, ros1_bag, tiny_da2_dir, capsys):
+    out = tmp_path / 'out'
+    code = replay_bag.main(_args(ros1_bag, out, tiny_da2_dir, '--image-topic', '/nope'))
+    err = capsys.readouterr().err
+    assert code == 2 and "'/nope' not found" in err and COLOR in err and DEPTH in err
+    assert 'Traceback' not in err
+    assert _leftovers(tmp_path) == []
+
+    corrupt = tmp_path / 'broken.bag'
+    data = ros1_bag.read_bytes()
+    corrupt.write_bytes(data[:len(data) * 2 // 3])
+    code = replay_bag.main(_args(corrupt, out, tiny_da2_dir))
+    err = capsys.readouterr().err
+    assert code == 2 and 'broken.bag' in err and 'Traceback' not in err
+    assert _leftovers(tmp_path) == ['broken.bag']
+
+    code = replay_bag.main(_args(ros1_bag, out, tmp_path / 'no_model'))
+    assert code == 2 and 'model directory not found' in capsys.readouterr().err
+    code = replay_bag.main(_args(ros1_bag, out, tiny_da2_dir, '--scale', 'learned'))
+    assert code == 2 and '--scale-checkpoint' in capsys.readouterr().err
+    assert _leftovers(tmp_path) == ['broken.bag']
+
+    out.mkdir()
+    code = replay_bag.main(_args(ros1_bag, out, tiny_da2_dir))
+    assert code == 2 and 'already exists' in capsys.readouterr().err
+
+
+def test_live_mode_matches_offline(tmp_path, ros1_bag, tiny_da2_dir, offline_out):
+    pytest.importorskip('rclpy')
+    domain = random.SystemRandom().randint(201, 232)
+    out = tmp_path / 'live'
+    old = {k: os.environ.get(k) for k in ('ROS_DOMAIN_ID', 'ROS_AUTOMATIC_DISCOVERY_RANGE')}
+    try:
+        code = replay_bag.main(_args(ros1_bag, out, tiny_da2_dir, '--mode', 'live',
+                                     '--lockstep', '--domain-id', str(domain),
+                                     '--startup-timeout', '90', '--frame-timeout', '20'))
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    log = (out / 'node.log').read_text() if (out / 'node.log').exists() else ''
+    assert code == 0, log
+    topics = [f'{NS}/depth', f'{NS}/scale', f'{NS}/depth/camera_info', f'{NS}/points']
+    live = _read(out, topics)
+    offline = _read(offline_out, topics)
+    for name in topics:
+        assert len(live[name]) == N_FRAMES, (name, log)
+        assert [_stamp(m) for _, m in live[name]] == [_stamp(m) for _, m in offline[name]]
+    for (_, a), (_, b) in zip(live[f'{NS}/depth'], offline[f'{NS}/depth']):
+        np.testing.assert_allclose(conversions.image_msg_to_depth(a),
+                                   conversions.image_msg_to_depth(b), rtol=1e-5, atol=1e-6)
+    for (_, a), (_, b) in zip(live[f'{NS}/scale'], offline[f'{NS}/scale']):
+        assert a.vector.x == pytest.approx(b.vector.x)
+    with open(out / 'metrics' / 'frames.csv', newline='') as fh:
+        live_rows = list(csv.DictReader(fh))
+    with open(offline_out / 'metrics' / 'frames.csv', newline='') as fh:
+        off_rows = list(csv.DictReader(fh))
+    assert [(r['stamp_ns'], r['method']) for r in live_rows] == \
+        [(r['stamp_ns'], r['method']) for r in off_rows]
+    for a, b in zip(live_rows, off_rows):
+        assert float(a['abs_rel']) == pytest.approx(float(b['abs_rel']), rel=1e-4)
+
+
+def test_real_bag_without_camera_info(tmp_path, tiny_da2_dir):
+    spot = Path(__file__).resolve().parents[1].parent / 'shared' / 'data' / 'bags' / \
+        'spot_hand_color_raw.bag'
+    if not spot.exists():
+        pytest.skip(f'shared data folder not found: {spot}')
+    out = tmp_path / 'spot'
+    assert replay_bag.main(_args(spot, out, tiny_da2_dir)) == 0
+    with BagReader(out) as reader:
+        topics = reader.topics
+        (_, msg), = [(lt, m) for _, lt, m in reader._iter_messages([f'{NS}/depth'])]
+    # no camera_info → depth and scale only (like the node), no metrics without ground truth
+    assert set(topics) == {'/spot/camera/hand_color/image', f'{NS}/depth', f'{NS}/scale'}
+    assert (msg.height, msg.width, msg.header.frame_id) == (480, 640,
+                                                            'gripper_color_camera_z_forward')
+    assert _stamp(msg) == 1648052479 * 10**9 + 616566426
+    assert not (out / 'metrics').exists()
