@@ -1,0 +1,265 @@
+# Copyright 2026 The adaptive_depth Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""Tests for adaptive_depth.ros.conversions with rclpy, rosbags and plain message objects."""
+
+import array
+from types import SimpleNamespace
+
+from adaptive_depth.geometry import backproject, NYU_INTRINSICS, pack_organized_cloud
+from adaptive_depth.ros.conversions import (camera_info_to_intrinsics, cloud_to_pointcloud2_fields,
+                                            compressed_msg_to_rgb, depth_to_image_fields,
+                                            image_msg_to_depth, image_msg_to_rgb,
+                                            ImageConversionError,
+                                            intrinsics_to_camera_info_fields,
+                                            rgb_to_image_fields, SUPPORTED_COLOR_ENCODINGS)
+import cv2
+import numpy as np
+import pytest
+
+RNG = np.random.default_rng(0)
+RGB = RNG.integers(0, 256, (5, 7, 3), dtype=np.uint8)
+
+
+def _msg(**fields):
+    return SimpleNamespace(**fields)
+
+
+def _rosbags_types():
+    from rosbags.typesys import get_typestore, Stores
+    return get_typestore(Stores.ROS2_JAZZY).types
+
+
+def _rosbags_header():
+    types = _rosbags_types()
+    return types['std_msgs/msg/Header'](
+        stamp=types['builtin_interfaces/msg/Time'](sec=1, nanosec=2), frame_id='cam')
+
+
+@pytest.mark.parametrize('encoding', SUPPORTED_COLOR_ENCODINGS)
+def test_rgb_round_trip_every_encoding(encoding):
+    fields = rgb_to_image_fields(RGB, encoding)
+    assert fields['encoding'] == encoding and fields['data'].dtype == np.uint8
+    assert fields['data'].size == fields['step'] * fields['height']
+    out = image_msg_to_rgb(_msg(**fields))
+    assert out.shape == (5, 7, 3) and out.dtype == np.uint8 and out.flags.writeable
+    if encoding == 'mono8':
+        gray = cv2.cvtColor(RGB, cv2.COLOR_RGB2GRAY)
+        np.testing.assert_array_equal(out, np.repeat(gray[..., None], 3, axis=2))
+    else:
+        np.testing.assert_array_equal(out, RGB)
+
+
+def test_bgr_channel_order():
+    fields = rgb_to_image_fields(RGB, 'bgr8')
+    np.testing.assert_array_equal(fields['data'].reshape(5, 7, 3), RGB[..., ::-1])
+    raw = RGB.reshape(-1).copy()
+    np.testing.assert_array_equal(
+        image_msg_to_rgb(_msg(encoding='bgr8', height=5, width=7, step=21, is_bigendian=0,
+                              data=raw)), RGB[..., ::-1])
+
+
+@pytest.mark.parametrize('encoding,ch', [('rgb8', 3), ('bgra8', 4), ('mono8', 1)])
+def test_step_padding(encoding, ch):
+    pad = 5
+    rows = np.zeros((5, 7 * ch + pad), np.uint8)
+    pix = RNG.integers(0, 256, (5, 7, ch), dtype=np.uint8)
+    rows[:, :7 * ch] = pix.reshape(5, -1)
+    rows[:, 7 * ch:] = 99   # garbage in the padding must be ignored
+    out = image_msg_to_rgb(_msg(encoding=encoding, height=5, width=7, step=7 * ch + pad,
+                                is_bigendian=0, data=rows.tobytes()))
+    if encoding == 'rgb8':
+        np.testing.assert_array_equal(out, pix)
+    elif encoding == 'bgra8':
+        np.testing.assert_array_equal(out, pix[..., 2::-1])
+    else:
+        np.testing.assert_array_equal(out[..., 2], pix[..., 0])
+
+
+@pytest.mark.parametrize('change,match', [
+    ({'encoding': 'yuv422'}, 'unsupported colour encoding'),
+    ({'width': 0}, 'zero'),
+    ({'height': 0}, 'zero'),
+    ({'step': 20}, 'step 20 is smaller'),
+    ({'data': np.zeros(104, np.uint8)}, 'expected step\\*height'),
+])
+def test_rgb_rejections(change, match):
+    fields = rgb_to_image_fields(RGB, 'rgb8')
+    fields.update(change)
+    with pytest.raises(ImageConversionError, match=match):
+        image_msg_to_rgb(_msg(**fields))
+
+
+def test_depth_round_trip_32fc1_with_invalid():
+    depth = RNG.uniform(0.3, 9.0, (4, 6)).astype(np.float32)
+    depth[0, 0], depth[1, 1], depth[2, 2], depth[3, 3] = 0.0, np.nan, np.inf, -1.0
+    fields = depth_to_image_fields(depth)
+    assert (fields['encoding'], fields['step'], fields['is_bigendian']) == ('32FC1', 24, 0)
+    assert fields['data'].dtype == np.uint8 and fields['data'].size == 96
+    out = image_msg_to_depth(_msg(**fields))
+    bad = ~(np.isfinite(depth) & (depth > 0))
+    assert np.all(np.isnan(out[bad]))
+    np.testing.assert_array_equal(out[~bad], depth[~bad])
+
+
+@pytest.mark.parametrize('bigendian', [0, 1])
+def test_depth_16uc1_and_32fc1_endianness_and_padding(bigendian):
+    mm = np.array([[0, 1000, 65535], [1, 2500, 700]], np.uint16)
+    order = '>' if bigendian else '<'
+    rows = np.zeros((2, 8), np.uint8)   # 6 bytes of pixels + 2 bytes padding per row
+    rows[:, :6] = mm.astype(order + 'u2').view(np.uint8).reshape(2, 6)
+    out = image_msg_to_depth(_msg(encoding='16UC1', height=2, width=3, step=8,
+                                  is_bigendian=bigendian, data=rows.reshape(-1)))
+    assert out.dtype == np.float32 and np.isnan(out[0, 0])
+    np.testing.assert_allclose(out[0, 1:], [1.0, 65.535], rtol=1e-6)
+    np.testing.assert_allclose(out[1], [0.001, 2.5, 0.7], rtol=1e-6)
+    metres = np.array([[1.5, 0.0], [np.nan, 7.25]], np.float32)
+    raw = metres.astype(order + 'f4').tobytes()
+    out = image_msg_to_depth(_msg(encoding='32FC1', height=2, width=2, step=8,
+                                  is_bigendian=bigendian, data=raw))
+    np.testing.assert_array_equal(out, [[1.5, np.nan], [np.nan, 7.25]])
+
+
+def test_depth_rejections():
+    with pytest.raises(ImageConversionError, match='unsupported depth encoding'):
+        image_msg_to_depth(_msg(encoding='rgb8', height=1, width=1, step=3, is_bigendian=0,
+                                data=b'abc'))
+    with pytest.raises(ImageConversionError, match='step 2 is smaller'):
+        image_msg_to_depth(_msg(encoding='32FC1', height=1, width=1, step=2, is_bigendian=0,
+                                data=b'ab'))
+    with pytest.raises(ImageConversionError, match='expected step'):
+        image_msg_to_depth(_msg(encoding='16UC1', height=2, width=1, step=2, is_bigendian=0,
+                                data=b'ab'))
+
+
+@pytest.mark.parametrize('fmt,ext', [('jpeg', '.jpg'), ('rgb8; jpeg compressed bgr8', '.jpg'),
+                                     ('png', '.png')])
+def test_compressed(fmt, ext):
+    img = np.zeros((32, 48, 3), np.uint8)
+    img[:, :24] = (200, 30, 10)   # RGB
+    img[:, 24:] = (10, 40, 220)
+    ok, enc = cv2.imencode(ext, img[..., ::-1])
+    assert ok
+    out = compressed_msg_to_rgb(_msg(format=fmt, data=enc.reshape(-1)))
+    assert out.shape == (32, 48, 3)
+    err = np.abs(out.astype(int) - img.astype(int))
+    if ext == '.png':
+        assert err.max() == 0
+    else:   # lossy: compare away from the colour edge (chroma subsampling)
+        assert err[:, :16].max() <= 12 and err[:, 32:].max() <= 12
+    with pytest.raises(ImageConversionError, match='could not decode'):
+        compressed_msg_to_rgb(_msg(format=fmt, data=b'\x00\x01garbage'))
+    with pytest.raises(ImageConversionError, match='no data'):
+        compressed_msg_to_rgb(_msg(format=fmt, data=b''))
+
+
+def test_camera_info_round_trip_and_rejections():
+    fields = intrinsics_to_camera_info_fields(NYU_INTRINSICS)
+    assert fields['p'][3] == 0.0 and fields['p'][7] == 0.0 and len(fields['p']) == 12
+    assert fields['r'] == [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
+    assert fields['d'] == [0.0] * 5 and fields['distortion_model'] == 'plumb_bob'
+    assert camera_info_to_intrinsics(_msg(**fields)) == NYU_INTRINSICS
+    zero_k = dict(fields, k=[0.0] * 9)   # falls back to p
+    assert camera_info_to_intrinsics(_msg(**zero_k)) == NYU_INTRINSICS
+    for bad in (0.0, -3.0, float('nan')):
+        k = list(fields['k'])
+        k[0] = bad
+        with pytest.raises(ImageConversionError, match='fx'):
+            camera_info_to_intrinsics(_msg(**dict(fields, k=k)))
+    k = list(fields['k'])
+    k[4] = 0.0
+    with pytest.raises(ImageConversionError, match='fy'):
+        camera_info_to_intrinsics(_msg(**dict(fields, k=k)))
+    with pytest.raises(ImageConversionError):
+        camera_info_to_intrinsics(_msg(**dict(fields, k=[0.0] * 9, p=[0.0] * 12)))
+
+
+def test_pointcloud2_fields_and_point_values():
+    intr = NYU_INTRINSICS.scaled(16, 12)
+    depth = RNG.uniform(0.5, 5.0, (12, 16)).astype(np.float32)
+    depth[3, 4] = np.nan
+    pts = backproject(depth, intr)
+    fields = cloud_to_pointcloud2_fields(pack_organized_cloud(pts, RNG.integers(
+        0, 256, (12, 16, 3), dtype=np.uint8)))
+    assert [(f['name'], f['offset'], f['datatype'], f['count']) for f in fields['fields']] == [
+        ('x', 0, 7, 1), ('y', 4, 7, 1), ('z', 8, 7, 1), ('rgb', 12, 7, 1)]
+    assert (fields['height'], fields['width'], fields['point_step'], fields['row_step']) == \
+        (12, 16, 16, 256)
+    assert fields['is_bigendian'] is False and fields['is_dense'] is False
+    data = fields['data']
+    assert data.ndim == 1 and data.size == 12 * 256
+    f32 = data.view('<f4').reshape(12, 16, 4)
+    np.testing.assert_array_equal(f32[..., 2], np.where(np.isfinite(depth), depth, np.nan))
+    v, u = np.mgrid[0:12, 0:16]
+    np.testing.assert_allclose(f32[..., 0], (u - intr.cx) / intr.fx * depth, rtol=1e-5)
+    np.testing.assert_allclose(f32[..., 1], (v - intr.cy) / intr.fy * depth, rtol=1e-5)
+
+
+def test_rclpy_messages():
+    from sensor_msgs.msg import CameraInfo, Image, PointCloud2, PointField
+    msg = Image()
+    fields = rgb_to_image_fields(RGB, 'bgr8')
+    for key, value in fields.items():
+        setattr(msg, key, value.tobytes() if key == 'data' else value)
+    assert isinstance(msg.data, array.array)
+    np.testing.assert_array_equal(image_msg_to_rgb(msg), RGB)
+    depth = np.array([[1.0, 2.0], [0.0, 3.5]], np.float32)
+    dmsg = Image()
+    for key, value in depth_to_image_fields(depth).items():
+        setattr(dmsg, key, value.tobytes() if key == 'data' else value)
+    np.testing.assert_array_equal(image_msg_to_depth(dmsg), [[1.0, 2.0], [np.nan, 3.5]])
+    info = CameraInfo()
+    cf = intrinsics_to_camera_info_fields(NYU_INTRINSICS)
+    for key in ('width', 'height', 'distortion_model', 'd', 'k', 'r', 'p'):
+        setattr(info, key, cf[key])
+    assert camera_info_to_intrinsics(info) == NYU_INTRINSICS
+    cloud = cloud_to_pointcloud2_fields(pack_organized_cloud(backproject(
+        np.ones((12, 16), np.float32), NYU_INTRINSICS.scaled(16, 12))))
+    pc = PointCloud2(height=cloud['height'], width=cloud['width'],
+                     fields=[PointField(**f) for f in cloud['fields']],
+                     is_bigendian=cloud['is_bigendian'], point_step=cloud['point_step'],
+                     row_step=cloud['row_step'], data=cloud['data'].tobytes(),
+                     is_dense=cloud['is_dense'])
+    assert len(pc.data) == pc.row_step * pc.height and pc.fields[2].offset == 8
+
+
+def test_rosbags_messages():
+    types = _rosbags_types()
+    image_cls = types['sensor_msgs/msg/Image']
+    fields = rgb_to_image_fields(RGB, 'rgba8')
+    msg = image_cls(header=_rosbags_header(), **fields)
+    np.testing.assert_array_equal(image_msg_to_rgb(msg), RGB)
+    dmsg = image_cls(header=_rosbags_header(), **depth_to_image_fields(
+        np.array([[0.5, 0.0]], np.float32)))
+    np.testing.assert_array_equal(image_msg_to_depth(dmsg), [[0.5, np.nan]])
+    ok, enc = cv2.imencode('.png', RGB[..., ::-1])
+    cmsg = types['sensor_msgs/msg/CompressedImage'](header=_rosbags_header(), format='png',
+                                                    data=enc.reshape(-1))
+    np.testing.assert_array_equal(compressed_msg_to_rgb(cmsg), RGB)
+    cf = intrinsics_to_camera_info_fields(NYU_INTRINSICS)
+    roi = types['sensor_msgs/msg/RegionOfInterest'](**cf['roi'])
+    info = types['sensor_msgs/msg/CameraInfo'](
+        header=_rosbags_header(), height=cf['height'], width=cf['width'],
+        distortion_model=cf['distortion_model'], d=np.array(cf['d']), k=np.array(cf['k']),
+        r=np.array(cf['r']), p=np.array(cf['p']), binning_x=0, binning_y=0, roi=roi)
+    assert camera_info_to_intrinsics(info) == NYU_INTRINSICS
+
+
+def test_builder_input_errors():
+    with pytest.raises(ValueError, match='HxW'):
+        depth_to_image_fields(np.zeros((2, 2, 1), np.float32))
+    with pytest.raises(ValueError, match='uint8'):
+        rgb_to_image_fields(RGB.astype(np.float32))
+    with pytest.raises(ValueError, match='encoding'):
+        rgb_to_image_fields(RGB, 'yuv422')
