@@ -1,0 +1,220 @@
+# Copyright 2026 The adaptive_depth Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+A resumable on-disk cache of base-model depth predictions.
+
+Layout: ``root/<model_key>/<sanitised sample name>.npy`` (H×W float32 or float16 metres, NaN
+invalid) plus ``root/<model_key>/manifest.json`` (model name, simulated flag, model key, dtype,
+the dataset specs that were cached, created / updated times). Every file is written to a
+temporary name and moved into place with ``os.replace``, so an interrupted run leaves either a
+complete prediction or none, and the next run resumes where it stopped.
+"""
+
+import datetime
+import hashlib
+import json
+import os
+from pathlib import Path
+import re
+from typing import Any, Dict, Iterator, Optional, Sequence, Tuple, Union
+import warnings
+
+from adaptive_depth.sample import RGBDSample
+import numpy as np
+
+PathLike = Union[str, Path]
+MANIFEST = 'manifest.json'
+_SAFE_RE = re.compile(r'[^A-Za-z0-9._-]+')
+
+
+def sanitize_name(name: str) -> str:
+    """
+    Return a file-system-safe, collision-free file stem for ``name``.
+
+    Characters outside ``[A-Za-z0-9._-]`` become ``_``; if anything was replaced, an 8-hex-digit
+    hash of the original name is appended so distinct names never share a file.
+    """
+    name = str(name)
+    safe = _SAFE_RE.sub('_', name).strip('._') or 'sample'
+    if safe != name:
+        safe = f'{safe[:150]}-{hashlib.sha1(name.encode("utf-8")).hexdigest()[:8]}'
+    return safe
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat()
+
+
+def _atomic_save_npy(path: Path, array: np.ndarray) -> None:
+    tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
+    try:
+        with open(tmp, 'wb') as fh:
+            np.save(fh, array, allow_pickle=False)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _atomic_write_json(path: Path, data: Dict[str, Any]) -> None:
+    tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
+    tmp.write_text(json.dumps(data, indent=2, default=str) + '\n', encoding='utf-8')
+    os.replace(tmp, path)
+
+
+class PredictionCache:
+    """
+    Predictions of one base model, one ``.npy`` per sample under ``root/<model_key>/``.
+
+    :param root: cache root folder (created on first write).
+    :param model_key: identifies the model and its settings (sanitised into a folder name).
+    :param dtype: storage dtype, ``'float32'`` (default) or ``'float16'``; loads are float32.
+    :param model_name: recorded in the manifest; a mismatch with an existing manifest raises.
+    :param simulated: recorded in the manifest (True for the simulated base model).
+    :param dataset_spec: recorded in the manifest's ``datasets`` list.
+
+    ``hits`` / ``misses`` count loads from the cache and predictions stored since creation.
+    """
+
+    def __init__(self, root: PathLike, model_key: str, dtype: str = 'float32',
+                 model_name: Optional[str] = None, simulated: Optional[bool] = None,
+                 dataset_spec: Optional[str] = None):
+        if dtype not in ('float32', 'float16'):
+            raise ValueError(f"cache dtype must be 'float32' or 'float16', got {dtype!r}")
+        self.root = Path(root).expanduser()
+        self.model_key = sanitize_name(model_key)
+        self.directory = self.root / self.model_key
+        self.dtype = np.dtype(dtype)
+        self.hits = 0
+        self.misses = 0
+        manifest = self.read_manifest()
+        stored = (manifest or {}).get('model')
+        if model_name is not None and stored is not None and stored != model_name:
+            raise ValueError(
+                f'prediction cache {self.directory} holds predictions of model '
+                f'{stored!r}, not {model_name!r}; use another --cache folder')
+        self.model_name = model_name if model_name is not None else (manifest or {}).get('model')
+        self.simulated = simulated if simulated is not None else bool(
+            (manifest or {}).get('simulated', False))
+        self.dataset_spec = dataset_spec
+
+    @property
+    def manifest_path(self) -> Path:
+        """Return the path of ``manifest.json``."""
+        return self.directory / MANIFEST
+
+    def read_manifest(self) -> Optional[Dict[str, Any]]:
+        """Return the parsed manifest, or None if there is none yet."""
+        path = self.directory / MANIFEST
+        if not path.is_file():
+            return None
+        try:
+            data = json.loads(path.read_text(encoding='utf-8'))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ValueError(f'prediction cache manifest {path} is not valid JSON ({exc})') \
+                from None
+        if not isinstance(data, dict):
+            raise ValueError(f'prediction cache manifest {path} must hold a JSON object')
+        return data
+
+    def write_manifest(self, **extra: Any) -> Path:
+        """Create or update ``manifest.json`` (model, key, simulated, dtype, datasets, times)."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        data = self.read_manifest() or {'created': _now()}
+        data.update(model=self.model_name, model_key=self.model_key,
+                    simulated=bool(self.simulated), dtype=self.dtype.name,
+                    layout='<sanitised sample name>.npy, H×W depth in metres, NaN invalid')
+        datasets = list(data.get('datasets', []))
+        if self.dataset_spec and self.dataset_spec not in datasets:
+            datasets.append(self.dataset_spec)
+        data['datasets'] = datasets
+        data.update(extra)
+        data['updated'] = _now()
+        _atomic_write_json(self.manifest_path, data)
+        return self.manifest_path
+
+    def path_for(self, name: str) -> Path:
+        """Return the ``.npy`` path of sample ``name``."""
+        return self.directory / f'{sanitize_name(name)}.npy'
+
+    def __contains__(self, name: str) -> bool:
+        """Return True if a prediction for sample ``name`` is stored."""
+        return self.path_for(name).is_file()
+
+    def load(self, name: str, shape: Optional[Tuple[int, int]] = None) -> Optional[np.ndarray]:
+        """
+        Return the stored H×W float32 prediction (metres) of ``name``, or None if absent.
+
+        A corrupt file, or one whose shape differs from ``shape``, is reported with a warning
+        and treated as absent (it will be recomputed and overwritten).
+        """
+        path = self.path_for(name)
+        if not path.is_file():
+            return None
+        try:
+            arr = np.load(path, allow_pickle=False)
+        except (ValueError, OSError, EOFError) as exc:
+            warnings.warn(f'prediction cache: ignoring unreadable {path} ({exc})', stacklevel=2)
+            return None
+        if arr.ndim != 2 or (shape is not None and tuple(arr.shape) != tuple(shape)):
+            warnings.warn(f'prediction cache: ignoring {path} of shape {arr.shape} '
+                          f'(expected {shape})', stacklevel=2)
+            return None
+        self.hits += 1
+        return arr.astype(np.float32, copy=False)
+
+    def save(self, name: str, prediction: np.ndarray) -> Path:
+        """Atomically store the H×W prediction (metres) of sample ``name``; return its path."""
+        pred = np.asarray(prediction)
+        if pred.ndim != 2:
+            raise ValueError(f'prediction of {name!r} must be H×W, got shape {pred.shape}')
+        if not self.manifest_path.is_file():
+            self.write_manifest()
+        path = self.path_for(name)
+        _atomic_save_npy(path, np.ascontiguousarray(pred, dtype=self.dtype))
+        self.misses += 1
+        return path
+
+
+def predict_cached(dataset: Sequence[RGBDSample], model, cache: Optional[PredictionCache],
+                   indices: Optional[Sequence[int]] = None
+                   ) -> Iterator[Tuple[RGBDSample, np.ndarray]]:
+    """
+    Yield ``(sample, prediction)`` for the samples of ``dataset`` (H×W float32 metres).
+
+    A prediction found in ``cache`` is loaded; otherwise ``model.predict(sample)`` runs and the
+    result is stored. With ``cache=None`` the model always runs. ``indices`` restricts and
+    orders the samples (default: all). The cache manifest is written (or updated with the
+    dataset spec) before the first sample.
+    """
+    if cache is not None:
+        if cache.dataset_spec is None:
+            cache.dataset_spec = getattr(dataset, 'spec', None)
+        cache.write_manifest()
+    order = range(len(dataset)) if indices is None else indices
+    for i in order:
+        sample = dataset[i]
+        shape = tuple(np.asarray(sample.rgb).shape[:2])
+        pred = cache.load(sample.name, shape) if cache is not None else None
+        if pred is None:
+            pred = np.asarray(model.predict(sample), dtype=np.float32)
+            if pred.shape != shape:
+                raise ValueError(f'model {getattr(model, "name", model)!r} returned shape '
+                                 f'{pred.shape} for {sample.name!r}, expected {shape}')
+            if cache is not None:
+                cache.save(sample.name, pred)
+                # Yield what a later (cached) run will load, so both runs agree exactly.
+                pred = pred.astype(cache.dtype).astype(np.float32, copy=False)
+        yield sample, pred

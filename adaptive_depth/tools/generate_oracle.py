@@ -1,0 +1,389 @@
+# Copyright 2026 The adaptive_depth Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+``generate_oracle``: per-image oracle scales s* of a base depth model on an RGB-D dataset.
+
+For every sample: the base model's prediction (cached on disk, so a rerun or an interrupted run
+resumes), ``s* = argmin_{s in bounds} W1(s · D_pred, D_gt)`` over the valid pixels (exact
+solver, ``oracle.optimal_scale``), W1 at s* and the number of valid pixels. Writes the oracle
+directory (``oracle.csv``, ``oracle.json``, ``images.npy``, ``scale_histogram.png``; see
+``adaptive_depth.oracle_dataset``) that ``train_scale_net`` and ``evaluate`` read.
+
+Examples (one command each)::
+
+    generate_oracle --data nyu-mat:nyu_depth_v2_labeled.mat --split train
+        --split-file splits.mat --model depth-anything/Depth-Anything-V2-Metric-Indoor-Small-hf
+        --out oracle/nyu_train
+    generate_oracle --data synthetic:2000 --simulated --out oracle/sim
+"""
+
+import argparse
+import math
+from pathlib import Path
+import sys
+import time
+from typing import List, Optional, Sequence
+import warnings
+
+import numpy as np
+
+PROG = 'generate_oracle'
+MIN_VALID_PIXELS = 100
+"""Samples with fewer valid pixels get no oracle scale (NaN, not kept)."""
+
+
+class UserError(Exception):
+    """A problem with the user's arguments or files (reported without a traceback)."""
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'expected a positive integer, got {text!r}') from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f'expected a positive integer, got {text!r}')
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'expected a positive number, got {text!r}') from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f'expected a positive number, got {text!r}')
+    return value
+
+
+def _nonneg_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'expected a number >= 0, got {text!r}') from None
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f'expected a number >= 0, got {text!r}')
+    return value
+
+
+def _image_size(text: str):
+    parts = text.lower().replace('×', 'x').split('x')
+    try:
+        w, h = (int(p) for p in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'expected WIDTHxHEIGHT, e.g. 640x480, got {text!r}') \
+            from None
+    if w <= 0 or h <= 0:
+        raise argparse.ArgumentTypeError(f'image size must be positive, got {text!r}')
+    return w, h
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser of ``generate_oracle`` (every option documented)."""
+    p = argparse.ArgumentParser(
+        prog=PROG,
+        description='Compute the oracle global scale s* = argmin_s W1(s * D_pred, D_gt) of a '
+                    'base depth model for every image of an RGB-D dataset, and write the oracle '
+                    'directory (oracle.csv, oracle.json, images.npy, scale_histogram.png) used '
+                    'by train_scale_net and evaluate.',
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    d = p.add_argument_group('dataset')
+    d.add_argument('--data', required=True, metavar='SPEC',
+                   help='dataset: nyu-mat:FILE.mat (NYU Depth V2 labelled, MATLAB v7.3), '
+                        'nyu-folder:DIR (DenseDepth nyu2_test layout), folder:DIR (colour/ + '
+                        'depth/ sub-folders or an association file), bag:PATH (ROS 1 bag or '
+                        'rosbag2), synthetic:N[:FIRST_SEED] (procedural scenes)')
+    d.add_argument('--split', choices=('all', 'train', 'test'), default=None,
+                   help='nyu-mat only: official NYU split (train = 795, test = 654 images; '
+                        'needs --split-file); default all 1449 images')
+    d.add_argument('--split-file', metavar='FILE', default=None,
+                   help="nyu-mat only: NYU's splits.mat (trainNdxs/testNdxs), from the "
+                        "'Labeled dataset' section of "
+                        'https://cs.nyu.edu/~fergus/datasets/nyu_depth_v2.html')
+    d.add_argument('--depth-scale', type=_positive_float, default=None, metavar='UNITS',
+                   help='folder / nyu-folder: depth PNG units per metre (1000 = millimetres; '
+                        '5000 for TUM RGB-D); default 1000')
+    d.add_argument('--intrinsics', default=None, metavar='FX,FY,CX,CY|FILE',
+                   help="folder / bag: camera intrinsics in pixels as 'fx,fy,cx,cy' or a "
+                        'JSON/YAML file (fx, fy, cx, cy [, width, height] or a ROS camera_info '
+                        'YAML); folder default: PrimeSense 525,525,319.5,239.5 with a warning')
+    d.add_argument('--association', default=None, metavar='FILE',
+                   help='folder only: association file pairing colour and depth images '
+                        '(TUM "rgb_ts rgb_path depth_ts depth_path" or "color depth" per line)')
+    d.add_argument('--color-topic', default=None, metavar='TOPIC',
+                   help='bag only: colour image topic (default: auto-detected)')
+    d.add_argument('--depth-topic', default=None, metavar='TOPIC',
+                   help='bag only: registered depth image topic (default: auto-detected)')
+    d.add_argument('--info-topic', default=None, metavar='TOPIC',
+                   help='bag only: colour camera_info topic (default: auto-detected)')
+    d.add_argument('--synthetic-size', type=_image_size, default=None, metavar='WxH',
+                   help='synthetic only: rendered image size; default 640x480')
+    d.add_argument('--limit', type=_positive_int, default=None, metavar='N',
+                   help='use only the first N samples of the dataset')
+
+    m = p.add_argument_group('base model (choose exactly one)')
+    src = m.add_mutually_exclusive_group(required=True)
+    src.add_argument('--model', metavar='ID|DIR',
+                     help='Depth Anything V2 metric model: a Hugging Face hub id already in the '
+                          'local cache (e.g. depth-anything/Depth-Anything-V2-Metric-Indoor-'
+                          'Small-hf) or a local save_pretrained directory')
+    src.add_argument('--simulated', action='store_true',
+                     help='SIMULATED base model (no network): prediction = ground truth x '
+                          '(room_size_ref / room_size)^gamma x exp(N(0, sigma)) x smooth '
+                          'distortion x pixel noise; validates the method without DA2 weights. '
+                          'All outputs are labelled simulated')
+    src.add_argument('--predictions', metavar='DIR',
+                     help='use predictions of another model stored in a prediction cache '
+                          'folder (root/<model_key> with manifest.json and one .npy per sample)')
+    m.add_argument('--device', default='auto',
+                   help="--model: torch device ('auto' = CUDA if available, 'cpu', 'cuda:0')")
+    m.add_argument('--precision', default='auto', choices=('auto', 'fp32', 'fp16', 'bf16'),
+                   help='--model: inference precision (auto = fp16 on CUDA, fp32 on CPU)')
+    m.add_argument('--input-size', type=_positive_int, default=518, metavar='PX',
+                   help='--model: DA2 input size (shorter side, multiple of 14)')
+    m.add_argument('--sim-gamma', type=_nonneg_float, default=1.0, metavar='G',
+                   help='--simulated: exponent of the room-size dependence of the scale error')
+    m.add_argument('--sim-ref', type=_positive_float, default=6.0, metavar='METRES',
+                   help='--simulated: room size at which the simulated model is unbiased')
+    m.add_argument('--sim-sigma', type=_nonneg_float, default=0.05, metavar='S',
+                   help='--simulated: std of the random per-image log-scale error')
+    m.add_argument('--sim-distortion', type=_nonneg_float, default=0.05, metavar='D',
+                   help='--simulated: amplitude of the smooth multiplicative distortion (log)')
+    m.add_argument('--sim-noise', type=_nonneg_float, default=0.025, metavar='N',
+                   help='--simulated: std of the per-pixel log-normal noise')
+    m.add_argument('--seed', type=int, default=0,
+                   help='--simulated: seed of the simulated errors (with the sample name)')
+
+    o = p.add_argument_group('oracle')
+    o.add_argument('--bounds', type=_positive_float, nargs=2, default=(0.1, 2.0),
+                   metavar=('LOW', 'HIGH'), help='search interval of the oracle scale s*')
+    o.add_argument('--filter-percentiles', type=float, nargs=2, default=(5.0, 95.0),
+                   metavar=('LOW', 'HIGH'),
+                   help='keep samples whose s* lies within these percentiles (column kept)')
+    o.add_argument('--no-filter', action='store_true',
+                   help='keep every sample with a finite s* (no percentile filter)')
+    o.add_argument('--eval-crop', choices=('auto', 'eigen', 'none'), default='auto',
+                   help="pixels used for s*: 'auto' = the Eigen crop for NYU samples "
+                        "(meta eval_crop), 'eigen' = always, 'none' = the whole image")
+
+    io = p.add_argument_group('output')
+    io.add_argument('--out', required=True, metavar='DIR', help='oracle directory to write')
+    io.add_argument('--cache', default=None, metavar='DIR',
+                    help='prediction cache root (reused across runs; default OUT/predictions)')
+    io.add_argument('--cache-dtype', choices=('float32', 'float16'), default='float32',
+                    help='storage type of cached predictions')
+    io.add_argument('--no-progress', action='store_true', help='hide the progress bar')
+    return p
+
+
+def _dataset_options(args: argparse.Namespace) -> dict:
+    from adaptive_depth.datasets import split_spec
+
+    kind, _ = split_spec(args.data)
+    given = {
+        'split': args.split, 'split_file': args.split_file, 'depth_scale': args.depth_scale,
+        'intrinsics': args.intrinsics, 'association': args.association,
+        'color_topic': args.color_topic, 'depth_topic': args.depth_topic,
+        'info_topic': args.info_topic,
+    }
+    if args.synthetic_size is not None:
+        given['width'], given['height'] = args.synthetic_size
+    flags = {'split': '--split', 'split_file': '--split-file', 'depth_scale': '--depth-scale',
+             'intrinsics': '--intrinsics', 'association': '--association',
+             'color_topic': '--color-topic', 'depth_topic': '--depth-topic',
+             'info_topic': '--info-topic', 'width': '--synthetic-size',
+             'height': '--synthetic-size'}
+    from adaptive_depth.datasets import SOURCE_OPTIONS
+    bad = sorted({flags[k] for k, v in given.items()
+                  if v is not None and k not in SOURCE_OPTIONS[kind]})
+    if bad:
+        raise UserError(f'{", ".join(bad)} do(es) not apply to {kind}: datasets')
+    return {k: v for k, v in given.items() if v is not None}
+
+
+def _make_model(args: argparse.Namespace):
+    from adaptive_depth import base_models
+
+    if args.simulated:
+        return base_models.SimulatedBaseModel(
+            gamma=args.sim_gamma, room_size_ref_m=args.sim_ref, scale_sigma=args.sim_sigma,
+            distortion=args.sim_distortion, noise=args.sim_noise, seed=args.seed)
+    if args.predictions is not None:
+        return base_models.CachedBaseModel(args.predictions)
+    from adaptive_depth.depth_model import DepthAnythingRunner
+    runner = DepthAnythingRunner(args.model, device=args.device, precision=args.precision,
+                                 input_size=args.input_size)
+    return base_models.DepthAnythingBase(runner)
+
+
+def _crop_mask(mode: str, sample, cache: dict) -> Optional[np.ndarray]:
+    from adaptive_depth.metrics import eigen_crop_mask
+
+    if mode == 'none' or (mode == 'auto' and (sample.meta or {}).get('eval_crop') != 'eigen'):
+        return None
+    h, w = np.asarray(sample.depth).shape[:2]
+    if (h, w) not in cache:
+        cache[(h, w)] = eigen_crop_mask(h, w)
+    return cache[(h, w)]
+
+
+def run(args: argparse.Namespace) -> dict:
+    """Run ``generate_oracle`` with parsed ``args``; return the summary dict (see ``main``)."""
+    from adaptive_depth import oracle as oracle_mod
+    from adaptive_depth.datasets import open_dataset, Subset
+    from adaptive_depth.oracle_dataset import (open_images_memmap, resize_for_oracle,
+                                               write_oracle_dir)
+    from adaptive_depth.prediction_cache import predict_cached, PredictionCache
+
+    low, high = args.bounds
+    if not low < high:
+        raise UserError(f'--bounds must satisfy LOW < HIGH, got {low} {high}')
+    plow, phigh = args.filter_percentiles
+    if not args.no_filter and not 0.0 <= plow < phigh <= 100.0:
+        raise UserError(f'--filter-percentiles must satisfy 0 <= LOW < HIGH <= 100, '
+                        f'got {plow} {phigh}')
+    t_start = time.perf_counter()
+    options = _dataset_options(args)
+    dataset = open_dataset(args.data, **options)
+    if len(dataset) == 0:
+        raise UserError(f'dataset {args.data} has no samples')
+    if args.limit is not None and args.limit < len(dataset):
+        dataset = Subset(dataset, range(args.limit))
+    n = len(dataset)
+    model = _make_model(args)
+    out = Path(args.out).expanduser()
+    if out.exists() and not out.is_dir():
+        raise UserError(f'--out {out} exists and is not a directory')
+    out.mkdir(parents=True, exist_ok=True)
+    cache = None
+    cache_dir = None
+    if args.predictions is None:
+        cache_dir = Path(args.cache).expanduser() if args.cache else out / 'predictions'
+        cache = PredictionCache(cache_dir, model.model_key, dtype=args.cache_dtype,
+                                model_name=model.name, simulated=model.simulated,
+                                dataset_spec=args.data)
+    label = ' [SIMULATED base model]' if model.simulated else ''
+    print(f'{PROG}: {n} samples from {args.data}; base model {model.name}{label}', flush=True)
+
+    names: List[str] = []
+    scales = np.full(n, np.nan)
+    w1 = np.full(n, np.nan)
+    n_valid = np.zeros(n, dtype=np.int64)
+    images = open_images_memmap(out, n)
+    crop_cache: dict = {}
+    from tqdm import tqdm
+    stream = predict_cached(dataset, model, cache)
+    bar = tqdm(stream, total=n, desc=PROG, unit='img', disable=args.no_progress,
+               file=sys.stderr, dynamic_ncols=True)
+    for i, (sample, pred) in enumerate(bar):
+        names.append(sample.name)
+        images[i] = resize_for_oracle(sample.rgb)
+        gt = np.asarray(sample.depth, dtype=np.float32)
+        with np.errstate(invalid='ignore'):
+            valid = sample.valid_mask() & np.isfinite(pred) & (pred > 0)
+        crop = _crop_mask(args.eval_crop, sample, crop_cache)
+        if crop is not None:
+            valid &= crop
+        count = int(valid.sum())
+        n_valid[i] = count
+        if count < MIN_VALID_PIXELS:
+            warnings.warn(f'{sample.name}: only {count} valid depth pixels; no oracle scale',
+                          stacklevel=1)
+            continue
+        s = oracle_mod.optimal_scale(pred, gt, valid, bounds=(low, high), method='exact')
+        scales[i] = s
+        w1[i] = oracle_mod.scaled_wasserstein(pred, gt, s, valid)
+    bar.close()
+    images.flush()
+    del images
+
+    finite = np.isfinite(scales)
+    if not finite.any():
+        raise UserError(f'no sample of {args.data} has {MIN_VALID_PIXELS}+ valid depth pixels')
+    kept = finite.copy() if args.no_filter else oracle_mod.percentile_mask(scales, plow, phigh)
+    elapsed = time.perf_counter() - t_start
+    meta = {
+        'dataset': {'spec': args.data, 'options': options, 'limit': args.limit},
+        'base_model': {'name': model.name, 'simulated': bool(model.simulated),
+                       'model_key': getattr(model, 'model_key', None)},
+        'prediction_cache': str(cache.directory if cache is not None
+                                else getattr(model, 'directory', args.predictions)),
+        'bounds': [low, high],
+        'percentile_filter': None if args.no_filter else [plow, phigh],
+        'eval_crop': args.eval_crop,
+        'min_valid_pixels': MIN_VALID_PIXELS,
+        'oracle_method': 'exact',
+        'elapsed_s': elapsed,
+        'command': [PROG] + list(getattr(args, '_argv', []) or []),
+    }
+    if model.simulated:
+        meta['simulated'] = True
+        meta['note'] = ('SIMULATED base model: scales come from a synthetic error model, '
+                        'not from a real depth network')
+    write_oracle_dir(out, names, scales, w1, n_valid, kept, images=None, meta=meta)
+
+    with np.errstate(invalid='ignore'):
+        at_bounds = int(np.sum((scales <= low * (1 + 1e-9)) | (scales >= high * (1 - 1e-9))))
+    pct = np.percentile(scales[finite], [0, 5, 25, 50, 75, 95, 100])
+    summary = {'count': n, 'valid': int(finite.sum()), 'kept': int(kept.sum()),
+               'at_bounds': at_bounds, 'percentiles': pct.tolist(),
+               'mean_w1': float(np.nanmean(w1)), 'elapsed_s': elapsed,
+               'cache_hits': cache.hits if cache is not None else None,
+               'cache_misses': cache.misses if cache is not None else None,
+               'simulated': bool(model.simulated), 'out': str(out)}
+    _print_summary(summary, model.name)
+    return summary
+
+
+def _print_summary(summary: dict, model_name: str) -> None:
+    p = summary['percentiles']
+    label = 'SIMULATED ' if summary['simulated'] else ''
+    lines = [
+        f'{PROG}: {label}oracle scales for base model {model_name}',
+        f'  samples {summary["count"]}, with a scale {summary["valid"]}, kept '
+        f'{summary["kept"]}, at the bounds {summary["at_bounds"]}',
+        '  s* min/p5/p25/median/p75/p95/max: ' + ' / '.join(f'{v:.3f}' for v in p),
+        f'  mean W1 at s*: {summary["mean_w1"]:.4f} m',
+    ]
+    if summary['cache_hits'] is not None:
+        lines.append(f'  predictions: {summary["cache_misses"]} computed, '
+                     f'{summary["cache_hits"]} from the cache')
+    lines.append(f'  time {summary["elapsed_s"]:.1f} s; wrote {summary["out"]}')
+    print('\n'.join(lines), flush=True)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Console entry point; returns 0 on success, exits with a message on user errors."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    args._argv = argv
+    from adaptive_depth.datasets import DatasetError
+    try:
+        run(args)
+    except UserError as exc:
+        raise SystemExit(f'{PROG}: error: {exc}') from None
+    except (DatasetError, FileNotFoundError, NotADirectoryError, PermissionError) as exc:
+        raise SystemExit(f'{PROG}: error: {exc}') from None
+    except (ValueError, OSError, ImportError) as exc:
+        raise SystemExit(f'{PROG}: error: {type(exc).__name__}: {exc}') from None
+    except KeyboardInterrupt:
+        raise SystemExit(f'{PROG}: interrupted (cached predictions are kept; rerun to resume)') \
+            from None
+    return 0
+
+
+if __name__ == '__main__':  # pragma: no cover
+    sys.exit(main())

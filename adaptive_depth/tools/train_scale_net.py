@@ -1,0 +1,161 @@
+# Copyright 2026 The adaptive_depth Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+``train_scale_net``: train the scale network on an oracle directory (Algorithm 2).
+
+Example::
+
+    train_scale_net --oracle runs/nyu_train_oracle --out runs/scale_net --epochs 50
+
+Writes ``best/`` and ``last/`` checkpoints (``model.safetensors`` + ``config.json``), periodic
+``checkpoints/epoch_NNNN/``, ``history.json``, ``split.json`` and ``loss_curve.png``.
+"""
+
+import argparse
+import sys
+from typing import List, Optional, Sequence
+
+
+def _size(text: str) -> tuple:
+    parts = text.lower().replace('x', ',').split(',')
+    try:
+        values = tuple(int(p) for p in parts if p.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f'bad size {text!r}: use N (square) or HxW, e.g. 224 or 128x160') from None
+    if len(values) == 1:
+        values = values * 2
+    if len(values) != 2 or min(values) < 16:
+        raise argparse.ArgumentTypeError(f'bad size {text!r}: need N or HxW with sides >= 16')
+    return values
+
+
+def _ints(text: str) -> tuple:
+    try:
+        values = tuple(int(p) for p in text.split(',') if p.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f'bad list {text!r}: use comma-separated integers, e.g. 32,64,128') from None
+    if not values or min(values) <= 0:
+        raise argparse.ArgumentTypeError(f'bad list {text!r}: need positive integers')
+    return values
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser of ``train_scale_net``."""
+    p = argparse.ArgumentParser(
+        prog='train_scale_net',
+        description='Train the scale network (image -> log s) on an oracle directory written by '
+                    'generate_oracle: MSE on log s, Adam, gradient clipping, StepLR, seeded '
+                    'hold-out validation, best/last checkpoints (paper Algorithm 2).',
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument('--oracle', required=True, metavar='DIR',
+                   help='oracle directory (oracle.csv, oracle.json, images.npy) from '
+                        'generate_oracle; only rows with kept=1 are used')
+    p.add_argument('--out', required=True, metavar='DIR',
+                   help='output directory for checkpoints (best/, last/, checkpoints/), '
+                        'history.json, split.json and loss_curve.png')
+    p.add_argument('--epochs', type=int, default=50, help='number of training epochs')
+    p.add_argument('--batch-size', type=int, default=32, help='images per optimisation step')
+    p.add_argument('--lr', type=float, default=1e-3, help='initial Adam learning rate')
+    p.add_argument('--weight-decay', type=float, default=0.0, help='Adam weight decay (L2)')
+    p.add_argument('--grad-clip', type=float, default=1.0,
+                   help='maximum global gradient norm; 0 disables clipping')
+    p.add_argument('--step-size', type=int, default=10,
+                   help='StepLR period: multiply the learning rate by --gamma every this many '
+                        'epochs')
+    p.add_argument('--gamma', type=float, default=0.5, help='StepLR decay factor')
+    p.add_argument('--val-fraction', type=float, default=0.2,
+                   help='fraction of the kept samples held out for validation (seeded split)')
+    p.add_argument('--val-every', type=int, default=5,
+                   help='validate every N epochs (and at the last epoch)')
+    p.add_argument('--checkpoint-every', type=int, default=10,
+                   help='keep a checkpoint copy every N epochs in checkpoints/ (0: never)')
+    p.add_argument('--seed', type=int, default=0,
+                   help='seed of the split, initial weights, batch order and augmentation '
+                        '(same seed -> same losses)')
+    p.add_argument('--device', default='auto',
+                   help="'auto' (CUDA if available), 'cpu', 'cuda' or 'cuda:N'")
+    p.add_argument('--resume', action='store_true',
+                   help='continue the run in --out from last/training_state.pt up to --epochs '
+                        '(same oracle, seed and network options required)')
+    p.add_argument('--input-size', type=_size, default=(224, 224), metavar='N|HxW',
+                   help='network input size in pixels (height x width); e.g. 128x160 is faster')
+    p.add_argument('--channels', type=_ints, default=None, metavar='C1,C2,...',
+                   help='conv block channels (default: ScaleNetConfig default 32,64,128,256)')
+    p.add_argument('--fc', type=_ints, default=None, metavar='H1,...',
+                   help='hidden fully connected sizes (default: ScaleNetConfig default 128)')
+    p.add_argument('--dropout', type=float, default=None,
+                   help='dropout before the fully connected layers (default: ScaleNetConfig '
+                        'default 0.2)')
+    p.add_argument('--no-flip', action='store_true',
+                   help='disable random horizontal flips (scale-preserving augmentation)')
+    p.add_argument('--color-jitter', type=float, default=0.1,
+                   help='maximum relative brightness/contrast jitter (0 disables); no crops or '
+                        'zoom are ever used because they change the apparent scale')
+    p.add_argument('--threads', type=int, default=None,
+                   help='torch CPU threads (default: torch default)')
+    p.add_argument('--quiet', action='store_true', help='no progress bars')
+    return p
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run the tool; return the process exit status (0 on success)."""
+    args = build_parser().parse_args(argv)
+    from adaptive_depth.oracle_dataset import read_oracle_dir
+    from adaptive_depth.training import train_scale_net, TrainConfig
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(int(args.threads))
+    net_options = {}
+    if args.channels is not None:
+        net_options['channels'] = args.channels
+    if args.fc is not None:
+        net_options['fc'] = args.fc
+    if args.dropout is not None:
+        net_options['dropout'] = args.dropout
+    cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                      weight_decay=args.weight_decay, grad_clip=args.grad_clip,
+                      step_size=args.step_size, gamma=args.gamma,
+                      val_fraction=args.val_fraction, val_every=args.val_every,
+                      checkpoint_every=args.checkpoint_every, seed=args.seed, device=args.device,
+                      augment_flip=not args.no_flip, color_jitter=args.color_jitter,
+                      input_size=args.input_size, net_options=net_options)
+    try:
+        oracle = read_oracle_dir(args.oracle)
+        if oracle.simulated and not args.quiet:
+            print(f'note: {args.oracle} was made with the SIMULATED base model '
+                  f'({oracle.base_model_name})', file=sys.stderr)
+        result = train_scale_net(oracle, cfg, args.out, resume=args.resume,
+                                 progress=not args.quiet)
+    except (ValueError, FileNotFoundError, OSError) as exc:
+        print(f'train_scale_net: error: {exc}', file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print('train_scale_net: interrupted; continue with --resume', file=sys.stderr)
+        return 130
+    lines: List[str] = [
+        f'trained {len(result.history)} epoch(s) on {len(result.train_names)} samples '
+        f'({len(result.val_names)} held out) in {result.seconds:.1f} s',
+        f'best epoch {result.best_epoch}: loss {result.best_val_loss:.5f} -> {result.best_dir}',
+        f'last checkpoint -> {result.last_dir}',
+    ]
+    print('\n'.join(lines))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

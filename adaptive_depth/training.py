@@ -1,0 +1,587 @@
+# Copyright 2026 The adaptive_depth Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+Training of the scale network on an oracle dataset (Algorithm 2 of the paper), without ROS.
+
+The network regresses the natural log of the oracle scale ``log s*`` of each image from the RGB
+image alone.  Loss: mean squared error on ``log s``; optimiser: Adam; gradient clipping by global
+norm; ``StepLR`` (the learning rate is multiplied by ``gamma`` every ``step_size`` epochs); a
+seeded hold-out split (``val_fraction`` of the *kept* samples) evaluated every ``val_every``
+epochs and at the last epoch.  Only samples whose ``kept`` flag is set (the oracle's percentile
+filter) are used.
+
+Output directory layout::
+
+    out_dir/
+      best/        model.safetensors + config.json of the lowest validation loss
+      last/        model.safetensors + config.json + training_state.pt (updated every epoch)
+      checkpoints/epoch_NNNN/   periodic copies (every ``checkpoint_every`` epochs)
+      history.json             per-epoch train loss, validation loss, learning rate, timings
+      split.json               names of the training and validation samples
+      loss_curve.png           train / validation loss on a log axis (paper Fig. 2)
+
+``training_state.pt`` holds only tensors, numbers and dicts (optimizer, scheduler, epoch, RNG
+states) and is read back with ``torch.load(weights_only=True)``, so ``resume=True`` continues
+exactly where the last epoch ended: an interrupted and resumed run reproduces the losses of an
+uninterrupted one.
+
+Augmentation preserves the apparent scale of the scene: horizontal flips and a small brightness /
+contrast jitter only (no crops or zoom, which would change the scale cue the network learns).
+Images are the 240×320 copies of the oracle directory; they are resized and normalised once with
+:func:`adaptive_depth.scale_net.preprocess_rgb` and kept in memory as one tensor.
+"""
+
+from dataclasses import asdict, dataclass, field, fields
+import json
+import math
+from pathlib import Path
+import shutil
+import time
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+from adaptive_depth import scale_net as sn
+import numpy as np
+import torch
+from torch import nn
+
+STATE_FILE = 'training_state.pt'
+"""Name of the resumable optimiser / scheduler / RNG state inside ``last/``."""
+
+HISTORY_FILE = 'history.json'
+SPLIT_FILE = 'split.json'
+LOSS_CURVE_FILE = 'loss_curve.png'
+
+
+class TrainingError(ValueError):
+    """Raised for unusable training inputs or configuration (the message names the problem)."""
+
+
+@dataclass
+class TrainConfig:
+    """
+    Hyper-parameters of :func:`train_scale_net` (defaults follow the paper's Algorithm 2).
+
+    :ivar epochs: total number of epochs (a resumed run trains until this epoch).
+    :ivar batch_size: images per optimisation step.
+    :ivar lr: Adam learning rate at epoch 1.
+    :ivar grad_clip: maximum global gradient norm (``<= 0`` disables clipping).
+    :ivar step_size: StepLR period in epochs.
+    :ivar gamma: StepLR multiplicative decay (0.5 halves the rate every ``step_size`` epochs).
+    :ivar weight_decay: Adam weight decay (L2), 0 in the paper.
+    :ivar val_fraction: fraction of the kept samples held out for validation (seeded split).
+    :ivar val_every: validate every this many epochs (and always at the last epoch).
+    :ivar checkpoint_every: keep a copy of the model every this many epochs (0 disables).
+    :ivar seed: seed of the split, the initial weights, the batch order and the augmentation.
+    :ivar device: ``'auto'`` (CUDA if available), ``'cpu'``, ``'cuda'``, ``'cuda:1'`` ...
+    :ivar num_workers: reserved for API compatibility; the batches are cut in-process from the
+        in-memory tensor, so worker processes would bring no speed-up and this must be 0.
+    :ivar augment_flip: random horizontal flips (probability 0.5).
+    :ivar color_jitter: maximum relative brightness and contrast change (0 disables), e.g. 0.1.
+    :ivar input_size: network input ``(height, width)`` in pixels; None keeps the
+        :class:`ScaleNetConfig` default.
+    :ivar net_options: extra :class:`ScaleNetConfig` fields (e.g. ``channels``, ``fc``).
+    :ivar deterministic: ask torch for deterministic kernels (slower on GPU).
+    """
+
+    epochs: int = 50
+    batch_size: int = 32
+    lr: float = 1e-3
+    grad_clip: float = 1.0
+    step_size: int = 10
+    gamma: float = 0.5
+    weight_decay: float = 0.0
+    val_fraction: float = 0.2
+    val_every: int = 5
+    checkpoint_every: int = 10
+    seed: int = 0
+    device: str = 'auto'
+    num_workers: int = 0
+    augment_flip: bool = True
+    color_jitter: float = 0.1
+    input_size: Optional[Tuple[int, int]] = None
+    net_options: Dict[str, Any] = field(default_factory=dict)
+    deterministic: bool = True
+
+    def validate(self) -> None:
+        """Raise :class:`TrainingError` naming the first unusable value."""
+        def need(ok: bool, message: str) -> None:
+            if not ok:
+                raise TrainingError(message)
+
+        need(int(self.epochs) >= 1, f'epochs must be >= 1, got {self.epochs}')
+        need(int(self.batch_size) >= 1, f'batch_size must be >= 1, got {self.batch_size}')
+        need(math.isfinite(self.lr) and self.lr > 0, f'lr must be > 0, got {self.lr}')
+        need(math.isfinite(self.grad_clip), f'grad_clip must be finite, got {self.grad_clip}')
+        need(int(self.step_size) >= 1, f'step_size must be >= 1, got {self.step_size}')
+        need(0 < self.gamma <= 1, f'gamma must be in (0, 1], got {self.gamma}')
+        need(self.weight_decay >= 0, f'weight_decay must be >= 0, got {self.weight_decay}')
+        need(0 <= self.val_fraction < 1,
+             f'val_fraction must be in [0, 1), got {self.val_fraction}')
+        need(int(self.val_every) >= 1, f'val_every must be >= 1, got {self.val_every}')
+        need(int(self.checkpoint_every) >= 0,
+             f'checkpoint_every must be >= 0, got {self.checkpoint_every}')
+        need(int(self.num_workers) == 0,
+             f'num_workers must be 0 (batches come from an in-memory tensor), '
+             f'got {self.num_workers}')
+        need(0 <= self.color_jitter < 1,
+             f'color_jitter must be in [0, 1), got {self.color_jitter}')
+        if self.input_size is not None:
+            size = tuple(int(v) for v in self.input_size)
+            need(len(size) == 2 and min(size) >= 16,
+                 f'input_size must be (height, width) with both >= 16, got {self.input_size}')
+
+
+@dataclass
+class TrainResult:
+    """
+    Outcome of :func:`train_scale_net`.
+
+    :ivar out_dir: the training directory.
+    :ivar best_dir: checkpoint directory with the lowest validation loss (``out_dir/best``).
+    :ivar last_dir: checkpoint directory of the last epoch (``out_dir/last``).
+    :ivar history: per-epoch records (``epoch``, ``lr``, ``train_loss``, ``val_loss`` or None,
+        ``seconds``).
+    :ivar best_epoch: epoch of ``best_dir`` (1-based).
+    :ivar best_val_loss: its validation loss (MSE on log s), or the training loss when there is
+        no validation split.
+    :ivar train_names: names of the training samples; ``val_names`` those held out.
+    :ivar seconds: wall time of this call in seconds.
+    """
+
+    out_dir: Path
+    best_dir: Path
+    last_dir: Path
+    history: List[Dict[str, Any]]
+    best_epoch: int
+    best_val_loss: float
+    train_names: List[str]
+    val_names: List[str]
+    seconds: float
+
+
+def resolve_device(device: Union[str, torch.device] = 'auto') -> torch.device:
+    """Return ``torch.device`` for ``device`` (``'auto'`` → CUDA when available, else CPU)."""
+    if isinstance(device, torch.device):
+        return device
+    name = str(device).strip().lower()
+    if name == 'auto':
+        return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+    try:
+        dev = torch.device(name)
+    except RuntimeError as exc:
+        raise TrainingError(f'unknown device {device!r} (use auto, cpu, cuda or cuda:N)') from exc
+    if dev.type == 'cuda' and not torch.cuda.is_available():
+        raise TrainingError(f'device {device!r} requested but CUDA is not available')
+    return dev
+
+
+def split_indices(n_samples: int, kept: np.ndarray, val_fraction: float,
+                  seed: int) -> Tuple[np.ndarray, np.ndarray]:
+    """
+    Return sorted (train, validation) row indices: a seeded split of the kept rows.
+
+    At least one kept sample always stays in training; the validation part is
+    ``round(val_fraction · n_kept)`` samples (at least one when ``val_fraction > 0`` and two or
+    more samples are kept).
+    """
+    kept_rows = np.flatnonzero(np.asarray(kept, dtype=bool))
+    if kept_rows.size == 0:
+        raise TrainingError(f'no kept sample among the {n_samples} oracle rows: nothing to train')
+    order = np.random.default_rng(seed).permutation(kept_rows.size)
+    n_val = int(round(val_fraction * kept_rows.size))
+    if val_fraction > 0 and kept_rows.size >= 2:
+        n_val = max(n_val, 1)
+    n_val = min(n_val, kept_rows.size - 1)
+    val = np.sort(kept_rows[order[:n_val]])
+    train = np.sort(kept_rows[order[n_val:]])
+    return train, val
+
+
+def _check_oracle(oracle: Any) -> None:
+    for attr in ('names', 'log_scales', 'kept', 'images'):
+        if not hasattr(oracle, attr):
+            raise TrainingError(f'oracle data has no {attr!r} attribute (expected OracleData)')
+    images = np.asarray(oracle.images) if not torch.is_tensor(oracle.images) else oracle.images
+    n = len(oracle.names)
+    if images.ndim != 4 or images.shape[-1] != 3 or images.shape[0] != n:
+        raise TrainingError(f'oracle images must be N×H×W×3 with N = {n} rows, '
+                            f'got shape {tuple(images.shape)}')
+    if images.dtype != np.uint8 and images.dtype != torch.uint8:
+        raise TrainingError(f'oracle images must be uint8, got {images.dtype}')
+    log_s = np.asarray(oracle.log_scales, dtype=np.float64)
+    if log_s.shape != (n,):
+        raise TrainingError(f'oracle log_scales must have {n} values, got shape {log_s.shape}')
+    kept = np.asarray(oracle.kept, dtype=bool)
+    if kept.shape != (n,):
+        raise TrainingError(f'oracle kept flags must have {n} values, got shape {kept.shape}')
+    if not np.isfinite(log_s[kept]).all():
+        raise TrainingError('oracle log_scales of kept samples must be finite')
+
+
+def is_simulated(meta: Optional[Dict[str, Any]]) -> bool:
+    """Return True if oracle metadata say the base model is the simulated one."""
+    meta = meta or {}
+    base = meta.get('base_model')
+    if isinstance(base, dict) and base.get('simulated') is not None:
+        return bool(base.get('simulated'))
+    return bool(meta.get('simulated', False))
+
+
+def make_scale_net_config(cfg: TrainConfig, oracle: Any) -> 'sn.ScaleNetConfig':
+    """Return the :class:`ScaleNetConfig` for training ``oracle`` with ``cfg``."""
+    meta = dict(getattr(oracle, 'meta', {}) or {})
+    kwargs: Dict[str, Any] = dict(cfg.net_options)
+    if cfg.input_size is not None:
+        kwargs['input_size'] = tuple(int(v) for v in cfg.input_size)
+    valid = {f.name for f in fields(sn.ScaleNetConfig)}
+    unknown = sorted(set(kwargs) - valid)
+    if unknown:
+        raise TrainingError(f'unknown ScaleNetConfig option(s) {unknown}; '
+                            f'known: {sorted(valid)}')
+    base = meta.get('base_model')
+    base_name = base.get('name') if isinstance(base, dict) else base
+    if 'base_model' in valid and base_name and 'base_model' not in kwargs:
+        kwargs['base_model'] = str(base_name)
+    if 'metadata' in valid:
+        extra = dict(kwargs.get('metadata') or {})
+        extra.setdefault('simulated_base_model', is_simulated(meta))
+        if meta.get('dataset') is not None:
+            extra.setdefault('dataset', meta.get('dataset'))
+        extra.setdefault('trained_with', {k: v for k, v in asdict(cfg).items()
+                                          if k not in ('net_options',)})
+        kwargs['metadata'] = _jsonable(extra)
+    try:
+        return sn.ScaleNetConfig(**kwargs)
+    except (TypeError, ValueError) as exc:
+        raise TrainingError(f'invalid scale network options {kwargs}: {exc}') from exc
+
+
+def _jsonable(value: Any) -> Any:
+    """Return ``value`` with tuples, paths and numpy scalars turned into JSON types."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def preprocess_all(images: np.ndarray, net_cfg: 'sn.ScaleNetConfig', device: torch.device,
+                   chunk: int = 64, progress: bool = False) -> torch.Tensor:
+    """
+    Return the N×3×h×w normalised float32 network inputs of N×H×W×3 uint8 ``images``.
+
+    Chunks of ``chunk`` images go through :func:`preprocess_rgb` so the float copy of the
+    full-size images never exists at once.
+    """
+    from tqdm.auto import tqdm
+
+    n = int(images.shape[0])
+    parts: List[torch.Tensor] = []
+    for start in tqdm(range(0, n, chunk), desc='preprocess', disable=not progress,
+                      unit='chunk', leave=False):
+        batch = np.ascontiguousarray(images[start:start + chunk])
+        parts.append(sn.preprocess_rgb(batch, net_cfg, device).float())
+    return torch.cat(parts, 0)
+
+
+class _Augmenter:
+    """Scale-preserving augmentation of normalised N×3×h×w batches (flip, brightness, contrast)."""
+
+    def __init__(self, net_cfg: 'sn.ScaleNetConfig', flip: bool, jitter: float,
+                 device: torch.device) -> None:
+        self.flip = flip
+        self.jitter = float(jitter)
+        mean = torch.as_tensor(np.asarray(getattr(net_cfg, 'mean', (0.0, 0.0, 0.0))),
+                               dtype=torch.float32, device=device)
+        std = torch.as_tensor(np.asarray(getattr(net_cfg, 'std', (1.0, 1.0, 1.0))),
+                              dtype=torch.float32, device=device)
+        self.mean = mean.view(1, 3, 1, 1)
+        self.std = std.view(1, 3, 1, 1)
+
+    def __call__(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        n = x.shape[0]
+        # Random numbers are always drawn (on the CPU generator) so that the RNG stream, and
+        # thus the batch order of later epochs, does not depend on the augmentation switches.
+        flips = torch.rand(n, generator=gen) < 0.5
+        factors = (torch.rand(n, 2, generator=gen) * 2.0 - 1.0) * self.jitter
+        if self.flip and bool(flips.any()):
+            x = x.clone()
+            idx = flips.nonzero().squeeze(1).to(x.device)
+            x[idx] = torch.flip(x[idx], dims=(3,))
+        if self.jitter > 0:
+            factors = factors.to(x.device)
+            brightness = (1.0 + factors[:, 0]).view(n, 1, 1, 1)
+            contrast = (1.0 + factors[:, 1]).view(n, 1, 1, 1)
+            raw = x * self.std + self.mean
+            grey = raw.mean(dim=(1, 2, 3), keepdim=True)
+            raw = ((raw - grey) * contrast + grey) * brightness
+            x = (raw - self.mean) / self.std
+        return x
+
+
+def _evaluate_loss(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor,
+                   batch_size: int) -> float:
+    """Return the mean squared error on log s over all rows (no augmentation, eval mode)."""
+    model.eval()
+    total = 0.0
+    with torch.no_grad():
+        for start in range(0, inputs.shape[0], batch_size):
+            pred = model(inputs[start:start + batch_size]).reshape(-1)
+            total += float(((pred - targets[start:start + batch_size]) ** 2).sum())
+    return total / max(int(inputs.shape[0]), 1)
+
+
+def _save_checkpoint(directory: Path, model: nn.Module, net_cfg: 'sn.ScaleNetConfig') -> None:
+    """Write model.safetensors + config.json to ``directory`` atomically (tmp dir + rename)."""
+    directory = Path(directory)
+    tmp = directory.with_name(directory.name + '.tmp')
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    sn.save_scale_net(tmp, model, net_cfg)
+    if directory.exists():
+        # keep a training_state.pt written in the same epoch (last/) – it is re-written anyway
+        shutil.rmtree(directory)
+    tmp.rename(directory)
+
+
+def _rng_state(gen: torch.Generator) -> Dict[str, torch.Tensor]:
+    state = {'generator': gen.get_state(), 'torch': torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state['cuda'] = torch.stack(list(torch.cuda.get_rng_state_all())) \
+            if torch.cuda.device_count() else torch.zeros(0, dtype=torch.uint8)
+    return state
+
+
+def _restore_rng(state: Dict[str, torch.Tensor], gen: torch.Generator) -> None:
+    gen.set_state(state['generator'])
+    torch.set_rng_state(state['torch'])
+    cuda = state.get('cuda')
+    if cuda is not None and torch.cuda.is_available() and cuda.numel():
+        torch.cuda.set_rng_state_all(list(cuda))
+
+
+def plot_history(history: Sequence[Dict[str, Any]], path: Union[str, Path],
+                 title: str = 'Scale network training') -> Path:
+    """
+    Write the training / validation loss curves (MSE on log s, log y axis) as a PNG.
+
+    This is the paper's Fig. 2.  Uses :func:`adaptive_depth.visualize.plot_loss_curves` when it is
+    available and falls back to a plain matplotlib plot.
+    """
+    path = Path(path)
+    epochs = [int(h['epoch']) for h in history]
+    train = [float(h['train_loss']) for h in history]
+    val_e = [int(h['epoch']) for h in history if h.get('val_loss') is not None]
+    val = [float(h['val_loss']) for h in history if h.get('val_loss') is not None]
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
+    ax.plot(epochs, train, label='train', color='tab:blue')
+    if val:
+        ax.plot(val_e, val, 'o-', label='validation', color='tab:orange')
+    ax.set_yscale('log')
+    ax.set_xlabel('epoch')
+    ax.set_ylabel('MSE on log s')
+    ax.set_title(title)
+    ax.grid(True, which='both', alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def _write_json(path: Path, data: Any) -> None:
+    tmp = path.with_name(path.name + '.tmp')
+    tmp.write_text(json.dumps(_jsonable(data), indent=2) + '\n')
+    tmp.replace(path)
+
+
+def train_scale_net(oracle: Any, cfg: Optional[TrainConfig], out_dir: Union[str, Path],
+                    resume: bool = False, progress: bool = True) -> TrainResult:
+    """
+    Train a :class:`ScaleNet` on an oracle dataset and write checkpoints to ``out_dir``.
+
+    :param oracle: :class:`adaptive_depth.oracle_dataset.OracleData` (or any object with
+        ``names`` (N), ``log_scales`` (N float), ``kept`` (N bool), ``images`` (N×H×W×3 uint8)
+        and ``meta`` (dict)).
+    :param cfg: hyper-parameters; None uses :class:`TrainConfig` defaults.
+    :param out_dir: output directory (created); see the module docstring for its layout.
+    :param resume: continue from ``out_dir/last/training_state.pt`` until ``cfg.epochs``.  The
+        split seed, input size and network options must match the interrupted run.
+    :param progress: show tqdm progress bars.
+    :returns: :class:`TrainResult`.
+    :raises TrainingError: (a ValueError) for bad configuration or data;
+        FileNotFoundError when ``resume`` finds no saved state.
+    """
+    started = time.perf_counter()
+    cfg = cfg or TrainConfig()
+    cfg.validate()
+    _check_oracle(oracle)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    device = resolve_device(cfg.device)
+    previous = (torch.are_deterministic_algorithms_enabled(),
+                torch.is_deterministic_algorithms_warn_only_enabled(),
+                torch.backends.cudnn.benchmark)
+    if cfg.deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
+    try:
+        return _train(oracle, cfg, out_dir, resume, progress, device, started)
+    finally:
+        torch.use_deterministic_algorithms(previous[0], warn_only=previous[1])
+        torch.backends.cudnn.benchmark = previous[2]
+
+
+def _train(oracle: Any, cfg: TrainConfig, out_dir: Path, resume: bool, progress: bool,
+           device: torch.device, started: float) -> TrainResult:
+    from tqdm.auto import tqdm
+
+    best_dir, last_dir = out_dir / 'best', out_dir / 'last'
+    names = [str(n) for n in oracle.names]
+    train_idx, val_idx = split_indices(len(names), oracle.kept, cfg.val_fraction, cfg.seed)
+    net_cfg = make_scale_net_config(cfg, oracle)
+
+    torch.manual_seed(cfg.seed)
+    model = sn.ScaleNet(net_cfg).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg.step_size,
+                                                gamma=cfg.gamma)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    history: List[Dict[str, Any]] = []
+    best_loss = math.inf
+    best_epoch = 0
+    start_epoch = 0
+
+    if resume:
+        state_path = last_dir / STATE_FILE
+        if not state_path.is_file():
+            raise FileNotFoundError(f'cannot resume: {state_path} does not exist '
+                                    f'(train without --resume first)')
+        try:
+            state = torch.load(state_path, map_location='cpu', weights_only=True)
+        except Exception as exc:  # noqa: B902 - unpickling errors have many types
+            raise TrainingError(f'cannot read training state {state_path}: {exc}') from exc
+        if [int(i) for i in state['train_idx'].tolist()] != train_idx.tolist():
+            raise TrainingError('cannot resume: the train/validation split differs from the '
+                                'saved run (different oracle data, seed or val_fraction)')
+        loaded, _ = sn.load_scale_net(last_dir, device='cpu')
+        model.load_state_dict(loaded.state_dict())
+        optimizer.load_state_dict(state['optimizer'])
+        scheduler.load_state_dict(state['scheduler'])
+        _restore_rng(state['rng'], gen)
+        start_epoch = int(state['epoch'])
+        best_loss = float(state['best_loss'])
+        best_epoch = int(state['best_epoch'])
+        history_path = out_dir / HISTORY_FILE
+        if history_path.is_file():
+            history = [h for h in json.loads(history_path.read_text())['epochs']
+                       if int(h['epoch']) <= start_epoch]
+        if start_epoch >= cfg.epochs and progress:
+            print(f'nothing to do: the saved run already reached epoch {start_epoch}')
+
+    images = oracle.images
+    if torch.is_tensor(images):
+        images = images.cpu().numpy()
+    targets_all = torch.as_tensor(np.asarray(oracle.log_scales, dtype=np.float32), device=device)
+    x_train = preprocess_all(images[train_idx], net_cfg, device, progress=progress)
+    y_train = targets_all[torch.as_tensor(train_idx, device=device)]
+    x_val = y_val = None
+    if val_idx.size:
+        x_val = preprocess_all(images[val_idx], net_cfg, device, progress=progress)
+        y_val = targets_all[torch.as_tensor(val_idx, device=device)]
+    augment = _Augmenter(net_cfg, cfg.augment_flip, cfg.color_jitter, device)
+    loss_fn = nn.MSELoss()
+    simulated = is_simulated(getattr(oracle, 'meta', None))
+
+    _write_json(out_dir / SPLIT_FILE, {
+        'seed': cfg.seed, 'val_fraction': cfg.val_fraction,
+        'train': [names[i] for i in train_idx], 'val': [names[i] for i in val_idx],
+        'excluded_not_kept': [names[i] for i in np.flatnonzero(~np.asarray(oracle.kept, bool))],
+    })
+
+    n_train = int(train_idx.size)
+    bar = tqdm(range(start_epoch, cfg.epochs), desc='epochs', disable=not progress, unit='ep')
+    for epoch0 in bar:
+        epoch = epoch0 + 1
+        t0 = time.perf_counter()
+        model.train()
+        lr_now = float(optimizer.param_groups[0]['lr'])
+        order = torch.randperm(n_train, generator=gen)
+        total = 0.0
+        for start in range(0, n_train, cfg.batch_size):
+            idx = order[start:start + cfg.batch_size].to(device)
+            xb = augment(x_train[idx], gen)
+            yb = y_train[idx]
+            optimizer.zero_grad(set_to_none=True)
+            pred = model(xb).reshape(-1)
+            loss = loss_fn(pred, yb)
+            if not torch.isfinite(loss):
+                raise TrainingError(f'non-finite training loss at epoch {epoch}; '
+                                    f'lower the learning rate (now {lr_now:g})')
+            loss.backward()
+            if cfg.grad_clip > 0:
+                nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            optimizer.step()
+            total += float(loss.detach()) * int(idx.numel())
+        scheduler.step()
+        train_loss = total / n_train
+        val_loss = None
+        is_val_epoch = epoch % cfg.val_every == 0 or epoch == cfg.epochs
+        if is_val_epoch and x_val is not None:
+            val_loss = _evaluate_loss(model, x_val, y_val, cfg.batch_size)
+        record = {'epoch': epoch, 'lr': lr_now, 'train_loss': train_loss, 'val_loss': val_loss,
+                  'seconds': time.perf_counter() - t0}
+        history.append(record)
+        # Model selection: validation loss when there is a hold-out, else the training loss.
+        score = val_loss if x_val is not None else train_loss
+        if score is not None and score < best_loss:
+            best_loss, best_epoch = float(score), epoch
+            _save_checkpoint(best_dir, model, net_cfg)
+        if cfg.checkpoint_every and epoch % cfg.checkpoint_every == 0:
+            _save_checkpoint(out_dir / 'checkpoints' / f'epoch_{epoch:04d}', model, net_cfg)
+        _save_checkpoint(last_dir, model, net_cfg)
+        torch.save({
+            'epoch': epoch, 'optimizer': optimizer.state_dict(),
+            'scheduler': scheduler.state_dict(), 'rng': _rng_state(gen),
+            'best_loss': best_loss, 'best_epoch': best_epoch,
+            'train_idx': torch.as_tensor(train_idx, dtype=torch.int64),
+        }, last_dir / STATE_FILE)
+        _write_json(out_dir / HISTORY_FILE, {
+            'config': asdict(cfg), 'simulated_base_model': simulated,
+            'n_train': n_train, 'n_val': int(val_idx.size), 'best_epoch': best_epoch,
+            'best_loss': best_loss, 'selection': 'val_loss' if x_val is not None else 'train_loss',
+            'epochs': history,
+        })
+        bar.set_postfix(train=f'{train_loss:.4f}',
+                        val='-' if val_loss is None else f'{val_loss:.4f}', lr=f'{lr_now:.1e}')
+    bar.close()
+
+    if history:
+        title = 'Scale network training' + (' (SIMULATED base model)' if simulated else '')
+        plot_history(history, out_dir / LOSS_CURVE_FILE, title=title)
+    return TrainResult(out_dir=out_dir, best_dir=best_dir, last_dir=last_dir, history=history,
+                       best_epoch=best_epoch, best_val_loss=best_loss,
+                       train_names=[names[i] for i in train_idx],
+                       val_names=[names[i] for i in val_idx],
+                       seconds=time.perf_counter() - started)

@@ -1,0 +1,154 @@
+# Copyright 2026 The adaptive_depth Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""Tests of the scale-network training loop (adaptive_depth.training)."""
+
+import json
+
+from adaptive_depth.oracle_dataset import OracleData
+from adaptive_depth.scale_net import load_scale_net, preprocess_rgb
+from adaptive_depth.training import split_indices, train_scale_net, TrainConfig, TrainingError
+import numpy as np
+import pytest
+import torch
+
+NET = {'channels': (8, 16), 'fc': (16,), 'dropout': 0.0}
+
+
+def toy_oracle(n: int = 48, seed: int = 0) -> OracleData:
+    """Return N uniform-colour 24×32 images whose log s is a linear function of brightness."""
+    rng = np.random.default_rng(seed)
+    brightness = rng.uniform(20, 235, size=n)
+    images = np.empty((n, 24, 32, 3), dtype=np.uint8)
+    images[:] = brightness.astype(np.uint8)[:, None, None, None]
+    images = np.clip(images.astype(np.int16) + rng.integers(-3, 4, images.shape), 0, 255)
+    images = images.astype(np.uint8)
+    log_s = (brightness / 255.0 - 0.5) * 1.2
+    kept = np.ones(n, dtype=bool)
+    kept[:2] = False   # the percentile filter dropped two samples
+    return OracleData(names=[f'toy/{i:03d}' for i in range(n)], scales=np.exp(log_s),
+                      log_scales=log_s, w1=np.zeros(n), n_valid=np.full(n, 768),
+                      kept=kept, images=images,
+                      meta={'base_model': {'name': 'toy', 'simulated': True}})
+
+
+def cfg(**kw) -> TrainConfig:
+    base = {'epochs': 12, 'batch_size': 16, 'lr': 3e-3, 'step_size': 10, 'gamma': 0.5,
+            'val_fraction': 0.25, 'val_every': 3, 'checkpoint_every': 4, 'seed': 0,
+            'device': 'cpu', 'augment_flip': True, 'color_jitter': 0.0, 'input_size': (16, 16),
+            'net_options': NET}
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+@pytest.fixture(scope='module')
+def trained(tmp_path_factory):
+    out = tmp_path_factory.mktemp('train')
+    oracle = toy_oracle()
+    return oracle, out, train_scale_net(oracle, cfg(), out, progress=False)
+
+
+def test_loss_decreases_on_learnable_problem(trained):
+    _, _, result = trained
+    losses = [h['train_loss'] for h in result.history]
+    assert len(losses) == 12
+    assert losses[-1] < 0.3 * losses[0]
+    vals = [h['val_loss'] for h in result.history if h['val_loss'] is not None]
+    assert vals[-1] < vals[0]
+
+
+def test_steplr_halves_lr_and_validation_schedule(trained):
+    _, _, result = trained
+    lrs = [h['lr'] for h in result.history]
+    assert lrs[:10] == pytest.approx([3e-3] * 10)
+    assert lrs[10:] == pytest.approx([1.5e-3] * 2)
+    val_epochs = [h['epoch'] for h in result.history if h['val_loss'] is not None]
+    assert val_epochs == [3, 6, 9, 12]
+
+
+def test_split_uses_only_kept_samples(trained):
+    oracle, out, result = trained
+    assert 'toy/000' not in result.train_names + result.val_names
+    assert 'toy/001' not in result.train_names + result.val_names
+    assert len(result.val_names) == round(0.25 * 46)
+    assert not set(result.train_names) & set(result.val_names)
+    split = json.loads((out / 'split.json').read_text())
+    assert split['val'] == result.val_names
+    a = split_indices(48, oracle.kept, 0.25, seed=0)
+    b = split_indices(48, oracle.kept, 0.25, seed=1)
+    assert not np.array_equal(a[1], b[1])
+
+
+def test_checkpoints_written_and_reload_identically(trained):
+    oracle, out, result = trained
+    for d in ('best', 'last', 'checkpoints/epoch_0004', 'checkpoints/epoch_0008',
+              'checkpoints/epoch_0012'):
+        assert (out / d / 'model.safetensors').is_file(), d
+        assert (out / d / 'config.json').is_file(), d
+    assert (out / 'last' / 'training_state.pt').is_file()
+    assert (out / 'loss_curve.png').stat().st_size > 1000
+    history = json.loads((out / 'history.json').read_text())
+    assert history['simulated_base_model'] is True
+    assert len(history['epochs']) == 12
+    assert result.best_epoch in (3, 6, 9, 12)
+    # the best checkpoint has the lowest validation loss
+    vals = {h['epoch']: h['val_loss'] for h in result.history if h['val_loss'] is not None}
+    assert result.best_val_loss == pytest.approx(min(vals.values()))
+    model, net_cfg = load_scale_net(out / 'last')
+    x = preprocess_rgb(oracle.images[:8], net_cfg)
+    model2, _ = load_scale_net(out / 'last')
+    with torch.no_grad():
+        assert torch.equal(model(x), model2(x))
+    # the reloaded best model reproduces the recorded validation loss
+    best, best_cfg = load_scale_net(out / 'best')
+    idx = [oracle.names.index(n) for n in result.val_names]
+    with torch.no_grad():
+        pred = best(preprocess_rgb(oracle.images[idx], best_cfg)).numpy()
+    mse = float(np.mean((pred - oracle.log_scales[idx]) ** 2))
+    assert mse == pytest.approx(result.best_val_loss, rel=1e-4)
+
+
+def test_same_seed_same_history_and_resume_continues(tmp_path):
+    oracle = toy_oracle(n=24)
+    small = {'epochs': 6, 'val_every': 2, 'checkpoint_every': 0, 'step_size': 3}
+    full = train_scale_net(oracle, cfg(**small), tmp_path / 'a', progress=False)
+    again = train_scale_net(oracle, cfg(**small), tmp_path / 'b', progress=False)
+    assert [h['train_loss'] for h in full.history] == [h['train_loss'] for h in again.history]
+    other = train_scale_net(oracle, cfg(**small, seed=1), tmp_path / 'c', progress=False)
+    assert [h['train_loss'] for h in full.history] != [h['train_loss'] for h in other.history]
+    # interrupted after 4 epochs, then resumed to 6: same losses as the uninterrupted run
+    part = train_scale_net(oracle, cfg(**{**small, 'epochs': 4}), tmp_path / 'r',
+                           progress=False)
+    assert len(part.history) == 4
+    resumed = train_scale_net(oracle, cfg(**small), tmp_path / 'r', resume=True,
+                              progress=False)
+    assert [h['epoch'] for h in resumed.history] == [1, 2, 3, 4, 5, 6]
+    np.testing.assert_allclose([h['train_loss'] for h in resumed.history],
+                               [h['train_loss'] for h in full.history], rtol=1e-6)
+    assert resumed.history[4]['lr'] == pytest.approx(full.history[4]['lr'])
+    state = torch.load(tmp_path / 'r' / 'last' / 'training_state.pt', weights_only=True)
+    assert int(state['epoch']) == 6
+
+
+def test_bad_inputs_raise_clear_errors(tmp_path):
+    oracle = toy_oracle(n=8)
+    with pytest.raises(TrainingError, match='epochs'):
+        train_scale_net(oracle, cfg(epochs=0), tmp_path, progress=False)
+    with pytest.raises(FileNotFoundError, match='resume'):
+        train_scale_net(oracle, cfg(), tmp_path / 'x', resume=True, progress=False)
+    with pytest.raises(TrainingError, match='unknown ScaleNetConfig'):
+        train_scale_net(oracle, cfg(net_options={'bogus': 1}), tmp_path, progress=False)
+    oracle.kept[:] = False
+    with pytest.raises(TrainingError, match='no kept sample'):
+        train_scale_net(oracle, cfg(), tmp_path, progress=False)
