@@ -20,7 +20,7 @@ from types import SimpleNamespace
 from adaptive_depth.geometry import backproject, NYU_INTRINSICS, pack_organized_cloud
 from adaptive_depth.ros.conversions import (camera_info_to_intrinsics, cloud_to_pointcloud2_fields,
                                             compressed_msg_to_rgb, depth_to_image_fields,
-                                            image_msg_to_depth, image_msg_to_rgb,
+                                            fill_message, image_msg_to_depth, image_msg_to_rgb,
                                             ImageConversionError,
                                             intrinsics_to_camera_info_fields,
                                             rgb_to_image_fields, SUPPORTED_COLOR_ENCODINGS)
@@ -232,6 +232,17 @@ def test_rclpy_messages():
                      row_step=cloud['row_step'], data=cloud['data'].tobytes(),
                      is_dense=cloud['is_dense'])
     assert len(pc.data) == pc.row_step * pc.height and pc.fields[2].offset == 8
+
+
+def test_fill_message_builds_rclpy_messages():
+    from sensor_msgs.msg import CameraInfo, Image
+    info = fill_message(CameraInfo(), intrinsics_to_camera_info_fields(NYU_INTRINSICS))
+    assert camera_info_to_intrinsics(info) == NYU_INTRINSICS
+    assert info.roi.width == 0 and info.roi.do_rectify is False
+    assert list(info.p[:4]) == [NYU_INTRINSICS.fx, 0.0, NYU_INTRINSICS.cx, 0.0]
+    image = fill_message(Image(), rgb_to_image_fields(RGB, 'rgb8'))
+    assert isinstance(image.data, array.array)
+    np.testing.assert_array_equal(image_msg_to_rgb(image), RGB)
 
 
 def test_rosbags_messages():

@@ -40,6 +40,7 @@ def test_defaults_are_valid_and_documented():
     ('fixed_scale', -1.0, '> 0'),
     ('max_depth', float('nan'), 'finite'),
     ('qos_reliability', 'sometimes', 'qos_reliability'),
+    ('input_qos_reliability', 'reliable-ish', 'input_qos_reliability'),
     ('input_transport', 'theora', 'input_transport'),
     ('image_topic', ' ', 'image_topic'),
     ('device', 'gpu', 'device'),

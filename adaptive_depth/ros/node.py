@@ -21,7 +21,6 @@ a single worker thread decodes, runs :class:`adaptive_depth.pipeline.MetricDepth
 publishes, so latency stays bounded by one inference whatever the input rate. See docs/node.md.
 """
 
-import json
 import math
 from pathlib import Path
 import signal
@@ -33,6 +32,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from adaptive_depth.geometry import backproject, decimate, Intrinsics, pack_organized_cloud
 from adaptive_depth.ros import conversions
 from adaptive_depth.ros.params import declare_node_params, NodeParams, ParameterError
+from adaptive_depth.testing import is_untrained_model
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import Vector3Stamped
 import numpy as np
@@ -47,7 +47,6 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2, Poi
 
 NODE_NAME = 'adaptive_depth_node'
 THROTTLE_S = 5.0
-_KNOWN_DA2_HIDDEN_SIZES = (384, 768, 1024, 1536)
 
 
 class ModelLoadError(RuntimeError):
@@ -134,26 +133,6 @@ class _Stats:
             return elapsed, window, dict(self.totals), timings
 
 
-def detect_untrained_weights(model: str) -> bool:
-    """
-    Return True when ``model`` is a local directory holding a known-untrained DA2 model.
-
-    A model is untrained when its ``config.json`` has ``"adaptive_depth_untrained": true`` or its
-    backbone width matches no released Depth Anything V2 (the tiny test models).
-    """
-    config_path = Path(model) / 'config.json'
-    if not config_path.is_file():
-        return False
-    try:
-        config = json.loads(config_path.read_text())
-    except (OSError, ValueError):
-        return False
-    if config.get('adaptive_depth_untrained'):
-        return True
-    hidden = (config.get('backbone_config') or {}).get('hidden_size')
-    return hidden is not None and hidden not in _KNOWN_DA2_HIDDEN_SIZES
-
-
 def _stamp_ns(header: Any) -> int:
     return int(header.stamp.sec) * 1_000_000_000 + int(header.stamp.nanosec)
 
@@ -204,7 +183,7 @@ class AdaptiveDepthNode(Node):
         self._infos: Dict[Tuple[int, int], Tuple[Intrinsics, Any]] = {}
         self._latest_info: Optional[Tuple[Intrinsics, Any]] = None
         self._log_scale_ema: Optional[float] = None
-        self._untrained = detect_untrained_weights(self._params.model)
+        self._untrained = is_untrained_model(self._params.model)
 
         if pipeline is None:
             self.get_logger().info(
@@ -418,7 +397,8 @@ class AdaptiveDepthNode(Node):
         t_post = time.perf_counter()
 
         header = msg.header
-        depth_msg = _fill(Image(header=header), conversions.depth_to_image_fields(depth))
+        depth_msg = conversions.fill_message(Image(header=header),
+                                             conversions.depth_to_image_fields(depth))
         self._depth_pub.publish(depth_msg)
         scale_msg = Vector3Stamped(header=header)
         scale_msg.vector.x = float(scale)
@@ -453,7 +433,8 @@ class AdaptiveDepthNode(Node):
         self._stats.record(timings, scale, raw_scale)
 
     def _camera_info_msg(self, header: Any, intr: Intrinsics, source: Any) -> CameraInfo:
-        msg = _fill(CameraInfo(header=header), conversions.intrinsics_to_camera_info_fields(intr))
+        msg = conversions.fill_message(
+            CameraInfo(header=header), conversions.intrinsics_to_camera_info_fields(intr))
         if source is not None and (source.width, source.height) == (intr.width, intr.height):
             msg.distortion_model = source.distortion_model
             msg.d = list(source.d)
@@ -480,7 +461,7 @@ class AdaptiveDepthNode(Node):
         point_fields = [PointField(name=f['name'], offset=int(f['offset']),
                                    datatype=int(f['datatype']), count=int(f.get('count', 1)))
                         for f in fields.pop('fields')]
-        return _fill(PointCloud2(header=header, fields=point_fields), fields)
+        return conversions.fill_message(PointCloud2(header=header, fields=point_fields), fields)
 
     # ------------------------------------------------------------------ diagnostics
     def _publish_diagnostics(self) -> None:
@@ -537,22 +518,6 @@ class AdaptiveDepthNode(Node):
         if self._worker.is_alive() and self._worker is not threading.current_thread():
             self._worker.join(timeout=30.0)
         super().destroy_node()
-
-
-def _fill(msg: Any, fields: Dict[str, Any]) -> Any:
-    """
-    Set message fields from a conversions field dict and return ``msg``.
-
-    numpy uint8 arrays become bytes, other arrays lists, and nested dicts fill sub-messages.
-    """
-    for key, value in fields.items():
-        if isinstance(value, dict):
-            _fill(getattr(msg, key), value)
-            continue
-        if isinstance(value, np.ndarray):
-            value = value.tobytes() if value.dtype == np.uint8 else value.tolist()
-        setattr(msg, key, value)
-    return msg
 
 
 def main(args: Optional[List[str]] = None) -> int:

@@ -61,7 +61,10 @@ def resolve_model(requested: Optional[str], cache_dir: Path) -> Tuple[str, bool,
     """
     requested = requested or os.environ.get('ADAPTIVE_DEPTH_MODEL')
     if requested:
-        return requested, False, 'given by --model / $ADAPTIVE_DEPTH_MODEL'
+        from adaptive_depth.testing import is_untrained_model
+        untrained = is_untrained_model(requested)
+        return requested, untrained, ('given by --model / $ADAPTIVE_DEPTH_MODEL'
+                                      + (' (marked untrained)' if untrained else ''))
     os.environ.setdefault('HF_HUB_ETAG_TIMEOUT', '10')
     os.environ.setdefault('HF_HUB_DOWNLOAD_TIMEOUT', '30')
     try:
