@@ -29,6 +29,7 @@ CONSOLE_SCRIPTS = [
     'evaluate = adaptive_depth.tools.evaluate:main',
     'replay_bag = adaptive_depth.tools.replay_bag:main',
     'convert_da2_pth = adaptive_depth.tools.convert_da2_pth:main',
+    'synthetic_experiment = adaptive_depth.tools.synthetic_experiment:main',
 ]
 
 setup(
