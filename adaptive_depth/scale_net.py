@@ -24,13 +24,13 @@ dicts are read only with ``torch.load(weights_only=True)`` and need the JSON con
 Pickled modules or other objects are refused.
 """
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 import json
 import math
 import os
 from pathlib import Path
 import pickle
-from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from adaptive_depth.depth_model import normalisation_constants, resize_normalise
 import numpy as np
@@ -59,7 +59,9 @@ class ScaleNetConfig:
     one number, log s); ``mean``/``std`` the per-channel normalisation of RGB in [0, 1];
     ``log_scale_bounds`` the natural-log bounds of the scale (default log 0.1, log 2.0);
     ``base_model`` the depth model whose scale it learned; ``metadata`` free JSON-safe training
-    information.
+    information. ``members`` > 1 makes the network a deep ensemble: that many independently
+    initialised copies of the architecture, trained side by side, whose log-scale outputs are
+    averaged (less variance when training data are few).
     """
 
     input_size: Tuple[int, int] = (224, 224)
@@ -71,6 +73,7 @@ class ScaleNetConfig:
     log_scale_bounds: Tuple[float, float] = (math.log(0.1), math.log(2.0))
     base_model: str = DEFAULT_BASE_MODEL
     metadata: Dict[str, Any] = field(default_factory=dict)
+    members: int = 1
 
     def __post_init__(self) -> None:
         self.input_size = tuple(int(v) for v in self.input_size)
@@ -81,6 +84,7 @@ class ScaleNetConfig:
         self.log_scale_bounds = tuple(float(v) for v in self.log_scale_bounds)
         self.dropout = float(self.dropout)
         self.metadata = dict(self.metadata or {})
+        self.members = int(self.members)
         self.validate()
 
     def validate(self) -> None:
@@ -92,6 +96,8 @@ class ScaleNetConfig:
             raise ValueError(f'channels must be positive, got {self.channels}')
         if self.fc and min(self.fc) <= 0:
             raise ValueError(f'fc sizes must be positive, got {self.fc}')
+        if not 1 <= self.members <= 32:
+            raise ValueError(f'members must be an integer in [1, 32], got {self.members}')
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f'dropout must be in [0, 1), got {self.dropout}')
         if len(self.mean) != 3 or len(self.std) != 3 or min(self.std) <= 0:
@@ -135,6 +141,11 @@ class ScaleNet(nn.Module):
     def __init__(self, config: Optional[ScaleNetConfig] = None) -> None:
         super().__init__()
         self.config = config or ScaleNetConfig()
+        if self.config.members > 1:
+            single = replace(self.config, members=1)
+            self.members = nn.ModuleList(ScaleNet(single) for _ in range(self.config.members))
+            return
+        self.members = None
         blocks = []
         in_ch = 3
         for out_ch in self.config.channels:
@@ -154,6 +165,10 @@ class ScaleNet(nn.Module):
 
     def reset_parameters(self) -> None:
         """Kaiming-initialise convs and linears; the last layer starts at log s = 0 (s = 1)."""
+        if self.members is not None:
+            for member in self.members:
+                member.reset_parameters()
+            return
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode='fan_out', nonlinearity='relu')
@@ -169,10 +184,33 @@ class ScaleNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Map N×3×h×w normalised images to an N-vector of natural-log scales."""
+        return self.forward_members(x).mean(dim=1)
+
+    def forward_members(self, x: torch.Tensor) -> torch.Tensor:
+        """Return the N×members log-scales of every ensemble member (N×1 for a single net)."""
         if x.dim() != 4 or x.shape[1] != 3:
             raise ValueError(f'ScaleNet expects an N×3×h×w tensor, got shape {tuple(x.shape)}')
+        if self.members is not None:
+            return torch.stack([member(x) for member in self.members], dim=1)
         x = self.pool(self.features(x)).flatten(1)
-        return self.head(x).squeeze(1)
+        return self.head(x)
+
+    def member_parameter_groups(self) -> List[List[nn.Parameter]]:
+        """Return the parameters of each member (one group for a single net)."""
+        if self.members is None:
+            return [list(self.parameters())]
+        return [list(member.parameters()) for member in self.members]
+
+
+class _MeanOf(nn.Module):
+    """Average the N-vector outputs of several inference networks (a fused ensemble)."""
+
+    def __init__(self, nets: Sequence[nn.Module]) -> None:
+        super().__init__()
+        self.nets = nn.ModuleList(nets)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.stack([net(x).reshape(-1) for net in self.nets], dim=1).mean(dim=1)
 
 
 def count_parameters(model: nn.Module) -> int:
@@ -348,6 +386,8 @@ def fuse_conv_bn(model: ScaleNet) -> nn.Module:
     """
     from torch.nn.utils.fusion import fuse_conv_bn_eval
 
+    if model.members is not None:
+        return _MeanOf([fuse_conv_bn(member) for member in model.members]).eval()
     mods = list(model.features)
     layers = []
     i = 0

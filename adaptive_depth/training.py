@@ -37,8 +37,10 @@ states) and is read back with ``torch.load(weights_only=True)``, so ``resume=Tru
 exactly where the last epoch ended: an interrupted and resumed run reproduces the losses of an
 uninterrupted one.
 
-Augmentation preserves the apparent scale of the scene: horizontal flips and a small brightness /
-contrast jitter only (no crops or zoom, which would change the scale cue the network learns).
+Augmentation preserves the apparent scale of the scene: horizontal flips, a small brightness /
+contrast jitter and, optionally, small in-plane rotations about the image centre (a camera roll,
+which leaves every depth unchanged) and random permutations of the RGB channels (colour carries
+no scale); never crops or zoom, which would change the scale cue the network learns.
 Images are the 240×320 copies of the oracle directory; they are resized and normalised once with
 :func:`adaptive_depth.scale_net.preprocess_rgb` and kept in memory as one tensor.
 """
@@ -89,6 +91,9 @@ class TrainConfig:
         in-memory tensor, so worker processes would bring no speed-up and this must be 0.
     :ivar augment_flip: random horizontal flips (probability 0.5).
     :ivar color_jitter: maximum relative brightness and contrast change (0 disables), e.g. 0.1.
+    :ivar rotate_deg: maximum in-plane rotation in degrees (uniform in ``±rotate_deg``, border
+        pixels replicated; 0 disables). A roll about the optical axis keeps every depth.
+    :ivar channel_shuffle: randomly permute the R, G, B channels of each training image.
     :ivar input_size: network input ``(height, width)`` in pixels; None keeps the
         :class:`ScaleNetConfig` default.
     :ivar net_options: extra :class:`ScaleNetConfig` fields (e.g. ``channels``, ``fc``).
@@ -110,6 +115,8 @@ class TrainConfig:
     num_workers: int = 0
     augment_flip: bool = True
     color_jitter: float = 0.1
+    rotate_deg: float = 0.0
+    channel_shuffle: bool = False
     input_size: Optional[Tuple[int, int]] = None
     net_options: Dict[str, Any] = field(default_factory=dict)
     deterministic: bool = True
@@ -137,6 +144,8 @@ class TrainConfig:
              f'got {self.num_workers}')
         need(0 <= self.color_jitter < 1,
              f'color_jitter must be in [0, 1), got {self.color_jitter}')
+        need(math.isfinite(self.rotate_deg) and 0 <= self.rotate_deg <= 45,
+             f'rotate_deg must be in [0, 45], got {self.rotate_deg}')
         if self.input_size is not None:
             size = tuple(int(v) for v in self.input_size)
             need(len(size) == 2 and min(size) >= 16,
@@ -301,12 +310,15 @@ def preprocess_all(images: np.ndarray, net_cfg: 'sn.ScaleNetConfig', device: tor
 
 
 class _Augmenter:
-    """Scale-preserving augmentation of normalised N×3×h×w batches (flip, brightness, contrast)."""
+    """Scale-preserving augmentation of normalised N×3×h×w batches (flip, colour, roll)."""
 
     def __init__(self, net_cfg: 'sn.ScaleNetConfig', flip: bool, jitter: float,
-                 device: torch.device) -> None:
+                 device: torch.device, rotate_deg: float = 0.0,
+                 channel_shuffle: bool = False) -> None:
         self.flip = flip
         self.jitter = float(jitter)
+        self.rotate = math.radians(float(rotate_deg))
+        self.shuffle = bool(channel_shuffle)
         mean = torch.as_tensor(np.asarray(getattr(net_cfg, 'mean', (0.0, 0.0, 0.0))),
                                dtype=torch.float32, device=device)
         std = torch.as_tensor(np.asarray(getattr(net_cfg, 'std', (1.0, 1.0, 1.0))),
@@ -320,6 +332,8 @@ class _Augmenter:
         # thus the batch order of later epochs, does not depend on the augmentation switches.
         flips = torch.rand(n, generator=gen) < 0.5
         factors = (torch.rand(n, 2, generator=gen) * 2.0 - 1.0) * self.jitter
+        angles = (torch.rand(n, generator=gen) * 2.0 - 1.0) * self.rotate
+        perms = torch.argsort(torch.rand(n, 3, generator=gen), dim=1)
         if self.flip and bool(flips.any()):
             x = x.clone()
             idx = flips.nonzero().squeeze(1).to(x.device)
@@ -332,7 +346,26 @@ class _Augmenter:
             grey = raw.mean(dim=(1, 2, 3), keepdim=True)
             raw = ((raw - grey) * contrast + grey) * brightness
             x = (raw - self.mean) / self.std
+        if self.shuffle:
+            x = torch.gather(x, 1, perms.to(x.device).view(n, 3, 1, 1).expand_as(x))
+        if self.rotate > 0:
+            x = _rotate(x, angles.to(x.device))
         return x
+
+
+def _rotate(x: torch.Tensor, angles: torch.Tensor) -> torch.Tensor:
+    """Rotate each N×C×h×w image by its angle (radians) about the centre, borders replicated."""
+    n, _, h, w = x.shape
+    cos, sin = torch.cos(angles), torch.sin(angles)
+    theta = torch.zeros(n, 2, 3, dtype=x.dtype, device=x.device)
+    # affine_grid works in normalised [-1, 1] coordinates: correct for the aspect ratio.
+    theta[:, 0, 0] = cos
+    theta[:, 0, 1] = -sin * h / w
+    theta[:, 1, 0] = sin * w / h
+    theta[:, 1, 1] = cos
+    grid = nn.functional.affine_grid(theta, list(x.shape), align_corners=False)
+    return nn.functional.grid_sample(x, grid, mode='bilinear', padding_mode='border',
+                                     align_corners=False)
 
 
 def _evaluate_loss(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor,
@@ -510,7 +543,8 @@ def _train(oracle: Any, cfg: TrainConfig, out_dir: Path, resume: bool, progress:
     if val_idx.size:
         x_val = preprocess_all(images[val_idx], net_cfg, device, progress=progress)
         y_val = targets_all[torch.as_tensor(val_idx, device=device)]
-    augment = _Augmenter(net_cfg, cfg.augment_flip, cfg.color_jitter, device)
+    augment = _Augmenter(net_cfg, cfg.augment_flip, cfg.color_jitter, device,
+                         cfg.rotate_deg, cfg.channel_shuffle)
     loss_fn = nn.MSELoss()
     simulated = is_simulated(getattr(oracle, 'meta', None))
 
@@ -534,14 +568,17 @@ def _train(oracle: Any, cfg: TrainConfig, out_dir: Path, resume: bool, progress:
             xb = augment(x_train[idx], gen)
             yb = y_train[idx]
             optimizer.zero_grad(set_to_none=True)
-            pred = model(xb).reshape(-1)
-            loss = loss_fn(pred, yb)
+            # Every ensemble member regresses log s on its own (N×members outputs); a single
+            # net has one member, so this is the plain MSE of Algorithm 2.
+            pred = model.forward_members(xb)
+            loss = loss_fn(pred, yb.unsqueeze(1).expand_as(pred))
             if not torch.isfinite(loss):
                 raise TrainingError(f'non-finite training loss at epoch {epoch}; '
                                     f'lower the learning rate (now {lr_now:g})')
             loss.backward()
             if cfg.grad_clip > 0:
-                nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                for group in model.member_parameter_groups():
+                    nn.utils.clip_grad_norm_(group, cfg.grad_clip)
             optimizer.step()
             total += float(loss.detach()) * int(idx.numel())
         scheduler.step()

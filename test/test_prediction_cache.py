@@ -165,24 +165,34 @@ def test_simulated_model_is_deterministic_and_labelled():
     assert not np.array_equal(model.predict(renamed), p1)
 
 
-def test_simulated_scale_follows_room_size():
+def test_simulated_scale_follows_visible_room_size():
     model = SimulatedBaseModel(gamma=1.0, room_size_ref_m=6.0, scale_sigma=0.05)
     oracle = {}
-    for size in (3.0, 6.0, 12.0):
-        s = _flat_sample(f'room/{size}', size / 2, meta={'room_size_m': size})
+    for far in (3.0, 6.0, 12.0):
+        # The visible room size is the 90th percentile of the valid depth in view.
+        s = _flat_sample(f'room/{far}', far / 1.1, meta={'room_size_m': 100.0})
+        size = model.visible_size(s)
+        assert size == pytest.approx(np.percentile(s.depth[np.isfinite(s.depth)], 90))
         m = model.scale_factor(s)
-        # The error depends on the room: m = (ref / size) ** gamma × exp(eps), |eps| small.
+        # m = (ref / visible size) ** gamma × exp(eps), |eps| small; meta is ignored.
         assert abs(np.log(m) - np.log(6.0 / size)) < 0.25
-        oracle[size] = optimal_scale(model.predict(s), s.depth)
-        assert oracle[size] == pytest.approx(1.0 / m, rel=0.05)
+        oracle[far] = optimal_scale(model.predict(s), s.depth)
+        assert oracle[far] == pytest.approx(1.0 / m, rel=0.05)
     assert oracle[3.0] < oracle[6.0] < oracle[12.0]
-    # Without meta['room_size_m'] (real data) the room size is the 90th depth percentile.
-    real = _flat_sample('real/1', 4.0)
-    expected = float(np.percentile(real.depth[np.isfinite(real.depth)], 90))
-    assert SimulatedBaseModel.room_size(real) == pytest.approx(expected)
+    # Without noise the error is exactly the power law, and gamma sets the exponent.
+    s = _flat_sample('room/exact', 2.0)
+    exact = SimulatedBaseModel(gamma=1.5, room_size_ref_m=6.0, scale_sigma=0.0)
+    assert exact.scale_factor(s) == pytest.approx((6.0 / exact.visible_size(s)) ** 1.5)
+    median = SimulatedBaseModel(size_percentile=50, scale_sigma=0.0)
+    assert median.visible_size(s) == pytest.approx(np.median(s.depth[np.isfinite(s.depth)]))
+    assert median.model_key != SimulatedBaseModel(scale_sigma=0.0).model_key
+    with pytest.raises(ValueError, match='size_percentile'):
+        SimulatedBaseModel(size_percentile=0)
     empty = _flat_sample('real/2', np.nan)
     with pytest.raises(ValueError, match='real/2'):
         model.predict(empty)
+    with pytest.raises(ValueError, match='real/2'):
+        model.visible_size(empty)
 
 
 def test_cached_base_model_reads_another_models_cache(tmp_path, small_dataset):

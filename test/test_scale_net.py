@@ -196,3 +196,29 @@ def test_predictor_single_and_batch(tmp_path):
     lo, hi = cfg.log_scale_bounds
     np.testing.assert_allclose(scales, np.exp(np.clip(expected, lo, hi)), rtol=1e-5)
     assert math.isclose(predictor.predict_scale(images[0]), float(scales[0]), rel_tol=1e-5)
+
+
+def test_ensemble_averages_independent_members(tmp_path):
+    cfg = ScaleNetConfig(**SMALL, members=3)
+    model = _trained_model(cfg)
+    single = ScaleNet(ScaleNetConfig(**SMALL))
+    assert count_parameters(model) == 3 * count_parameters(single)
+    x = preprocess_rgb(_images(5, seed=2), cfg)
+    with torch.no_grad():
+        members = model.forward_members(x)
+        assert members.shape == (5, 3)
+        # Independently initialised members disagree; the ensemble output is their mean.
+        assert float(members.std(dim=1).min()) > 0
+        torch.testing.assert_close(model(x), members.mean(dim=1))
+    assert len(model.member_parameter_groups()) == 3
+    save_scale_net(tmp_path / 'ens', model, cfg)
+    loaded, loaded_cfg = load_scale_net(tmp_path / 'ens')
+    assert loaded_cfg.members == 3
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), model(x))
+    rgb = _images(2, seed=3)
+    fused = ScalePredictor(loaded, loaded_cfg, fuse=True).predict_log_scale(rgb)
+    plain = ScalePredictor(loaded, loaded_cfg, fuse=False).predict_log_scale(rgb)
+    np.testing.assert_allclose(fused, plain, atol=1e-5)
+    with pytest.raises(ValueError, match='members'):
+        ScaleNetConfig(**SMALL, members=0)

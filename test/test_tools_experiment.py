@@ -20,7 +20,8 @@ from pathlib import Path
 import subprocess
 import sys
 
-from adaptive_depth.tools import evaluate, generate_oracle, train_scale_net
+from adaptive_depth.tools import evaluate, generate_oracle, synthetic_experiment, \
+    train_scale_net
 import pytest
 
 SHARED = Path(__file__).resolve().parents[1].parent / 'shared'
@@ -116,6 +117,31 @@ def test_cli_resume_and_user_errors(synthetic_run, tmp_path, capsys):
                           cwd=Path(__file__).resolve().parents[1])
     assert proc.returncode != 0
     assert 'Traceback' not in proc.stderr and 'train_scale_net: error' in proc.stderr
+
+
+def test_synthetic_experiment_runs_all_stages_and_checks_the_gap(tmp_path, capsys):
+    out = tmp_path / 'exp'
+    tiny = ['--out', str(out), '--train-scenes', '12', '--test-scenes', '3', '--size', '80x60',
+            '--epochs', '2', '--input-size', '32x32', '--channels', '8,16', '--fc', '8',
+            '--batch-size', '8', '--overlay-samples', '0', '--quiet']
+    assert synthetic_experiment.main(tiny + ['--require-gap', '-1000']) == 0
+    summary = json.loads((out / 'experiment.json').read_text())
+    assert summary['passed'] is True and summary['simulated_base_model'] is True
+    assert set(summary['seconds']) == {'generate_oracle_train', 'generate_oracle_test',
+                                       'train_scale_net', 'evaluate'}
+    table2 = json.loads((out / 'eval' / 'table2.json').read_text())
+    assert summary['gap_closure_test'] == table2['splits']['test']['gap_closure']
+    history = json.loads((out / 'scale_net' / 'history.json').read_text())
+    assert history['config']['rotate_deg'] == 6.0 and history['config']['channel_shuffle']
+    test_names = {r['name'] for r in _rows(out / 'oracle_test' / 'oracle.csv')}
+    split = json.loads((out / 'scale_net' / 'split.json').read_text())
+    assert not test_names & set(split['train'] + split['val'])  # no test leakage
+    assert test_names == {f'synthetic/{100000 + i}' for i in range(3)}
+    # An unreachable requirement fails with status 1; bad options with status 2.
+    assert synthetic_experiment.main(tiny + ['--reuse', '--require-gap', '1000']) == 1
+    assert 'SIMULATED' in capsys.readouterr().out
+    assert synthetic_experiment.main(tiny + ['--channels', '8,x']) == 2
+    assert "bad list '8,x'" in capsys.readouterr().err
 
 
 def test_nyu_frames_with_tiny_depth_anything(tmp_path):

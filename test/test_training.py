@@ -149,6 +149,67 @@ def test_bad_inputs_raise_clear_errors(tmp_path):
         train_scale_net(oracle, cfg(), tmp_path / 'x', resume=True, progress=False)
     with pytest.raises(TrainingError, match='unknown ScaleNetConfig'):
         train_scale_net(oracle, cfg(net_options={'bogus': 1}), tmp_path, progress=False)
+    with pytest.raises(TrainingError, match='rotate_deg'):
+        train_scale_net(oracle, cfg(rotate_deg=90), tmp_path, progress=False)
     oracle.kept[:] = False
     with pytest.raises(TrainingError, match='no kept sample'):
         train_scale_net(oracle, cfg(), tmp_path, progress=False)
+
+
+def test_roll_and_channel_shuffle_augmentation_keep_the_image_content():
+    from adaptive_depth.scale_net import ScaleNetConfig
+    from adaptive_depth.training import _Augmenter, _rotate
+
+    x = torch.randn(2, 3, 8, 8)
+    np.testing.assert_allclose(_rotate(x, torch.zeros(2)), x, atol=1e-5)
+    # 180° about the centre of a square image is a flip of both axes.
+    half_turn = _rotate(x, torch.full((2,), np.pi))
+    np.testing.assert_allclose(half_turn, torch.flip(x, dims=(2, 3)), atol=1e-4)
+    # A quarter turn of a wide image moves the top-left corner region to the bottom-left.
+    wide = torch.zeros(1, 1, 16, 24)
+    wide[..., :4, 10:14] = 1.0   # a blob on the top edge, centred
+    turned = _rotate(wide, torch.tensor([np.pi / 2]))
+    assert float(turned[..., 6:10, 2:6].mean()) > 0.5 > float(turned[..., :4, 10:14].mean())
+    net = ScaleNetConfig(input_size=(8, 8), channels=(4,), fc=())
+    aug = _Augmenter(net, flip=False, jitter=0.0, device=torch.device('cpu'), rotate_deg=0.0,
+                     channel_shuffle=True)
+    batch = torch.randn(16, 3, 8, 8)
+    out = aug(batch, torch.Generator().manual_seed(0))
+    moved = 0
+    for src, dst in zip(batch, out):
+        order = [int(np.argmin([float((dst[c] - src[k]).abs().max()) for k in range(3)]))
+                 for c in range(3)]
+        assert sorted(order) == [0, 1, 2]   # each output channel is one input channel
+        np.testing.assert_allclose(dst, src[order], atol=1e-6)
+        moved += order != [0, 1, 2]
+    assert moved > 0
+
+
+def test_training_with_roll_and_shuffle_runs_and_is_reproducible(tmp_path):
+    oracle = toy_oracle(n=24)
+    small = {'epochs': 3, 'val_every': 3, 'checkpoint_every': 0, 'rotate_deg': 6.0,
+             'channel_shuffle': True}
+    a = train_scale_net(oracle, cfg(**small), tmp_path / 'a', progress=False)
+    b = train_scale_net(oracle, cfg(**small), tmp_path / 'b', progress=False)
+    assert [h['train_loss'] for h in a.history] == [h['train_loss'] for h in b.history]
+    plain = train_scale_net(oracle, cfg(**{**small, 'rotate_deg': 0.0}), tmp_path / 'c',
+                            progress=False)
+    assert [h['train_loss'] for h in a.history] != [h['train_loss'] for h in plain.history]
+
+
+def test_ensemble_members_each_learn_and_checkpoint_keeps_them(tmp_path):
+    oracle = toy_oracle()
+    result = train_scale_net(oracle, cfg(net_options={**NET, 'members': 2}), tmp_path / 'ens',
+                             progress=False)
+    losses = [h['train_loss'] for h in result.history]
+    assert losses[-1] < 0.3 * losses[0]
+    model, net_cfg = load_scale_net(tmp_path / 'ens' / 'best')
+    assert net_cfg.members == 2
+    x = preprocess_rgb(oracle.images[:8], net_cfg)
+    with torch.no_grad():
+        members = model.forward_members(x)
+    target = torch.as_tensor(oracle.log_scales[:8], dtype=torch.float32)
+    # Each member fits the toy problem by itself, and they are different networks.
+    for k in range(2):
+        assert float(((members[:, k] - target) ** 2).mean()) < 0.3 * float(target.var())
+    assert not torch.allclose(members[:, 0], members[:, 1])

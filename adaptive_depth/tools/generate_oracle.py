@@ -141,9 +141,11 @@ def build_parser() -> argparse.ArgumentParser:
                           'Small-hf) or a local save_pretrained directory')
     src.add_argument('--simulated', action='store_true',
                      help='SIMULATED base model (no network): prediction = ground truth x '
-                          '(room_size_ref / room_size)^gamma x exp(N(0, sigma)) x smooth '
+                          '(ref / visible_size)^gamma x exp(N(0, sigma)) x smooth '
                           'distortion x pixel noise; validates the method without DA2 weights. '
-                          'All outputs are labelled simulated')
+                          'All outputs are labelled simulated. visible_size is the 90th '
+                          'percentile of the valid true depth in view (how big the visible '
+                          'room is)')
     src.add_argument('--predictions', metavar='DIR',
                      help='use predictions of another model stored in a prediction cache '
                           'folder (root/<model_key> with manifest.json and one .npy per sample)')
@@ -154,9 +156,11 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument('--input-size', type=_positive_int, default=518, metavar='PX',
                    help='--model: DA2 input size (shorter side, multiple of 14)')
     m.add_argument('--sim-gamma', type=_nonneg_float, default=1.0, metavar='G',
-                   help='--simulated: exponent of the room-size dependence of the scale error')
+                   help='--simulated: exponent of the visible-size dependence of the scale '
+                        'error')
     m.add_argument('--sim-ref', type=_positive_float, default=6.0, metavar='METRES',
-                   help='--simulated: room size at which the simulated model is unbiased')
+                   help='--simulated: visible size (metres) at which the simulated model is '
+                        'unbiased')
     m.add_argument('--sim-sigma', type=_nonneg_float, default=0.05, metavar='S',
                    help='--simulated: std of the random per-image log-scale error')
     m.add_argument('--sim-distortion', type=_nonneg_float, default=0.05, metavar='D',

@@ -21,7 +21,10 @@ Runs on a CPU in minutes, with the SIMULATED base model (no network weights need
 
 1. ``generate_oracle --data synthetic:400 --simulated`` (train scenes, seeds 0..399) and
    ``generate_oracle --data synthetic:100:100000 --simulated`` (test scenes, disjoint seeds);
-2. ``train_scale_net`` on the train oracle;
+2. training of the scale network on the train oracle (``adaptive_depth.training``, what
+   ``train_scale_net`` runs, plus the roll / channel-shuffle augmentation options); the test
+   scenes are never used for training or model selection (that uses the seeded 20 % hold-out
+   of the training scenes);
 3. ``evaluate`` on both splits (Tables I / II, scatter, Fig. 3 overlays).
 
 It writes ``experiment.json`` (stage run times, gap closure, settings) and exits with status 1
@@ -34,7 +37,7 @@ import json
 from pathlib import Path
 import sys
 import time
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help='first seed of the test scenes (disjoint from the training seeds)')
     p.add_argument('--size', default='320x240', metavar='WxH',
                    help='rendered scene size (the oracle keeps 320x240 training copies anyway)')
-    p.add_argument('--epochs', type=int, default=30, help='training epochs')
+    p.add_argument('--epochs', type=int, default=50, help='training epochs')
     p.add_argument('--batch-size', type=int, default=32, help='training batch size')
     p.add_argument('--lr', type=float, default=1e-3, help='initial learning rate')
     p.add_argument('--step-size', type=int, default=10, help='StepLR period (epochs)')
@@ -64,9 +67,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help='scale-network conv channels (six blocks give a receptive field that '
                         'covers the whole 96x128 input; four blocks only see ~31 px patches)')
     p.add_argument('--fc', default='64', metavar='H1,...', help='hidden fully connected sizes')
+    p.add_argument('--rotate-deg', type=float, default=6.0,
+                   help='augmentation: random in-plane rotation (camera roll) of up to this many '
+                        'degrees; it keeps every depth, so the scale label stays valid')
+    p.add_argument('--no-channel-shuffle', action='store_true',
+                   help='augmentation: do not permute the RGB channels at random')
+    p.add_argument('--members', type=int, default=3,
+                   help='scale-network ensemble size (independently initialised copies whose '
+                        'log-scales are averaged)')
     p.add_argument('--seed', type=int, default=0, help='training seed')
     p.add_argument('--device', default='cpu', help='training / evaluation device')
-    p.add_argument('--threads', type=int, default=None, help='torch CPU threads')
+    p.add_argument('--threads', type=int, default=1,
+                   help='torch CPU threads (1 is fastest on a shared 2-core machine; 0: torch '
+                        'default)')
     p.add_argument('--require-gap', type=float, default=0.7,
                    help='minimum fraction of the test AbsRel gap the learned scale must close')
     p.add_argument('--overlay-samples', type=int, default=2,
@@ -90,15 +103,71 @@ def _stage(name: str, fn: Callable[[List[str]], int], argv: List[str],
         raise RuntimeError(f'stage {name} failed with exit status {rc}')
 
 
+def _ints(text: str) -> Tuple[int, ...]:
+    try:
+        values = tuple(int(v) for v in text.split(',') if v.strip())
+    except ValueError:
+        values = ()
+    if not values or min(values) <= 0:
+        raise ValueError(f'bad list {text!r}: need positive comma-separated integers')
+    return values
+
+
+def _hw(text: str) -> Tuple[int, int]:
+    try:
+        values = tuple(int(v) for v in text.lower().replace('x', ',').split(',') if v.strip())
+    except ValueError:
+        values = ()
+    values = values * 2 if len(values) == 1 else values
+    if len(values) != 2 or min(values) < 16:
+        raise ValueError(f'bad --input-size {text!r}: use HxW with sides >= 16')
+    return values
+
+
+def _train(args: argparse.Namespace, out: Path) -> int:
+    """Train the scale network on ``out/oracle_train`` into ``out/scale_net``; return 0."""
+    from adaptive_depth.oracle_dataset import read_oracle_dir
+    from adaptive_depth.training import train_scale_net, TrainConfig
+
+    cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                      step_size=args.step_size, seed=args.seed, device=args.device,
+                      input_size=_hw(args.input_size), rotate_deg=args.rotate_deg,
+                      channel_shuffle=not args.no_channel_shuffle,
+                      net_options={'channels': _ints(args.channels), 'fc': _ints(args.fc),
+                                   'members': args.members})
+    oracle = read_oracle_dir(out / 'oracle_train')
+    result = train_scale_net(oracle, cfg, out / 'scale_net', progress=not args.quiet)
+    print(f'trained {len(result.history)} epoch(s) on {len(result.train_names)} samples '
+          f'({len(result.val_names)} held out) in {result.seconds:.1f} s; best epoch '
+          f'{result.best_epoch}: validation MSE on log s {result.best_val_loss:.5f}')
+    return 0
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the experiment; return 0 when the gap requirement is met, 1 if not, 2 on errors."""
     args = build_parser().parse_args(argv)
-    from adaptive_depth.tools import evaluate, generate_oracle, train_scale_net
+    from adaptive_depth.tools import evaluate, generate_oracle
+    import torch
 
     if args.train_scenes < 10 or args.test_scenes < 1:
         print('synthetic_experiment: error: need --train-scenes >= 10 and --test-scenes >= 1',
               file=sys.stderr)
         return 2
+    try:
+        _hw(args.input_size), _ints(args.channels), _ints(args.fc)
+    except ValueError as exc:
+        print(f'synthetic_experiment: error: {exc}', file=sys.stderr)
+        return 2
+    threads_before = torch.get_num_threads()
+    if args.threads:
+        torch.set_num_threads(int(args.threads))
+    try:
+        return _run(args, evaluate, generate_oracle)
+    finally:
+        torch.set_num_threads(threads_before)
+
+
+def _run(args: argparse.Namespace, evaluate, generate_oracle) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     timings: Dict[str, float] = {}
@@ -114,22 +183,21 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             _stage(f'generate_oracle_{split}', generate_oracle.main,
                    ['--data', spec, '--synthetic-size', args.size, '--simulated',
                     '--out', str(target)] + list(args.oracle_arg) + quiet, timings)
-        train_argv = ['--oracle', str(out / 'oracle_train'), '--out', str(out / 'scale_net'),
+        train_desc = ['--oracle', str(out / 'oracle_train'), '--out', str(out / 'scale_net'),
                       '--epochs', str(args.epochs), '--batch-size', str(args.batch_size),
                       '--lr', str(args.lr), '--step-size', str(args.step_size),
                       '--input-size', args.input_size, '--channels', args.channels,
-                      '--fc', args.fc, '--seed', str(args.seed), '--device', args.device]
-        if args.threads:
-            train_argv += ['--threads', str(args.threads)]
-        _stage('train_scale_net', train_scale_net.main, train_argv + (
-            ['--quiet'] if args.quiet else []), timings)
+                      '--fc', args.fc, '--seed', str(args.seed), '--device', args.device,
+                      f'(rotate_deg={args.rotate_deg:g}, '
+                      f'channel_shuffle={not args.no_channel_shuffle})']
+        _stage('train_scale_net', lambda _argv: _train(args, out), train_desc, timings)
         _stage('evaluate', evaluate.main,
                ['--checkpoint', str(out / 'scale_net' / 'best'),
                 '--split', f'train={out / "oracle_train"}', '--split',
                 f'test={out / "oracle_test"}', '--out', str(out / 'eval'), '--device',
                 args.device, '--overlay-samples', str(args.overlay_samples)]
                + (['--quiet'] if args.quiet else []), timings)
-    except RuntimeError as exc:
+    except (RuntimeError, ValueError, OSError) as exc:
         print(f'synthetic_experiment: error: {exc}', file=sys.stderr)
         return 2
     total = time.perf_counter() - started

@@ -105,6 +105,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--color-jitter', type=float, default=0.1,
                    help='maximum relative brightness/contrast jitter (0 disables); no crops or '
                         'zoom are ever used because they change the apparent scale')
+    p.add_argument('--rotate-deg', type=float, default=0.0,
+                   help='random camera roll of up to ± this many degrees (scale-preserving '
+                        'augmentation; 0 disables)')
+    p.add_argument('--channel-shuffle', action='store_true',
+                   help='randomly permute the RGB channels of training images (colour carries '
+                        'no scale)')
+    p.add_argument('--members', type=int, default=None,
+                   help='train a deep ensemble of this many independently initialised networks '
+                        'whose log-scales are averaged (default 1)')
     p.add_argument('--threads', type=int, default=None,
                    help='torch CPU threads (default: torch default)')
     p.add_argument('--quiet', action='store_true', help='no progress bars')
@@ -127,12 +136,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         net_options['fc'] = args.fc
     if args.dropout is not None:
         net_options['dropout'] = args.dropout
+    if args.members is not None:
+        net_options['members'] = args.members
     cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                       weight_decay=args.weight_decay, grad_clip=args.grad_clip,
                       step_size=args.step_size, gamma=args.gamma,
                       val_fraction=args.val_fraction, val_every=args.val_every,
                       checkpoint_every=args.checkpoint_every, seed=args.seed, device=args.device,
                       augment_flip=not args.no_flip, color_jitter=args.color_jitter,
+                      rotate_deg=args.rotate_deg, channel_shuffle=args.channel_shuffle,
                       input_size=args.input_size, net_options=net_options)
     try:
         oracle = read_oracle_dir(args.oracle)
