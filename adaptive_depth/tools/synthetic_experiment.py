@@ -37,7 +37,7 @@ import json
 from pathlib import Path
 import sys
 import time
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -103,27 +103,6 @@ def _stage(name: str, fn: Callable[[List[str]], int], argv: List[str],
         raise RuntimeError(f'stage {name} failed with exit status {rc}')
 
 
-def _ints(text: str) -> Tuple[int, ...]:
-    try:
-        values = tuple(int(v) for v in text.split(',') if v.strip())
-    except ValueError:
-        values = ()
-    if not values or min(values) <= 0:
-        raise ValueError(f'bad list {text!r}: need positive comma-separated integers')
-    return values
-
-
-def _hw(text: str) -> Tuple[int, int]:
-    try:
-        values = tuple(int(v) for v in text.lower().replace('x', ',').split(',') if v.strip())
-    except ValueError:
-        values = ()
-    values = values * 2 if len(values) == 1 else values
-    if len(values) != 2 or min(values) < 16:
-        raise ValueError(f'bad --input-size {text!r}: use HxW with sides >= 16')
-    return values
-
-
 def _train(args: argparse.Namespace, out: Path) -> int:
     """Train the scale network on ``out/oracle_train`` into ``out/scale_net``; return 0."""
     from adaptive_depth.oracle_dataset import read_oracle_dir
@@ -131,9 +110,9 @@ def _train(args: argparse.Namespace, out: Path) -> int:
 
     cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                       step_size=args.step_size, seed=args.seed, device=args.device,
-                      input_size=_hw(args.input_size), rotate_deg=args.rotate_deg,
+                      input_size=args.net_input_size, rotate_deg=args.rotate_deg,
                       channel_shuffle=not args.no_channel_shuffle,
-                      net_options={'channels': _ints(args.channels), 'fc': _ints(args.fc),
+                      net_options={'channels': args.net_channels, 'fc': args.net_fc,
                                    'members': args.members})
     oracle = read_oracle_dir(out / 'oracle_train')
     result = train_scale_net(oracle, cfg, out / 'scale_net', progress=not args.quiet)
@@ -153,9 +132,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print('synthetic_experiment: error: need --train-scenes >= 10 and --test-scenes >= 1',
               file=sys.stderr)
         return 2
+    # The same parsers as train_scale_net, so both tools accept exactly the same values.
+    from adaptive_depth.tools.train_scale_net import parse_int_list, parse_size
     try:
-        _hw(args.input_size), _ints(args.channels), _ints(args.fc)
-    except ValueError as exc:
+        args.net_input_size = parse_size(args.input_size)
+        args.net_channels = parse_int_list(args.channels)
+        args.net_fc = parse_int_list(args.fc)
+    except argparse.ArgumentTypeError as exc:
         print(f'synthetic_experiment: error: {exc}', file=sys.stderr)
         return 2
     threads_before = torch.get_num_threads()

@@ -25,10 +25,11 @@ Writes ``best/`` and ``last/`` checkpoints (``model.safetensors`` + ``config.jso
 
 import argparse
 import sys
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 
-def _size(text: str) -> tuple:
+def parse_size(text: str) -> Tuple[int, int]:
+    """Parse a network input size 'N' or 'HxW' (pixels, sides >= 16) for argparse."""
     parts = text.lower().replace('x', ',').split(',')
     try:
         values = tuple(int(p) for p in parts if p.strip())
@@ -42,7 +43,8 @@ def _size(text: str) -> tuple:
     return values
 
 
-def _ints(text: str) -> tuple:
+def parse_int_list(text: str) -> Tuple[int, ...]:
+    """Parse comma-separated positive integers (e.g. conv channels) for argparse."""
     try:
         values = tuple(int(p) for p in text.split(',') if p.strip())
     except ValueError:
@@ -91,11 +93,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--resume', action='store_true',
                    help='continue the run in --out from last/training_state.pt up to --epochs '
                         '(same oracle, seed and network options required)')
-    p.add_argument('--input-size', type=_size, default=(224, 224), metavar='N|HxW',
+    p.add_argument('--input-size', type=parse_size, default=(224, 224), metavar='N|HxW',
                    help='network input size in pixels (height x width); e.g. 128x160 is faster')
-    p.add_argument('--channels', type=_ints, default=None, metavar='C1,C2,...',
+    p.add_argument('--channels', type=parse_int_list, default=None, metavar='C1,C2,...',
                    help='conv block channels (default: ScaleNetConfig default 32,64,128,256)')
-    p.add_argument('--fc', type=_ints, default=None, metavar='H1,...',
+    p.add_argument('--fc', type=parse_int_list, default=None, metavar='H1,...',
                    help='hidden fully connected sizes (default: ScaleNetConfig default 128)')
     p.add_argument('--dropout', type=float, default=None,
                    help='dropout before the fully connected layers (default: ScaleNetConfig '
