@@ -568,6 +568,8 @@ def _cast(origin: np.ndarray, dirs: np.ndarray, room, boxes: List[_Box], rot: np
         # Inside of the room: nearest exit plane along each axis.
         ts = np.where(pos, hi[:, None, None] - origin[:, None, None],
                       -origin[:, None, None]) * inv
+        # A ray with a zero component never reaches the walls of that axis (0 · inf is NaN).
+        ts = np.where(dirs == 0, np.float32(np.inf), ts)
     nax = np.argmin(ts, axis=0).astype(np.int8)
     t = np.min(ts, axis=0)
     h, w = t.shape

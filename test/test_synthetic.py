@@ -131,3 +131,14 @@ def test_synthetic_scenes_sequence():
         seq[3]
     with pytest.raises(ValueError):
         SyntheticScenes(-1)
+
+
+def test_rays_parallel_to_a_wall_hit_the_other_walls():
+    """Seed 90 at 320×240 has a ray with an exactly zero direction component (was NaN depth)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter('error', RuntimeWarning)
+        sample = render_scene(90, width=320, height=240)
+    depth = np.asarray(sample.depth)
+    assert np.isfinite(depth).all() and sample.valid_mask().all()
