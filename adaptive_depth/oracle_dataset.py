@@ -21,6 +21,9 @@ Layout written by ``generate_oracle`` and read by ``train_scale_net`` / ``evalua
     oracle.json           dataset spec + options, base model name + simulated flag, prediction
                           cache dir, bounds, percentile filter, counts, created (ISO 8601 UTC)
     images.npy            N×240×320×3 uint8 RGB (cv2.INTER_AREA copies), row i ↔ CSV row i
+    depth_grid.npy        N×24×32 float32 coarse ground-truth depth in metres (geometric mean of
+                          the valid pixels of each cell, NaN where under half of them are valid);
+                          optional, used by the scale network's auxiliary depth loss
     scale_histogram.png   histogram of the oracle scales (kept vs filtered)
 
 ``scale`` is the dimensionless oracle scale s*, ``log_scale`` its natural log, ``w1`` the
@@ -47,8 +50,11 @@ ORACLE_JSON = 'oracle.json'
 IMAGES_NPY = 'images.npy'
 HISTOGRAM_PNG = 'scale_histogram.png'
 CSV_COLUMNS: Tuple[str, ...] = ('index', 'name', 'scale', 'log_scale', 'w1', 'n_valid', 'kept')
+DEPTH_GRID_NPY = 'depth_grid.npy'
 IMAGE_SIZE: Tuple[int, int] = (240, 320)
 """(height, width) of the training copies in ``images.npy``."""
+DEPTH_GRID_SIZE: Tuple[int, int] = (24, 32)
+"""(height, width) of the coarse ground-truth depth grids in ``depth_grid.npy``."""
 FORMAT_VERSION = 1
 
 
@@ -64,7 +70,9 @@ class OracleData:
     ``names`` (N str), ``scales`` (N float64, dimensionless s*), ``log_scales`` (N float64),
     ``w1`` (N float64 metres), ``n_valid`` (N int64), ``kept`` (N bool), ``images``
     (N×240×320×3 uint8 RGB, memory-mapped read-only when read with ``mmap=True``) and ``meta``
-    (the parsed ``oracle.json``).
+    (the parsed ``oracle.json``). ``depth_grids`` is the N×24×32 float32 coarse ground-truth
+    depth (metres, NaN for cells without enough valid pixels) or None when the directory has no
+    ``depth_grid.npy`` (written by ``generate_oracle`` from 0.2.0 on).
     """
 
     names: List[str]
@@ -76,6 +84,7 @@ class OracleData:
     images: np.ndarray
     meta: Dict[str, Any] = field(default_factory=dict)
     path: Optional[Path] = None
+    depth_grids: Optional[np.ndarray] = None
 
     def __len__(self) -> int:
         """Return the number of samples N (all rows, kept or not)."""
@@ -114,6 +123,35 @@ def resize_for_oracle(rgb: np.ndarray, size: Tuple[int, int] = IMAGE_SIZE) -> np
         return np.ascontiguousarray(arr).copy()
     interp = cv2.INTER_AREA if (arr.shape[0] >= h and arr.shape[1] >= w) else cv2.INTER_LINEAR
     return cv2.resize(arr, (w, h), interpolation=interp)
+
+
+def coarse_depth_grid(depth: np.ndarray, valid: Optional[np.ndarray] = None,
+                      size: Tuple[int, int] = DEPTH_GRID_SIZE,
+                      min_valid_fraction: float = 0.5) -> np.ndarray:
+    """
+    Return the coarse depth grid (``size`` = (h, w), float32 metres) of an H×W depth map.
+
+    Each cell holds the geometric mean of the valid depths (metres) of the pixels it covers
+    (area resampling of log depth, so the grid is correct for any H×W); cells where less than
+    ``min_valid_fraction`` of the covered pixels are valid are NaN. ``valid`` is an H×W bool mask
+    (default: finite depth > 0).
+    """
+    import cv2
+
+    d = np.asarray(depth, dtype=np.float32)
+    if d.ndim != 2 or min(d.shape) == 0:
+        raise ValueError(f'expected an H×W depth map, got shape {d.shape}')
+    with np.errstate(invalid='ignore'):
+        ok = np.isfinite(d) & (d > 0)
+    if valid is not None:
+        ok &= np.asarray(valid, dtype=bool)
+    w = ok.astype(np.float32)
+    log_d = np.log(np.where(ok, d, np.float32(1.0)))
+    h_out, w_out = int(size[0]), int(size[1])
+    mass = cv2.resize(w, (w_out, h_out), interpolation=cv2.INTER_AREA)
+    total = cv2.resize(log_d * w, (w_out, h_out), interpolation=cv2.INTER_AREA)
+    good = mass >= max(float(min_valid_fraction), 1e-6)
+    return np.where(good, np.exp(total / np.maximum(mass, 1e-6)), np.nan).astype(np.float32)
 
 
 def _fmt_float(x: float) -> str:
@@ -198,7 +236,7 @@ def plot_oracle_histogram(path: PathLike, scales: np.ndarray, kept: np.ndarray,
 def write_oracle_dir(directory: PathLike, names: Sequence[str], scales: Sequence[float],
                      w1: Sequence[float], n_valid: Sequence[int], kept: Sequence[bool],
                      images: Optional[np.ndarray], meta: Optional[Dict[str, Any]] = None,
-                     histogram: bool = True) -> Path:
+                     histogram: bool = True, depth_grids: Optional[np.ndarray] = None) -> Path:
     """
     Write an oracle directory (see the module docstring) and return its path.
 
@@ -215,7 +253,9 @@ def write_oracle_dir(directory: PathLike, names: Sequence[str], scales: Sequence
         ``{'name', 'simulated'}``, ``prediction_cache``, ``bounds``, ``percentile_filter``...);
         ``counts``, ``created``, ``format_version``, ``image_size`` and ``columns`` are filled in.
     :param histogram: also write ``scale_histogram.png``.
-    :raises ValueError: on mismatched lengths or a bad image array.
+    :param depth_grids: optional N×24×32 float32 coarse ground-truth depths in metres (see
+        :func:`coarse_depth_grid`), written to ``depth_grid.npy``.
+    :raises ValueError: on mismatched lengths or a bad image or depth-grid array.
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -248,6 +288,17 @@ def write_oracle_dir(directory: PathLike, names: Sequence[str], scales: Sequence
         with open(tmp, 'wb') as fh:
             np.save(fh, np.ascontiguousarray(img))
         os.replace(tmp, image_path)
+    if depth_grids is not None:
+        grids = np.asarray(depth_grids, dtype=np.float32)
+        if grids.shape != (n,) + DEPTH_GRID_SIZE:
+            raise ValueError(f'depth_grids must be ({n}, {DEPTH_GRID_SIZE[0]}, '
+                             f'{DEPTH_GRID_SIZE[1]}) float32 metres, got {grids.shape}')
+        tmp = directory / (DEPTH_GRID_NPY + '.tmp')
+        with open(tmp, 'wb') as fh:
+            np.save(fh, np.ascontiguousarray(grids))
+        os.replace(tmp, directory / DEPTH_GRID_NPY)
+    elif (directory / DEPTH_GRID_NPY).exists():
+        (directory / DEPTH_GRID_NPY).unlink()   # left from an earlier run: it would be stale
 
     with np.errstate(divide='ignore', invalid='ignore'):
         log_s = np.where(np.isfinite(s) & (s > 0), np.log(np.where(s > 0, s, 1.0)), np.nan)
@@ -267,6 +318,8 @@ def write_oracle_dir(directory: PathLike, names: Sequence[str], scales: Sequence
     info['format_version'] = FORMAT_VERSION
     info['columns'] = list(CSV_COLUMNS)
     info['image_size'] = list(IMAGE_SIZE)
+    if depth_grids is not None:
+        info['depth_grid_size'] = list(DEPTH_GRID_SIZE)
     info['counts'] = {'total': n, 'valid': int(finite.sum()), 'kept': int(k.sum()),
                       'filtered': int((finite & ~k).sum()), 'failed': int((~finite).sum())}
     if finite.any():
@@ -382,6 +435,19 @@ def read_oracle_dir(path: PathLike, mmap: bool = False, load_images: bool = True
     else:
         images = np.zeros((0, IMAGE_SIZE[0], IMAGE_SIZE[1], 3), dtype=np.uint8)
 
+    depth_grids = None
+    grid_path = path / DEPTH_GRID_NPY
+    if grid_path.is_file():
+        try:
+            depth_grids = np.load(grid_path, allow_pickle=False)
+        except (ValueError, OSError, EOFError) as exc:
+            raise OracleFormatError(f'{grid_path}: cannot read ({exc})') from None
+        if depth_grids.ndim != 3 or depth_grids.shape[0] != n \
+                or depth_grids.dtype != np.float32:
+            raise OracleFormatError(
+                f'{grid_path}: expected ({n}, h, w) float32 metres aligned with {ORACLE_CSV}, '
+                f'got {depth_grids.shape} {depth_grids.dtype}')
+
     return OracleData(
         names=names,
         scales=np.asarray(cols['scale'], dtype=np.float64),
@@ -392,4 +458,5 @@ def read_oracle_dir(path: PathLike, mmap: bool = False, load_images: bool = True
         images=images,
         meta=meta,
         path=path,
+        depth_grids=depth_grids,
     )

@@ -24,8 +24,8 @@ from adaptive_depth.base_models import SimulatedBaseModel
 from adaptive_depth.datasets import open_dataset
 from adaptive_depth.metrics import eigen_crop_mask
 from adaptive_depth.oracle import optimal_scale, percentile_mask, scaled_wasserstein
-from adaptive_depth.oracle_dataset import (OracleFormatError, read_oracle_dir, resize_for_oracle,
-                                           write_oracle_dir)
+from adaptive_depth.oracle_dataset import (coarse_depth_grid, OracleFormatError,
+                                           read_oracle_dir, resize_for_oracle, write_oracle_dir)
 from adaptive_depth.prediction_cache import PredictionCache
 from adaptive_depth.tools.generate_oracle import main
 import numpy as np
@@ -69,6 +69,12 @@ def test_simulated_oracle_directory(sim_oracle, capsys):
         # The simulated model's error is known: s* is close to 1 / m.
         assert data.scales[i] == pytest.approx(1.0 / model.scale_factor(sample), rel=0.05)
         assert data.n_valid[i] == 160 * 120
+        # The coarse ground-truth depth the auxiliary depth loss trains on.
+        np.testing.assert_allclose(data.depth_grids[i],
+                                   coarse_depth_grid(sample.depth, sample.valid_mask()),
+                                   rtol=1e-6)
+    assert data.depth_grids.shape == (12, 24, 32) and data.meta['depth_grid_size'] == [24, 32]
+    assert np.isfinite(data.depth_grids).all()
     # Scales of rooms of different sizes spread out (what the scale network must learn).
     assert data.scales.max() / data.scales.min() > 1.5
 

@@ -247,7 +247,8 @@ def run(args: argparse.Namespace) -> dict:
     """Run ``generate_oracle`` with parsed ``args``; return the summary dict (see ``main``)."""
     from adaptive_depth import oracle as oracle_mod
     from adaptive_depth.datasets import open_dataset, Subset
-    from adaptive_depth.oracle_dataset import (open_images_memmap, resize_for_oracle,
+    from adaptive_depth.oracle_dataset import (coarse_depth_grid, DEPTH_GRID_SIZE,
+                                               open_images_memmap, resize_for_oracle,
                                                write_oracle_dir)
     from adaptive_depth.prediction_cache import predict_cached, PredictionCache
 
@@ -286,6 +287,7 @@ def run(args: argparse.Namespace) -> dict:
     w1 = np.full(n, np.nan)
     n_valid = np.zeros(n, dtype=np.int64)
     images = open_images_memmap(out, n)
+    depth_grids = np.full((n,) + DEPTH_GRID_SIZE, np.nan, dtype=np.float32)
     crop_cache: dict = {}
     from tqdm import tqdm
     stream = predict_cached(dataset, model, cache)
@@ -295,6 +297,7 @@ def run(args: argparse.Namespace) -> dict:
         names.append(sample.name)
         images[i] = resize_for_oracle(sample.rgb)
         gt = np.asarray(sample.depth, dtype=np.float32)
+        depth_grids[i] = coarse_depth_grid(gt, sample.valid_mask())
         with np.errstate(invalid='ignore'):
             valid = sample.valid_mask() & np.isfinite(pred) & (pred > 0)
         crop = _crop_mask(args.eval_crop, sample, crop_cache)
@@ -336,7 +339,8 @@ def run(args: argparse.Namespace) -> dict:
         meta['simulated'] = True
         meta['note'] = ('SIMULATED base model: scales come from a synthetic error model, '
                         'not from a real depth network')
-    write_oracle_dir(out, names, scales, w1, n_valid, kept, images=None, meta=meta)
+    write_oracle_dir(out, names, scales, w1, n_valid, kept, images=None, meta=meta,
+                     depth_grids=depth_grids)
 
     with np.errstate(invalid='ignore'):
         at_bounds = int(np.sum((scales <= low * (1 + 1e-9)) | (scales >= high * (1 - 1e-9))))
