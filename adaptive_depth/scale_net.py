@@ -39,6 +39,8 @@ from torch import nn
 
 PathLike = Union[str, Path]
 
+AUX_HIDDEN_CHANNELS = 32
+"""Hidden channels of the training-only auxiliary depth head."""
 WEIGHTS_NAME = 'model.safetensors'
 CONFIG_NAME = 'config.json'
 FORMAT_VERSION = 1
@@ -61,7 +63,12 @@ class ScaleNetConfig:
     ``base_model`` the depth model whose scale it learned; ``metadata`` free JSON-safe training
     information. ``members`` > 1 makes the network a deep ensemble: that many independently
     initialised copies of the architecture, trained side by side, whose log-scale outputs are
-    averaged (less variance when training data are few).
+    averaged (less variance when training data are few). ``aux_depth_block`` > 0 adds a small
+    auxiliary head (conv3×3 → ReLU → conv1×1) on the output of that conv block which predicts a
+    coarse natural-log depth map (metres) during training only (``forward_with_aux``); inference
+    never runs it. 0 (default) is the paper's plain network. ``test_time_flip`` makes
+    :class:`ScalePredictor` average the log-scales of the image and its mirror image (a flip
+    keeps every depth, so both must give the same scale; the average has less variance).
     """
 
     input_size: Tuple[int, int] = (224, 224)
@@ -74,6 +81,8 @@ class ScaleNetConfig:
     base_model: str = DEFAULT_BASE_MODEL
     metadata: Dict[str, Any] = field(default_factory=dict)
     members: int = 1
+    aux_depth_block: int = 0
+    test_time_flip: bool = False
 
     def __post_init__(self) -> None:
         self.input_size = tuple(int(v) for v in self.input_size)
@@ -85,6 +94,8 @@ class ScaleNetConfig:
         self.dropout = float(self.dropout)
         self.metadata = dict(self.metadata or {})
         self.members = int(self.members)
+        self.aux_depth_block = int(self.aux_depth_block)
+        self.test_time_flip = bool(self.test_time_flip)
         self.validate()
 
     def validate(self) -> None:
@@ -96,6 +107,9 @@ class ScaleNetConfig:
             raise ValueError(f'channels must be positive, got {self.channels}')
         if self.fc and min(self.fc) <= 0:
             raise ValueError(f'fc sizes must be positive, got {self.fc}')
+        if not 0 <= self.aux_depth_block <= len(self.channels):
+            raise ValueError(f'aux_depth_block must be 0 (none) or a conv block number in '
+                             f'[1, {len(self.channels)}], got {self.aux_depth_block}')
         if not 1 <= self.members <= 32:
             raise ValueError(f'members must be an integer in [1, 32], got {self.members}')
         if not 0.0 <= self.dropout < 1.0:
@@ -144,6 +158,7 @@ class ScaleNet(nn.Module):
         if self.config.members > 1:
             single = replace(self.config, members=1)
             self.members = nn.ModuleList(ScaleNet(single) for _ in range(self.config.members))
+            self.aux_depth = None   # each member has its own head
             return
         self.members = None
         blocks = []
@@ -161,6 +176,12 @@ class ScaleNet(nn.Module):
             in_ch = width
         head += [nn.Dropout(self.config.dropout), nn.Linear(in_ch, 1)]
         self.head = nn.Sequential(*head)
+        self.aux_depth: Optional[nn.Module] = None
+        if self.config.aux_depth_block:
+            ch = self.config.channels[self.config.aux_depth_block - 1]
+            self.aux_depth = nn.Sequential(nn.Conv2d(ch, AUX_HIDDEN_CHANNELS, 3, padding=1),
+                                           nn.ReLU(inplace=True),
+                                           nn.Conv2d(AUX_HIDDEN_CHANNELS, 1, 1))
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -181,6 +202,9 @@ class ScaleNet(nn.Module):
         last = self.head[-1]
         nn.init.normal_(last.weight, std=1e-3)
         nn.init.zeros_(last.bias)
+        if self.aux_depth is not None:
+            nn.init.normal_(self.aux_depth[-1].weight, std=1e-3)
+            nn.init.zeros_(self.aux_depth[-1].bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Map N×3×h×w normalised images to an N-vector of natural-log scales."""
@@ -194,6 +218,26 @@ class ScaleNet(nn.Module):
             return torch.stack([member(x) for member in self.members], dim=1)
         x = self.pool(self.features(x)).flatten(1)
         return self.head(x)
+
+    def forward_with_aux(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """
+        Return the N×members log-scales and the N×members×h×w auxiliary log-depth maps.
+
+        The maps are natural-log depth in metres at the resolution of the output of conv block
+        ``aux_depth_block`` (input size / 2**block). Training only; needs ``aux_depth_block``.
+        """
+        if x.dim() != 4 or x.shape[1] != 3:
+            raise ValueError(f'ScaleNet expects an N×3×h×w tensor, got shape {tuple(x.shape)}')
+        if not self.config.aux_depth_block:
+            raise ValueError('this ScaleNet has no auxiliary depth head (aux_depth_block = 0)')
+        if self.members is not None:
+            outs = [member.forward_with_aux(x) for member in self.members]
+            return (torch.cat([o[0] for o in outs], dim=1),
+                    torch.cat([o[1] for o in outs], dim=1))
+        cut = 4 * self.config.aux_depth_block
+        mid = self.features[:cut](x)
+        feat = self.features[cut:](mid)
+        return self.head(self.pool(feat).flatten(1)), self.aux_depth(mid)
 
     def member_parameter_groups(self) -> List[List[nn.Parameter]]:
         """Return the parameters of each member (one group for a single net)."""
@@ -427,7 +471,12 @@ class ScalePredictor:
         self._net = net.to(self.device).eval()
 
     def _run(self, t: torch.Tensor) -> torch.Tensor:
-        return self._net(_preprocess_batch(t, self.cfg)).reshape(-1).float()
+        x = _preprocess_batch(t, self.cfg)
+        if not self.cfg.test_time_flip:
+            return self._net(x).reshape(-1).float()
+        n = x.shape[0]
+        both = self._net(torch.cat([x, torch.flip(x, dims=(3,))])).reshape(2, n).float()
+        return both.mean(dim=0)
 
     @classmethod
     def from_checkpoint(cls, path: PathLike,

@@ -94,6 +94,13 @@ class TrainConfig:
     :ivar rotate_deg: maximum in-plane rotation in degrees (uniform in ``±rotate_deg``, border
         pixels replicated; 0 disables). A roll about the optical axis keeps every depth.
     :ivar channel_shuffle: randomly permute the R, G, B channels of each training image.
+    :ivar aux_depth_weight: weight of the auxiliary coarse-depth loss (0 disables it: the paper's
+        plain MSE on log s). With a weight > 0 the network gets a training-only head on conv
+        block ``net_options['aux_depth_block']`` (default: the second-to-last block) that
+        regresses the oracle directory's coarse ground-truth log depth (``depth_grid.npy``); the
+        loss is ``MSE(log s) + aux_depth_weight · masked MSE(log depth)``. The dense target gives
+        the few hundred training images far more supervision about the scene's metric size;
+        model selection still uses the validation MSE on log s alone.
     :ivar input_size: network input ``(height, width)`` in pixels; None keeps the
         :class:`ScaleNetConfig` default.
     :ivar net_options: extra :class:`ScaleNetConfig` fields (e.g. ``channels``, ``fc``).
@@ -117,6 +124,7 @@ class TrainConfig:
     color_jitter: float = 0.1
     rotate_deg: float = 0.0
     channel_shuffle: bool = False
+    aux_depth_weight: float = 0.0
     input_size: Optional[Tuple[int, int]] = None
     net_options: Dict[str, Any] = field(default_factory=dict)
     deterministic: bool = True
@@ -146,6 +154,8 @@ class TrainConfig:
              f'color_jitter must be in [0, 1), got {self.color_jitter}')
         need(math.isfinite(self.rotate_deg) and 0 <= self.rotate_deg <= 45,
              f'rotate_deg must be in [0, 45], got {self.rotate_deg}')
+        need(math.isfinite(self.aux_depth_weight) and self.aux_depth_weight >= 0,
+             f'aux_depth_weight must be finite and >= 0, got {self.aux_depth_weight}')
         if self.input_size is not None:
             size = tuple(int(v) for v in self.input_size)
             need(len(size) == 2 and min(size) >= 16,
@@ -160,8 +170,9 @@ class TrainResult:
     :ivar out_dir: the training directory.
     :ivar best_dir: checkpoint directory with the lowest validation loss (``out_dir/best``).
     :ivar last_dir: checkpoint directory of the last epoch (``out_dir/last``).
-    :ivar history: per-epoch records (``epoch``, ``lr``, ``train_loss``, ``val_loss`` or None,
-        ``seconds``).
+    :ivar history: per-epoch records (``epoch``, ``lr``, ``train_loss`` (MSE on log s),
+        ``val_loss`` or None, ``seconds``, and ``train_aux_depth_loss`` when the auxiliary depth
+        loss is on).
     :ivar best_epoch: epoch of ``best_dir`` (1-based).
     :ivar best_val_loss: its validation loss (MSE on log s), or the training loss when there is
         no validation split.
@@ -259,6 +270,12 @@ def make_scale_net_config(cfg: TrainConfig, oracle: Any) -> 'sn.ScaleNetConfig':
     if unknown:
         raise TrainingError(f'unknown ScaleNetConfig option(s) {unknown}; '
                             f'known: {sorted(valid)}')
+    if cfg.aux_depth_weight > 0:
+        n_blocks = len(kwargs.get('channels', sn.ScaleNetConfig.channels))
+        kwargs.setdefault('aux_depth_block', max(n_blocks - 1, 1))
+        if not kwargs['aux_depth_block']:
+            raise TrainingError('aux_depth_weight > 0 needs an auxiliary depth head: '
+                                'aux_depth_block must be a conv block number, not 0')
     base = meta.get('base_model')
     base_name = base.get('name') if isinstance(base, dict) else base
     if 'base_model' in valid and base_name and 'base_model' not in kwargs:
@@ -327,6 +344,18 @@ class _Augmenter:
         self.std = std.view(1, 3, 1, 1)
 
     def __call__(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        """Return the augmented copy of the normalised N×3×h×w batch ``x``."""
+        return self.with_maps(x, gen, None)[0]
+
+    def with_maps(self, x: torch.Tensor, gen: torch.Generator,
+                  maps: Optional[torch.Tensor]) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+        """
+        Augment ``x`` and apply the same flips and rolls to the N×C×h'×w' ``maps``.
+
+        ``maps`` are per-image target maps aligned with the images (any resolution), e.g. the
+        coarse log depth times its validity mask and the mask itself: they are flipped and
+        rotated like the image, with zeros (invalid) outside the rotated frame.
+        """
         n = x.shape[0]
         # Random numbers are always drawn (on the CPU generator) so that the RNG stream, and
         # thus the batch order of later epochs, does not depend on the augmentation switches.
@@ -338,6 +367,9 @@ class _Augmenter:
             x = x.clone()
             idx = flips.nonzero().squeeze(1).to(x.device)
             x[idx] = torch.flip(x[idx], dims=(3,))
+            if maps is not None:
+                maps = maps.clone()
+                maps[idx] = torch.flip(maps[idx], dims=(3,))
         if self.jitter > 0:
             factors = factors.to(x.device)
             brightness = (1.0 + factors[:, 0]).view(n, 1, 1, 1)
@@ -350,11 +382,13 @@ class _Augmenter:
             x = torch.gather(x, 1, perms.to(x.device).view(n, 3, 1, 1).expand_as(x))
         if self.rotate > 0:
             x = _rotate(x, angles.to(x.device))
-        return x
+            if maps is not None:
+                maps = _rotate(maps, angles.to(maps.device), padding_mode='zeros')
+        return x, maps
 
 
-def _rotate(x: torch.Tensor, angles: torch.Tensor) -> torch.Tensor:
-    """Rotate each N×C×h×w image by its angle (radians) about the centre, borders replicated."""
+def _rotate(x: torch.Tensor, angles: torch.Tensor, padding_mode: str = 'border') -> torch.Tensor:
+    """Rotate each N×C×h×w image by its angle (radians) about the centre (``padding_mode``)."""
     n, _, h, w = x.shape
     cos, sin = torch.cos(angles), torch.sin(angles)
     theta = torch.zeros(n, 2, 3, dtype=x.dtype, device=x.device)
@@ -364,8 +398,52 @@ def _rotate(x: torch.Tensor, angles: torch.Tensor) -> torch.Tensor:
     theta[:, 1, 0] = sin * w / h
     theta[:, 1, 1] = cos
     grid = nn.functional.affine_grid(theta, list(x.shape), align_corners=False)
-    return nn.functional.grid_sample(x, grid, mode='bilinear', padding_mode='border',
+    return nn.functional.grid_sample(x, grid, mode='bilinear', padding_mode=padding_mode,
                                      align_corners=False)
+
+
+def depth_grid_targets(grids: np.ndarray) -> torch.Tensor:
+    """
+    Return the N×2×h×w auxiliary targets of N×h×w coarse depth grids (metres, NaN invalid).
+
+    Channel 0 is the natural-log depth times the validity mask, channel 1 the mask (1 valid,
+    0 invalid); both survive flips, rotations and area pooling (see :func:`aux_depth_loss`).
+    """
+    g = np.asarray(grids, dtype=np.float32)
+    with np.errstate(invalid='ignore'):
+        ok = np.isfinite(g) & (g > 0)
+    log_d = np.log(np.where(ok, g, np.float32(1.0)))
+    return torch.from_numpy(np.stack([log_d * ok, ok.astype(np.float32)], axis=1))
+
+
+def aux_depth_loss(pred: torch.Tensor, targets: torch.Tensor,
+                   min_valid: float = 0.5) -> torch.Tensor:
+    """
+    Masked MSE between predicted N×M×h×w log-depth maps and N×2×H×W targets.
+
+    The targets (:func:`depth_grid_targets`, possibly augmented) are area-pooled to the h×w of
+    the prediction; cells with less than ``min_valid`` valid area are ignored. Each of the M
+    ensemble members is compared with the same target; returns the mean over valid cells and
+    members (0 when nothing is valid).
+    """
+    h, w = pred.shape[-2:]
+    pooled = nn.functional.adaptive_avg_pool2d(targets, (h, w))
+    mass = pooled[:, 1:2]
+    target = pooled[:, 0:1] / mass.clamp_min(1e-6)
+    ok = (mass >= min_valid).to(pred.dtype)
+    err = (pred - target) ** 2 * ok
+    return err.sum() / (ok.sum() * pred.shape[1]).clamp_min(1.0)
+
+
+def _init_aux_bias(model: nn.Module, targets: torch.Tensor) -> None:
+    """Start every auxiliary depth head at the mean training log depth (faster early epochs)."""
+    mass = float(targets[:, 1].sum())
+    mean_log = float(targets[:, 0].sum()) / mass if mass > 0 else 0.0
+    heads = [m.aux_depth for m in model.modules()
+             if isinstance(m, sn.ScaleNet) and m.aux_depth is not None]
+    with torch.no_grad():
+        for head in heads:
+            head[-1].bias.fill_(mean_log)
 
 
 def _evaluate_loss(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor,
@@ -430,9 +508,14 @@ def plot_history(history: Sequence[Dict[str, Any]], path: Union[str, Path],
     ax.plot(epochs, train, label='train', color='tab:blue')
     if val:
         ax.plot(val_e, val, 'o-', label='validation', color='tab:orange')
+    aux = [(int(h['epoch']), float(h['train_aux_depth_loss'])) for h in history
+           if h.get('train_aux_depth_loss') is not None]
+    if aux:
+        ax.plot([e for e, _ in aux], [v for _, v in aux], '--', color='tab:green',
+                label='train auxiliary depth (MSE on log depth)')
     ax.set_yscale('log')
     ax.set_xlabel('epoch')
-    ax.set_ylabel('MSE on log s')
+    ax.set_ylabel('MSE' if aux else 'MSE on log s')
     ax.set_title(title)
     ax.grid(True, which='both', alpha=0.3)
     ax.legend()
@@ -543,6 +626,18 @@ def _train(oracle: Any, cfg: TrainConfig, out_dir: Path, resume: bool, progress:
     if val_idx.size:
         x_val = preprocess_all(images[val_idx], net_cfg, device, progress=progress)
         y_val = targets_all[torch.as_tensor(val_idx, device=device)]
+    aux_train = None
+    if cfg.aux_depth_weight > 0:
+        grids = getattr(oracle, 'depth_grids', None)
+        if grids is None:
+            where = getattr(oracle, 'path', None) or 'the oracle data'
+            raise TrainingError(
+                f'aux_depth_weight > 0 needs coarse ground-truth depth, but {where} has no '
+                f'depth_grid.npy (written by generate_oracle from version 0.2.0 on): '
+                f'regenerate the oracle directory or set aux_depth_weight to 0')
+        aux_train = depth_grid_targets(np.asarray(grids)[train_idx]).to(device)
+        if not resume:
+            _init_aux_bias(model, aux_train)
     augment = _Augmenter(net_cfg, cfg.augment_flip, cfg.color_jitter, device,
                          cfg.rotate_deg, cfg.channel_shuffle)
     loss_fn = nn.MSELoss()
@@ -563,15 +658,25 @@ def _train(oracle: Any, cfg: TrainConfig, out_dir: Path, resume: bool, progress:
         lr_now = float(optimizer.param_groups[0]['lr'])
         order = torch.randperm(n_train, generator=gen)
         total = 0.0
+        total_aux = 0.0
         for start in range(0, n_train, cfg.batch_size):
             idx = order[start:start + cfg.batch_size].to(device)
-            xb = augment(x_train[idx], gen)
             yb = y_train[idx]
             optimizer.zero_grad(set_to_none=True)
             # Every ensemble member regresses log s on its own (N×members outputs); a single
             # net has one member, so this is the plain MSE of Algorithm 2.
-            pred = model.forward_members(xb)
-            loss = loss_fn(pred, yb.unsqueeze(1).expand_as(pred))
+            if aux_train is None:
+                xb = augment(x_train[idx], gen)
+                pred = model.forward_members(xb)
+                loss = loss_fn(pred, yb.unsqueeze(1).expand_as(pred))
+            else:
+                xb, maps = augment.with_maps(x_train[idx], gen, aux_train[idx])
+                pred, aux_pred = model.forward_with_aux(xb)
+                scale_loss = loss_fn(pred, yb.unsqueeze(1).expand_as(pred))
+                aux_loss = aux_depth_loss(aux_pred, maps)
+                total_aux += float(aux_loss.detach()) * int(idx.numel())
+                loss = scale_loss + cfg.aux_depth_weight * aux_loss
+                loss_for_log = scale_loss
             if not torch.isfinite(loss):
                 raise TrainingError(f'non-finite training loss at epoch {epoch}; '
                                     f'lower the learning rate (now {lr_now:g})')
@@ -580,7 +685,8 @@ def _train(oracle: Any, cfg: TrainConfig, out_dir: Path, resume: bool, progress:
                 for group in model.member_parameter_groups():
                     nn.utils.clip_grad_norm_(group, cfg.grad_clip)
             optimizer.step()
-            total += float(loss.detach()) * int(idx.numel())
+            logged = loss if aux_train is None else loss_for_log
+            total += float(logged.detach()) * int(idx.numel())
         scheduler.step()
         train_loss = total / n_train
         val_loss = None
@@ -589,6 +695,8 @@ def _train(oracle: Any, cfg: TrainConfig, out_dir: Path, resume: bool, progress:
             val_loss = _evaluate_loss(model, x_val, y_val, cfg.batch_size)
         record = {'epoch': epoch, 'lr': lr_now, 'train_loss': train_loss, 'val_loss': val_loss,
                   'seconds': time.perf_counter() - t0}
+        if aux_train is not None:
+            record['train_aux_depth_loss'] = total_aux / n_train
         history.append(record)
         # Model selection: validation loss when there is a hold-out, else the training loss.
         score = val_loss if x_val is not None else train_loss

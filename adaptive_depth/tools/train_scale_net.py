@@ -116,6 +116,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--members', type=int, default=None,
                    help='train a deep ensemble of this many independently initialised networks '
                         'whose log-scales are averaged (default 1)')
+    p.add_argument('--aux-depth-weight', type=float, default=0.0,
+                   help='weight of the auxiliary coarse-depth loss: a training-only head '
+                        "regresses the oracle directory's ground-truth log depth "
+                        '(depth_grid.npy), which teaches the network metric scene size from '
+                        "far more than one number per image. 0 is the paper's plain MSE on "
+                        'log s; 3 closes more of the gap on the synthetic benchmark '
+                        '(docs/scale_net.md)')
+    p.add_argument('--aux-depth-block', type=int, default=None,
+                   help='conv block (1-based) whose output feeds the auxiliary depth head '
+                        '(default: the second-to-last block)')
+    p.add_argument('--test-time-flip', action='store_true',
+                   help='store in the checkpoint that inference averages the log-scales of the '
+                        'image and its mirror image (2x scale-network cost, less variance)')
     p.add_argument('--threads', type=int, default=None,
                    help='torch CPU threads (default: torch default)')
     p.add_argument('--quiet', action='store_true', help='no progress bars')
@@ -140,6 +153,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         net_options['dropout'] = args.dropout
     if args.members is not None:
         net_options['members'] = args.members
+    if args.aux_depth_block is not None:
+        net_options['aux_depth_block'] = args.aux_depth_block
+    if args.test_time_flip:
+        net_options['test_time_flip'] = True
     cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                       weight_decay=args.weight_decay, grad_clip=args.grad_clip,
                       step_size=args.step_size, gamma=args.gamma,
@@ -147,7 +164,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                       checkpoint_every=args.checkpoint_every, seed=args.seed, device=args.device,
                       augment_flip=not args.no_flip, color_jitter=args.color_jitter,
                       rotate_deg=args.rotate_deg, channel_shuffle=args.channel_shuffle,
-                      input_size=args.input_size, net_options=net_options)
+                      aux_depth_weight=args.aux_depth_weight, input_size=args.input_size,
+                      net_options=net_options)
     try:
         oracle = read_oracle_dir(args.oracle)
         if oracle.simulated and not args.quiet:
