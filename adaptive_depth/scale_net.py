@@ -17,7 +17,9 @@ The lightweight scale network: one RGB image → log s, the per-image global dep
 
 Architecture (docs/scale_net.md): four blocks conv3×3 → BatchNorm → ReLU → MaxPool(2) with 32,
 64, 128 and 256 channels, global average pooling, then dropout → Linear(256, 128) → ReLU →
-dropout → Linear(128, 1). With the defaults it has 421,921 parameters.
+dropout → Linear(128, 1). With the defaults it has 421,921 parameters. Optional: a deep ensemble
+(``members``), a training-only auxiliary coarse-depth head (``aux_depth_block``) and flip
+test-time averaging (``test_time_flip``).
 
 Checkpoints are a directory with ``model.safetensors`` and ``config.json``; ``.pt``/``.pth`` state
 dicts are read only with ``torch.load(weights_only=True)`` and need the JSON config beside them.

@@ -504,12 +504,13 @@ def plot_history(history: Sequence[Dict[str, Any]], path: Union[str, Path],
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
-    ax.plot(epochs, train, label='train', color='tab:blue')
-    if val:
-        ax.plot(val_e, val, 'o-', label='validation', color='tab:orange')
     aux = [(int(h['epoch']), float(h['train_aux_depth_loss'])) for h in history
            if h.get('train_aux_depth_loss') is not None]
+    what = ' (MSE on log s)' if aux else ''
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
+    ax.plot(epochs, train, label='train' + what, color='tab:blue')
+    if val:
+        ax.plot(val_e, val, 'o-', label='validation' + what, color='tab:orange')
     if aux:
         ax.plot([e for e, _ in aux], [v for _, v in aux], '--', color='tab:green',
                 label='train auxiliary depth (MSE on log depth)')

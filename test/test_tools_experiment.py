@@ -133,15 +133,29 @@ def test_synthetic_experiment_runs_all_stages_and_checks_the_gap(tmp_path, capsy
     assert summary['gap_closure_test'] == table2['splits']['test']['gap_closure']
     history = json.loads((out / 'scale_net' / 'history.json').read_text())
     assert history['config']['rotate_deg'] == 6.0 and history['config']['channel_shuffle']
+    # The default recipe: auxiliary depth loss, flip test-time averaging, no percentile filter.
+    assert history['config']['aux_depth_weight'] == 3.0
+    assert all(e['train_aux_depth_loss'] > 0 for e in history['epochs'])
+    net_cfg = json.loads((out / 'scale_net' / 'best' / 'config.json').read_text())
+    assert net_cfg['test_time_flip'] is True and net_cfg['aux_depth_block'] == 1
+    assert net_cfg['members'] == 3
     test_names = {r['name'] for r in _rows(out / 'oracle_test' / 'oracle.csv')}
     split = json.loads((out / 'scale_net' / 'split.json').read_text())
     assert not test_names & set(split['train'] + split['val'])  # no test leakage
     assert test_names == {f'synthetic/{100000 + i}' for i in range(3)}
+    assert len(split['train'] + split['val']) == 12 and not split['excluded_not_kept']
     # An unreachable requirement fails with status 1; bad options with status 2.
     assert synthetic_experiment.main(tiny + ['--reuse', '--require-gap', '1000']) == 1
     assert 'SIMULATED' in capsys.readouterr().out
     assert synthetic_experiment.main(tiny + ['--channels', '8,x']) == 2
     assert "bad list '8,x'" in capsys.readouterr().err
+    # An oracle directory from before the depth grids cannot feed the auxiliary loss.
+    (out / 'oracle_train' / 'depth_grid.npy').unlink()
+    assert train_scale_net.main(['--oracle', str(out / 'oracle_train'), '--out',
+                                 str(tmp_path / 'aux'), '--aux-depth-weight', '3']
+                                + SMALL_NET) == 2
+    err = capsys.readouterr().err
+    assert 'depth_grid.npy' in err and 'aux_depth_weight' in err
 
 
 def test_nyu_frames_with_tiny_depth_anything(tmp_path):

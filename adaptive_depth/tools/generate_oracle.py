@@ -18,7 +18,8 @@
 For every sample: the base model's prediction (cached on disk, so a rerun or an interrupted run
 resumes), ``s* = argmin_{s in bounds} W1(s · D_pred, D_gt)`` over the valid pixels (exact
 solver, ``oracle.optimal_scale``), W1 at s* and the number of valid pixels. Writes the oracle
-directory (``oracle.csv``, ``oracle.json``, ``images.npy``, ``scale_histogram.png``; see
+directory (``oracle.csv``, ``oracle.json``, ``images.npy``, ``depth_grid.npy`` (coarse
+ground-truth depth for the auxiliary depth loss), ``scale_histogram.png``; see
 ``adaptive_depth.oracle_dataset``) that ``train_scale_net`` and ``evaluate`` read.
 
 Examples (one command each)::

@@ -19,12 +19,13 @@ Runs on a CPU in minutes, with the SIMULATED base model (no network weights need
 
     python -m adaptive_depth.tools.synthetic_experiment --out runs/synthetic
 
-1. ``generate_oracle --data synthetic:400 --simulated`` (train scenes, seeds 0..399) and
-   ``generate_oracle --data synthetic:100:100000 --simulated`` (test scenes, disjoint seeds);
-2. training of the scale network on the train oracle (``adaptive_depth.training``, what
-   ``train_scale_net`` runs, plus the roll / channel-shuffle augmentation options); the test
-   scenes are never used for training or model selection (that uses the seeded 20 % hold-out
-   of the training scenes);
+1. ``generate_oracle --data synthetic:400 --simulated --no-filter`` (train scenes, seeds
+   0..399) and ``generate_oracle --data synthetic:100:100000 --simulated --no-filter`` (test
+   scenes, disjoint seeds);
+2. ``train_scale_net`` on the train oracle: a 3-member ensemble with the auxiliary coarse-depth
+   loss, roll / channel-shuffle augmentation and flip test-time averaging (the printed command
+   line is the exact equivalent); the test scenes are never used for training or model
+   selection (that uses the seeded 20 % hold-out of the training scenes);
 3. ``evaluate`` on both splits (Tables I / II, scatter, Fig. 3 overlays).
 
 It writes ``experiment.json`` (stage run times, gap closure, settings) and exits with status 1
@@ -75,6 +76,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--members', type=int, default=3,
                    help='scale-network ensemble size (independently initialised copies whose '
                         'log-scales are averaged)')
+    p.add_argument('--aux-depth-weight', type=float, default=3.0,
+                   help='weight of the auxiliary coarse-depth loss (train_scale_net '
+                        "--aux-depth-weight; 0: the paper's plain MSE on log s)")
+    p.add_argument('--aux-depth-block', type=int, default=None,
+                   help='conv block feeding the auxiliary depth head (default: second-to-last)')
+    p.add_argument('--no-test-time-flip', action='store_true',
+                   help='predict from the image alone, without averaging in its mirror image')
     p.add_argument('--seed', type=int, default=0, help='training seed')
     p.add_argument('--device', default='cpu', help='training / evaluation device')
     p.add_argument('--threads', type=int, default=1,
@@ -84,6 +92,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help='minimum fraction of the test AbsRel gap the learned scale must close')
     p.add_argument('--overlay-samples', type=int, default=2,
                    help='Fig. 3 overlays rendered for this many test scenes')
+    p.add_argument('--filter-percentiles', type=float, nargs=2, default=None,
+                   metavar=('LOW', 'HIGH'),
+                   help='train only on scenes whose s* lies within these percentiles (the '
+                        "paper's optional 5 95 filter). Default: train on every scene; the "
+                        'filter drops the extreme scales, which carry most of the AbsRel gap')
     p.add_argument('--oracle-arg', action='append', default=[], metavar='ARG',
                    help='extra argument passed to both generate_oracle runs, repeat for each '
                         'token, e.g. --oracle-arg=--sim-gamma --oracle-arg=1.5')
@@ -108,12 +121,16 @@ def _train(args: argparse.Namespace, out: Path) -> int:
     from adaptive_depth.oracle_dataset import read_oracle_dir
     from adaptive_depth.training import train_scale_net, TrainConfig
 
+    net_options = {'channels': args.net_channels, 'fc': args.net_fc, 'members': args.members}
+    if args.aux_depth_block is not None:
+        net_options['aux_depth_block'] = args.aux_depth_block
+    if not args.no_test_time_flip:
+        net_options['test_time_flip'] = True
     cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                       step_size=args.step_size, seed=args.seed, device=args.device,
                       input_size=args.net_input_size, rotate_deg=args.rotate_deg,
                       channel_shuffle=not args.no_channel_shuffle,
-                      net_options={'channels': args.net_channels, 'fc': args.net_fc,
-                                   'members': args.members})
+                      aux_depth_weight=args.aux_depth_weight, net_options=net_options)
     oracle = read_oracle_dir(out / 'oracle_train')
     result = train_scale_net(oracle, cfg, out / 'scale_net', progress=not args.quiet)
     print(f'trained {len(result.history)} epoch(s) on {len(result.train_names)} samples '
@@ -156,6 +173,10 @@ def _run(args: argparse.Namespace, evaluate, generate_oracle) -> int:
     timings: Dict[str, float] = {}
     quiet = ['--no-progress'] if args.quiet else []
     started = time.perf_counter()
+    if args.filter_percentiles is None:
+        filter_args = ['--no-filter']
+    else:
+        filter_args = ['--filter-percentiles'] + [f'{v:g}' for v in args.filter_percentiles]
     try:
         for split, spec in (('train', f'synthetic:{args.train_scenes}'),
                             ('test', f'synthetic:{args.test_scenes}:{args.test_first_seed}')):
@@ -165,14 +186,21 @@ def _run(args: argparse.Namespace, evaluate, generate_oracle) -> int:
                 continue
             _stage(f'generate_oracle_{split}', generate_oracle.main,
                    ['--data', spec, '--synthetic-size', args.size, '--simulated',
-                    '--out', str(target)] + list(args.oracle_arg) + quiet, timings)
+                    '--out', str(target)] + filter_args + list(args.oracle_arg) + quiet,
+                   timings)
         train_desc = ['--oracle', str(out / 'oracle_train'), '--out', str(out / 'scale_net'),
                       '--epochs', str(args.epochs), '--batch-size', str(args.batch_size),
                       '--lr', str(args.lr), '--step-size', str(args.step_size),
                       '--input-size', args.input_size, '--channels', args.channels,
                       '--fc', args.fc, '--seed', str(args.seed), '--device', args.device,
-                      f'(rotate_deg={args.rotate_deg:g}, '
-                      f'channel_shuffle={not args.no_channel_shuffle})']
+                      '--members', str(args.members), '--rotate-deg', f'{args.rotate_deg:g}',
+                      '--aux-depth-weight', f'{args.aux_depth_weight:g}']
+        if args.aux_depth_block is not None:
+            train_desc += ['--aux-depth-block', str(args.aux_depth_block)]
+        if not args.no_channel_shuffle:
+            train_desc.append('--channel-shuffle')
+        if not args.no_test_time_flip:
+            train_desc.append('--test-time-flip')
         _stage('train_scale_net', lambda _argv: _train(args, out), train_desc, timings)
         _stage('evaluate', evaluate.main,
                ['--checkpoint', str(out / 'scale_net' / 'best'),
