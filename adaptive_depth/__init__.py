@@ -14,4 +14,4 @@
 
 """adaptive_depth: metric depth from one RGB camera (Depth Anything V2 + learned scale)."""
 
-__version__ = '0.1.0'
+__version__ = '0.2.0'
