@@ -209,7 +209,10 @@ def run_demo(args: argparse.Namespace) -> int:
     sent: Dict[Tuple[int, int], Tuple[float, int]] = {}
     try:
         deadline = time.monotonic() + args.startup_timeout
-        while node.count_subscribers(f'{NAMESPACE}/image') == 0:
+        # Wait for both subscriptions: a camera_info published before its subscription matched
+        # is lost, and the node then publishes the first frame without intrinsics (no cloud).
+        while min(node.count_subscribers(f'{NAMESPACE}/image'),
+                  node.count_subscribers(f'{NAMESPACE}/camera_info')) == 0:
             if process.poll() is not None:
                 _log(f'adaptive_depth_node exited with code {process.returncode}; see '
                      f'{out / "node.log"}')
@@ -340,7 +343,7 @@ def _print_summary(summary: dict, out: Path) -> None:
         abs_rel = 'n/a' if row['abs_rel'] is None else f'{row["abs_rel"]:.3f}'
         _log(f'  frame {row["frame"]:3d}: latency {row["latency_ms"]:8.1f} ms, scale '
              f'{row["scale"]}, AbsRel vs ground truth {abs_rel}, cloud points '
-             f'{row.get("cloud_points")}')
+             f'{row.get("cloud_points", "not received")}')
     if summary['untrained_weights']:
         _log('NOTE: UNTRAINED weights - accuracy numbers above say nothing about the method.')
     _log(f'outputs in {out}: overview_*.png, depth_*.png, cloud_*.ply, summary.json, node.log')
