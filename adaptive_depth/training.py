@@ -666,18 +666,18 @@ def _train(oracle: Any, cfg: TrainConfig, out_dir: Path, resume: bool, progress:
             optimizer.zero_grad(set_to_none=True)
             # Every ensemble member regresses log s on its own (N×members outputs); a single
             # net has one member, so this is the plain MSE of Algorithm 2.
-            if aux_train is None:
-                xb = augment(x_train[idx], gen)
-                pred = model.forward_members(xb)
-                loss = loss_fn(pred, yb.unsqueeze(1).expand_as(pred))
+            maps = None if aux_train is None else aux_train[idx]
+            xb, maps = augment.with_maps(x_train[idx], gen, maps)
+            if maps is None:
+                pred, aux_pred = model.forward_members(xb), None
             else:
-                xb, maps = augment.with_maps(x_train[idx], gen, aux_train[idx])
                 pred, aux_pred = model.forward_with_aux(xb)
-                scale_loss = loss_fn(pred, yb.unsqueeze(1).expand_as(pred))
+            scale_loss = loss_fn(pred, yb.unsqueeze(1).expand_as(pred))
+            loss = scale_loss
+            if aux_pred is not None:
                 aux_loss = aux_depth_loss(aux_pred, maps)
                 total_aux += float(aux_loss.detach()) * int(idx.numel())
                 loss = scale_loss + cfg.aux_depth_weight * aux_loss
-                loss_for_log = scale_loss
             if not torch.isfinite(loss):
                 raise TrainingError(f'non-finite training loss at epoch {epoch}; '
                                     f'lower the learning rate (now {lr_now:g})')
@@ -686,8 +686,7 @@ def _train(oracle: Any, cfg: TrainConfig, out_dir: Path, resume: bool, progress:
                 for group in model.member_parameter_groups():
                     nn.utils.clip_grad_norm_(group, cfg.grad_clip)
             optimizer.step()
-            logged = loss if aux_train is None else loss_for_log
-            total += float(logged.detach()) * int(idx.numel())
+            total += float(scale_loss.detach()) * int(idx.numel())
         scheduler.step()
         train_loss = total / n_train
         val_loss = None
