@@ -23,9 +23,9 @@ Runs on a CPU in minutes, with the SIMULATED base model (no network weights need
    0..399) and ``generate_oracle --data synthetic:100:100000 --simulated --no-filter`` (test
    scenes, disjoint seeds);
 2. ``train_scale_net`` on the train oracle: a 3-member ensemble with the auxiliary coarse-depth
-   loss, roll / channel-shuffle augmentation and flip test-time averaging (the printed command
-   line is the exact equivalent); the test scenes are never used for training or model
-   selection (that uses the seeded 20 % hold-out of the training scenes);
+   loss, roll / channel-shuffle augmentation and flip test-time averaging, run through its
+   command-line entry point with the arguments the stage prints; the test scenes are never used
+   for training or model selection (that uses the seeded 20 % hold-out of the training scenes);
 3. ``evaluate`` on both splits (Tables I / II, scatter, Fig. 3 overlays).
 
 It writes ``experiment.json`` (stage run times, gap closure, settings) and exits with status 1
@@ -116,45 +116,22 @@ def _stage(name: str, fn: Callable[[List[str]], int], argv: List[str],
         raise RuntimeError(f'stage {name} failed with exit status {rc}')
 
 
-def _train(args: argparse.Namespace, out: Path) -> int:
-    """Train the scale network on ``out/oracle_train`` into ``out/scale_net``; return 0."""
-    from adaptive_depth.oracle_dataset import read_oracle_dir
-    from adaptive_depth.training import train_scale_net, TrainConfig
-
-    net_options = {'channels': args.net_channels, 'fc': args.net_fc, 'members': args.members}
-    if args.aux_depth_block is not None:
-        net_options['aux_depth_block'] = args.aux_depth_block
-    if not args.no_test_time_flip:
-        net_options['test_time_flip'] = True
-    cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                      step_size=args.step_size, seed=args.seed, device=args.device,
-                      input_size=args.net_input_size, rotate_deg=args.rotate_deg,
-                      channel_shuffle=not args.no_channel_shuffle,
-                      aux_depth_weight=args.aux_depth_weight, net_options=net_options)
-    oracle = read_oracle_dir(out / 'oracle_train')
-    result = train_scale_net(oracle, cfg, out / 'scale_net', progress=not args.quiet)
-    print(f'trained {len(result.history)} epoch(s) on {len(result.train_names)} samples '
-          f'({len(result.val_names)} held out) in {result.seconds:.1f} s; best epoch '
-          f'{result.best_epoch}: validation MSE on log s {result.best_val_loss:.5f}')
-    return 0
-
-
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the experiment; return 0 when the gap requirement is met, 1 if not, 2 on errors."""
     args = build_parser().parse_args(argv)
-    from adaptive_depth.tools import evaluate, generate_oracle
+    from adaptive_depth.tools import evaluate, generate_oracle, train_scale_net
     import torch
 
     if args.train_scenes < 10 or args.test_scenes < 1:
         print('synthetic_experiment: error: need --train-scenes >= 10 and --test-scenes >= 1',
               file=sys.stderr)
         return 2
-    # The same parsers as train_scale_net, so both tools accept exactly the same values.
-    from adaptive_depth.tools.train_scale_net import parse_int_list, parse_size
+    # Check the network options with train_scale_net's own parsers now, before minutes of
+    # oracle generation, rather than when its stage parses them.
     try:
-        args.net_input_size = parse_size(args.input_size)
-        args.net_channels = parse_int_list(args.channels)
-        args.net_fc = parse_int_list(args.fc)
+        train_scale_net.parse_size(args.input_size)
+        train_scale_net.parse_int_list(args.channels)
+        train_scale_net.parse_int_list(args.fc)
     except argparse.ArgumentTypeError as exc:
         print(f'synthetic_experiment: error: {exc}', file=sys.stderr)
         return 2
@@ -162,12 +139,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.threads:
         torch.set_num_threads(int(args.threads))
     try:
-        return _run(args, evaluate, generate_oracle)
+        return _run(args, evaluate, generate_oracle, train_scale_net)
     finally:
         torch.set_num_threads(threads_before)
 
 
-def _run(args: argparse.Namespace, evaluate, generate_oracle) -> int:
+def _run(args: argparse.Namespace, evaluate, generate_oracle, train_scale_net) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     timings: Dict[str, float] = {}
@@ -188,20 +165,22 @@ def _run(args: argparse.Namespace, evaluate, generate_oracle) -> int:
                    ['--data', spec, '--synthetic-size', args.size, '--simulated',
                     '--out', str(target)] + filter_args + list(args.oracle_arg) + quiet,
                    timings)
-        train_desc = ['--oracle', str(out / 'oracle_train'), '--out', str(out / 'scale_net'),
+        train_argv = ['--oracle', str(out / 'oracle_train'), '--out', str(out / 'scale_net'),
                       '--epochs', str(args.epochs), '--batch-size', str(args.batch_size),
                       '--lr', str(args.lr), '--step-size', str(args.step_size),
                       '--input-size', args.input_size, '--channels', args.channels,
                       '--fc', args.fc, '--seed', str(args.seed), '--device', args.device,
-                      '--members', str(args.members), '--rotate-deg', f'{args.rotate_deg:g}',
-                      '--aux-depth-weight', f'{args.aux_depth_weight:g}']
+                      '--members', str(args.members), '--rotate-deg', str(args.rotate_deg),
+                      '--aux-depth-weight', str(args.aux_depth_weight)]
         if args.aux_depth_block is not None:
-            train_desc += ['--aux-depth-block', str(args.aux_depth_block)]
+            train_argv += ['--aux-depth-block', str(args.aux_depth_block)]
         if not args.no_channel_shuffle:
-            train_desc.append('--channel-shuffle')
+            train_argv.append('--channel-shuffle')
         if not args.no_test_time_flip:
-            train_desc.append('--test-time-flip')
-        _stage('train_scale_net', lambda _argv: _train(args, out), train_desc, timings)
+            train_argv.append('--test-time-flip')
+        if args.quiet:
+            train_argv.append('--quiet')
+        _stage('train_scale_net', train_scale_net.main, train_argv, timings)
         _stage('evaluate', evaluate.main,
                ['--checkpoint', str(out / 'scale_net' / 'best'),
                 '--split', f'train={out / "oracle_train"}', '--split',
