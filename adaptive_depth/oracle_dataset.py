@@ -159,6 +159,13 @@ def _fmt_float(x: float) -> str:
     return repr(x) if math.isfinite(x) else 'nan'
 
 
+def _atomic_save_npy(path: Path, array: np.ndarray) -> None:
+    tmp = path.with_name(path.name + '.tmp')
+    with open(tmp, 'wb') as fh:
+        np.save(fh, np.ascontiguousarray(array))
+    os.replace(tmp, path)
+
+
 def _atomic_write_text(path: Path, text: str) -> None:
     tmp = path.with_name(path.name + '.tmp')
     tmp.write_text(text, encoding='utf-8')
@@ -284,19 +291,13 @@ def write_oracle_dir(directory: PathLike, names: Sequence[str], scales: Sequence
         if img.shape != (n, IMAGE_SIZE[0], IMAGE_SIZE[1], 3) or img.dtype != np.uint8:
             raise ValueError(f'images must be ({n}, {IMAGE_SIZE[0]}, {IMAGE_SIZE[1]}, 3) uint8, '
                              f'got {img.shape} {img.dtype}')
-        tmp = directory / (IMAGES_NPY + '.tmp')
-        with open(tmp, 'wb') as fh:
-            np.save(fh, np.ascontiguousarray(img))
-        os.replace(tmp, image_path)
+        _atomic_save_npy(image_path, img)
     if depth_grids is not None:
         grids = np.asarray(depth_grids, dtype=np.float32)
         if grids.shape != (n,) + DEPTH_GRID_SIZE:
             raise ValueError(f'depth_grids must be ({n}, {DEPTH_GRID_SIZE[0]}, '
                              f'{DEPTH_GRID_SIZE[1]}) float32 metres, got {grids.shape}')
-        tmp = directory / (DEPTH_GRID_NPY + '.tmp')
-        with open(tmp, 'wb') as fh:
-            np.save(fh, np.ascontiguousarray(grids))
-        os.replace(tmp, directory / DEPTH_GRID_NPY)
+        _atomic_save_npy(directory / DEPTH_GRID_NPY, grids)
     elif (directory / DEPTH_GRID_NPY).exists():
         (directory / DEPTH_GRID_NPY).unlink()   # left from an earlier run: it would be stale
 

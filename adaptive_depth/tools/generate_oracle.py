@@ -298,9 +298,10 @@ def run(args: argparse.Namespace) -> dict:
         names.append(sample.name)
         images[i] = resize_for_oracle(sample.rgb)
         gt = np.asarray(sample.depth, dtype=np.float32)
-        depth_grids[i] = coarse_depth_grid(gt, sample.valid_mask())
+        gt_valid = sample.valid_mask()
+        depth_grids[i] = coarse_depth_grid(gt, gt_valid)
         with np.errstate(invalid='ignore'):
-            valid = sample.valid_mask() & np.isfinite(pred) & (pred > 0)
+            valid = gt_valid & np.isfinite(pred) & (pred > 0)
         crop = _crop_mask(args.eval_crop, sample, crop_cache)
         if crop is not None:
             valid &= crop
