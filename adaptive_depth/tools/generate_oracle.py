@@ -35,7 +35,7 @@ import math
 from pathlib import Path
 import sys
 import time
-from typing import List, Optional, Sequence
+from typing import Any, Callable, List, Optional, Sequence
 import warnings
 
 import numpy as np
@@ -49,34 +49,24 @@ class UserError(Exception):
     """A problem with the user's arguments or files (reported without a traceback)."""
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f'expected a positive integer, got {text!r}') from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f'expected a positive integer, got {text!r}')
-    return value
+def _number_parser(convert: Callable[[str], Any], accept: Callable[[Any], bool],
+                   expected: str) -> Callable[[str], Any]:
+    """Return an argparse ``type`` that converts with ``convert`` and checks ``accept``."""
+    def parse(text: str) -> Any:
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f'expected {expected}, got {text!r}') from None
+        if not accept(value):
+            raise argparse.ArgumentTypeError(f'expected {expected}, got {text!r}')
+        return value
+    return parse
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f'expected a positive number, got {text!r}') from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f'expected a positive number, got {text!r}')
-    return value
-
-
-def _nonneg_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f'expected a number >= 0, got {text!r}') from None
-    if not (math.isfinite(value) and value >= 0):
-        raise argparse.ArgumentTypeError(f'expected a number >= 0, got {text!r}')
-    return value
+_positive_int = _number_parser(int, lambda v: v > 0, 'a positive integer')
+_positive_float = _number_parser(float, lambda v: math.isfinite(v) and v > 0,
+                                 'a positive number')
+_nonneg_float = _number_parser(float, lambda v: math.isfinite(v) and v >= 0, 'a number >= 0')
 
 
 def _image_size(text: str):
