@@ -30,6 +30,7 @@ Prints a table, writes ``transport.json`` and ``transport.png`` to ``--out``::
 
     python benchmarks/bench_transport.py --out transport_output
     python benchmarks/bench_transport.py --settings default,profile --seconds 20
+    sudo python benchmarks/bench_transport.py --netns   # Jazzy's default discovery range, isolated
 """
 
 import argparse
@@ -44,22 +45,38 @@ from typing import Dict, List, Optional
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ros_bench import (  # noqa: E402, I100
-    pick_domain_id, Prober, relay_command, REPO_ROOT, ros_env, Subprocess)
+    pick_domain_id, Prober, PROFILE_ENV_VARS, relay_command, REPO_ROOT, ros_env, Subprocess)
 
 PROFILE = REPO_ROOT / 'config' / 'fastdds_large_images.xml'
+PUBLISHER_DEFAULT = 'ADAPTIVE_DEPTH_BENCH_PUBLISHER_DEFAULT'
 # name → (profile file or None, extra environment)
 SETTINGS: Dict[str, tuple] = {
     'default': (None, {}),
     'profile': (PROFILE, {}),
     'default_async': (None, {'RMW_FASTRTPS_PUBLICATION_MODE': 'ASYNCHRONOUS'}),
     'profile_async': (PROFILE, {'RMW_FASTRTPS_PUBLICATION_MODE': 'ASYNCHRONOUS'}),
+    # Only the subscriber side (relay, i.e. the node) has the profile; the image publisher (a
+    # camera driver) keeps the Fast DDS defaults: what setting the profile from our launch file
+    # alone achieves.
+    'profile_subscriber_only': (PROFILE, {PUBLISHER_DEFAULT: '1'}),
 }
+
+
+# A fresh network namespace holds only loopback: discovery multicast and data never leave it.
+NETNS_PREFIX = ['unshare', '--net', 'sh', '-c',
+                'ip link set lo up && ip link set lo multicast on && '
+                'ip route add 224.0.0.0/4 dev lo && exec "$0" "$@"']
 
 
 def run_child(args: argparse.Namespace) -> Dict[str, object]:
     """Measure floor and loss under the environment this process was started with."""
     workdir = Path(tempfile.mkdtemp(prefix='adaptive_depth_transport_'))
     env = dict(os.environ)
+    if os.environ.get(PUBLISHER_DEFAULT):
+        # The relay keeps the profile; this process (the image publisher) runs on defaults.
+        # Fast DDS reads the variables when the first participant is created, i.e. below.
+        for name in PROFILE_ENV_VARS:
+            os.environ.pop(name, None)
     result: Dict[str, object] = {}
     relay = Subprocess(relay_command(args.width, args.height, 'full', 'reliable'), env,
                        workdir / 'relay_full.log')
@@ -133,6 +150,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument('--rate', type=float, default=30.0, help='best-effort stream rate, Hz')
     parser.add_argument('--seconds', type=float, default=10.0, help='best-effort stream length')
     parser.add_argument('--startup-timeout', type=float, default=60.0)
+    parser.add_argument('--netns', action='store_true',
+                        help='run each setting in a private network namespace (loopback only, '
+                        'needs root) with ROS_AUTOMATIC_DISCOVERY_RANGE=SUBNET, the Jazzy '
+                        'default, where rmw_fastrtps adds no transports of its own')
     parser.add_argument('--out', type=Path, default=Path('transport_output'))
     parser.add_argument('--child', default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -160,7 +181,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     for name in names:
         profile, extra = settings[name]
         env = ros_env(pick_domain_id(), profile, extra=extra)
-        cmd = [sys.executable, str(Path(__file__).resolve()), '--child', name,
+        cmd = NETNS_PREFIX if args.netns else []
+        if args.netns:
+            env['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'SUBNET'
+        cmd = cmd + [sys.executable, str(Path(__file__).resolve()), '--child', name,
                '--width', str(args.width), '--height', str(args.height),
                '--frames', str(args.frames), '--warmup', str(args.warmup),
                '--rate', str(args.rate), '--seconds', str(args.seconds),
@@ -189,6 +213,7 @@ def main(argv: Optional[List[str]] = None) -> int:
               f'{100 * be["loss"]:>9.1f} % of {be["sent"]:<5d}'
               f'{be["latency_ms"]["p50"]:>12.1f} ms')
     report = {'width': args.width, 'height': args.height, 'rate_hz': args.rate,
+              'discovery_range': 'SUBNET (private netns)' if args.netns else 'LOCALHOST',
               'seconds': args.seconds, 'frames': args.frames, 'cpus': os.cpu_count(),
               'results': results}
     (args.out / 'transport.json').write_text(json.dumps(report, indent=2) + '\n')
