@@ -33,6 +33,9 @@ and ``bench_node.png`` (latency CDFs) to ``--out``::
     python benchmarks/bench_node.py                       # tiny untrained DA2, CPU
     python benchmarks/bench_node.py --model-size small --device cuda
     python benchmarks/bench_node.py --fastdds-profile none   # Fast DDS defaults
+
+Exit codes: 0 done, 1 the node exited with an error or frames got no answer, 2 bad argument,
+3 rclpy not importable.
 """
 
 import argparse
@@ -209,9 +212,8 @@ def run(args: argparse.Namespace) -> Dict[str, object]:
                 'paired_overhead_depth'):
         report[f'{key}_ms'] = percentiles(s.get(key, []))
     for kind in ('points', 'depth'):
-        report[f'overhead_{kind}_p50_ms'] = (report[f'node_{kind}_ms']['p50']
-                                            - report[f'model_{kind}_ms']['p50']
-                                            - report[f'floor_{kind}_ms']['p50'])
+        p50 = {part: report[f'{part}_{kind}_ms']['p50'] for part in ('node', 'model', 'floor')}
+        report[f'overhead_{kind}_p50_ms'] = p50['node'] - p50['model'] - p50['floor']
     report['samples_ms'] = {k: v for k, v in s.items() if not k.startswith('lost')}
     return report
 

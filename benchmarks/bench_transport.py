@@ -31,6 +31,8 @@ Prints a table, writes ``transport.json`` and ``transport.png`` to ``--out``::
     python benchmarks/bench_transport.py --out transport_output
     python benchmarks/bench_transport.py --settings default,profile --seconds 20
     sudo python benchmarks/bench_transport.py --netns   # Jazzy's default discovery range, isolated
+
+Exit codes: 0 done, 1 a setting failed to run, 2 bad argument.
 """
 
 import argparse
@@ -181,14 +183,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     for name in names:
         profile, extra = settings[name]
         env = ros_env(pick_domain_id(), profile, extra=extra)
-        cmd = NETNS_PREFIX if args.netns else []
         if args.netns:
             env['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'SUBNET'
-        cmd = cmd + [sys.executable, str(Path(__file__).resolve()), '--child', name,
-               '--width', str(args.width), '--height', str(args.height),
-               '--frames', str(args.frames), '--warmup', str(args.warmup),
-               '--rate', str(args.rate), '--seconds', str(args.seconds),
-               '--startup-timeout', str(args.startup_timeout)]
+        cmd = (NETNS_PREFIX if args.netns else []) + [
+            sys.executable, str(Path(__file__).resolve()), '--child', name,
+            '--width', str(args.width), '--height', str(args.height),
+            '--frames', str(args.frames), '--warmup', str(args.warmup),
+            '--rate', str(args.rate), '--seconds', str(args.seconds),
+            '--startup-timeout', str(args.startup_timeout)]
         print(f'== {name}: profile {profile or "(none)"} {extra or ""}', flush=True)
         proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, text=True)
         lines = [ln for ln in proc.stdout.splitlines() if ln.startswith('RESULT ')]
