@@ -214,8 +214,8 @@ def hub_unreachable_reason(timeout: float = HUB_PROBE_TIMEOUT_S) -> Optional[str
     for name in ('HF_HUB_OFFLINE', 'TRANSFORMERS_OFFLINE'):
         if _env_flag(name):
             return f'{name}={os.environ[name]} is set (offline mode)'
-    if any(os.environ.get(name) for name in ('HTTPS_PROXY', 'https_proxy', 'ALL_PROXY',
-                                              'all_proxy')):
+    proxies = ('HTTPS_PROXY', 'https_proxy', 'ALL_PROXY', 'all_proxy')
+    if any(os.environ.get(name) for name in proxies):
         return None
     endpoint = os.environ.get('HF_ENDPOINT') or 'https://huggingface.co'
     url = urllib.parse.urlsplit(endpoint)

@@ -122,7 +122,7 @@ def test_ros2_run_finds_the_short_tool_names(install_dir):
 
 
 def test_colcon_test_runs_pytest(workspace):
-    """colcon picks its pytest step (from extras_require['test']) and the tests really run."""
+    """Colcon picks its pytest step (from extras_require['test']) and the tests really run."""
     cmd = [_colcon(), '--log-base', str(workspace / 'log'), 'test'] + _workspace_args(
         workspace) + ['--pytest-args', 'test/test_node_params.py', '-k',
                       'test_defaults_are_valid_and_documented or test_cross_parameter_rules']

@@ -131,7 +131,7 @@ def test_metadata_is_real_and_consistent():
 
 
 def test_changelog_rst_is_bloom_format_and_matches_the_version():
-    """bloom reads CHANGELOG.rst: a title, then 'X.Y.Z (YYYY-MM-DD)' headings over dashes."""
+    """Bloom reads CHANGELOG.rst: a title, then 'X.Y.Z (YYYY-MM-DD)' headings over dashes."""
     lines = (REPO_ROOT / 'CHANGELOG.rst').read_text().splitlines()
     assert lines[1] == 'Changelog for package adaptive_depth'
     assert set(lines[0]) == set(lines[2]) == {'^'} and len(lines[0]) == len(lines[1])
