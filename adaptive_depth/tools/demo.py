@@ -38,7 +38,7 @@ import sys
 import time
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from adaptive_depth.depth_model import DEFAULT_MODEL_ID
+from adaptive_depth.defaults import DEFAULT_MODEL_ID
 from adaptive_depth.sample import RGBDSample
 import numpy as np
 
