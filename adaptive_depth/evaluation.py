@@ -39,7 +39,6 @@ that the learned scale closes.
 
 import csv
 from dataclasses import dataclass, field
-import json
 import math
 from pathlib import Path
 from typing import Any, Callable, Collection, Dict, List, Optional, Sequence, Tuple, Union
@@ -478,7 +477,8 @@ def write_results(results: Sequence[SplitEvaluation], out_dir: Union[str, Path],
                         'skipped': [{'name': n, 'reason': why} for n, why in r.skipped]}
               for r in results}
     paths['table2.json'] = out / 'table2.json'
-    paths['table2.json'].write_text(dumps_json({**common, 'rows': t2, 'splits': splits}), encoding='utf-8')
+    paths['table2.json'].write_text(dumps_json({**common, 'rows': t2, 'splits': splits}),
+                                    encoding='utf-8')
     per_sample = [dict(row, simulated_base_model=r.simulated)
                   for r in results for row in r.per_sample]
     paths['per_sample.csv'] = _write_csv(out / 'per_sample.csv', per_sample)

@@ -90,10 +90,10 @@ def json_safe(value: Any) -> Any:
 
 
 def dumps_json(value: Any, sort_keys: bool = False) -> str:
-    """Return ``value``, sanitised by :func:`json_safe`, as indented JSON text ending in \\n."""
+    """Return ``value``, sanitised by :func:`json_safe`, as indented JSON text (newline-ended)."""
     return json.dumps(json_safe(value), indent=2, allow_nan=False, sort_keys=sort_keys) + '\n'
 
 
 def atomic_write_json(path: PathLike, value: Any, sort_keys: bool = False) -> Path:
-    """Write ``value`` (sanitised by :func:`json_safe`) to ``path`` as indented JSON, atomically."""
+    """Write ``value`` (sanitised by :func:`json_safe`) to ``path`` as JSON, atomically."""
     return atomic_write_text(path, dumps_json(value, sort_keys=sort_keys))

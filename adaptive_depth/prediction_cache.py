@@ -25,7 +25,6 @@ complete prediction or none, and the next run resumes where it stopped.
 import datetime
 import hashlib
 import json
-import os
 from pathlib import Path
 import re
 from typing import Any, Dict, Iterator, Optional, Sequence, Tuple, Union

@@ -37,6 +37,8 @@ REPO = Path(__file__).resolve().parents[1]
 def cache_dir_name(data):
     """Return the prediction-cache folder name (sanitised model key) of an oracle directory."""
     return data.record.cache_directory(data.path).name
+
+
 SIM_ARGS = ['--data', 'synthetic:12', '--synthetic-size', '120x160', '--simulated',
             '--no-progress']
 

@@ -171,8 +171,8 @@ def test_reader_detects_a_directory_whose_parts_disagree(tmp_path, monkeypatch, 
         edit(d)
         return d
 
-    fewer = broken('rows', lambda d: np.save(d / 'images.npy', np.zeros((5, 240, 320, 3),
-                                                                         np.uint8)))
+    five_rows = np.zeros((5, 240, 320, 3), np.uint8)
+    fewer = broken('rows', lambda d: np.save(d / 'images.npy', five_rows))
     for load in (True, False):
         with pytest.raises(OracleFormatError, match=r'images.npy.*5.*8'):
             read_oracle_dir(fewer, load_images=load)
@@ -292,8 +292,8 @@ def test_convert_da2_pth_user_errors(tmp_path, capsys):
     assert not (tmp_path / 'o').exists()
 
 
-def test_corrupt_or_mistyped_da2_checkpoints_are_one_line_errors(tmp_path, tiny_da2_dir,
-                                                                  capsys):
+def test_corrupt_or_mistyped_da2_checkpoints_are_one_line_errors(
+        tmp_path, tiny_da2_dir, capsys):
     garbage = tmp_path / 'garbage'
     shutil.copytree(tiny_da2_dir, garbage)
     (garbage / 'model.safetensors').write_bytes(b'\x00garbage' * 64)
