@@ -72,6 +72,13 @@ def test_cli_converts_a_vits_checkpoint(tmp_path):
     np.testing.assert_allclose(converted.predict(image), reference.predict(image), rtol=1e-5,
                                atol=1e-5)
     assert main([str(pth), str(tmp_path / 'bad'), '--encoder', 'vitb']) == 2
+    assert not (tmp_path / 'bad').exists()
+    # A used output is refused, and replaced with --overwrite (nothing of the old one left).
+    (out / 'stale.txt').write_text('old')
+    assert main([str(pth), str(out)]) == 2
+    assert (out / 'stale.txt').exists()
+    assert main([str(pth), str(out), '--overwrite']) == 0
+    assert not (out / 'stale.txt').exists() and (out / 'config.json').is_file()
 
 
 def test_pickled_object_is_refused(tmp_path, capsys):

@@ -204,6 +204,9 @@ def test_user_errors_exit_cleanly(tmp_path, ros1_bag, tiny_da2_dir, capsys):
     out.mkdir()
     code = replay_bag.main(_args(ros1_bag, out, tiny_da2_dir))
     assert code == 2 and 'already exists' in capsys.readouterr().err
+    (out / 'old.mcap').write_bytes(b'x')       # the shared --out policy of every tool
+    code = replay_bag.main(_args(ros1_bag, out, tiny_da2_dir))
+    assert code == 2 and 'already holds files; pass --overwrite' in capsys.readouterr().err
 
 
 def test_live_mode_matches_offline(tmp_path, ros1_bag, tiny_da2_dir, offline_out):

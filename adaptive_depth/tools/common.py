@@ -47,8 +47,8 @@ EXIT_INTERRUPTED = 130
 PathLike = Union[str, Path]
 
 
-class UserError(Exception):
-    """A problem with the user's arguments or files; reported as one line, exit code 2."""
+class UserError(ValueError):
+    """A problem with the user's arguments or files (one line, exit code 2; a ValueError)."""
 
 
 class Interrupted(Exception):
