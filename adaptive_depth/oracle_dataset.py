@@ -277,12 +277,12 @@ class OracleData:
     @property
     def simulated(self) -> bool:
         """Return True if the scales come from the simulated base model (not a real network)."""
-        return bool(self.meta.get('base_model', {}).get('simulated', False))
+        return self.record.simulated
 
     @property
     def base_model_name(self) -> str:
         """Return the name of the base depth model the scales were computed for."""
-        return str(self.meta.get('base_model', {}).get('name', 'unknown'))
+        return self.record.base_model_name
 
     @property
     def record(self) -> OracleMeta:

@@ -56,6 +56,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 from adaptive_depth import scale_net as sn
 from adaptive_depth.depth_model import resolve_device
 from adaptive_depth.io_helpers import atomic_write_json, json_safe
+from adaptive_depth.oracle_dataset import OracleMeta
 import numpy as np
 import torch
 from torch import nn
@@ -231,12 +232,8 @@ def _check_oracle(oracle: Any) -> None:
 
 
 def is_simulated(meta: Optional[Dict[str, Any]]) -> bool:
-    """Return True if oracle metadata say the base model is the simulated one."""
-    meta = meta or {}
-    base = meta.get('base_model')
-    if isinstance(base, dict) and base.get('simulated') is not None:
-        return bool(base.get('simulated'))
-    return bool(meta.get('simulated', False))
+    """Return True if the oracle record (``oracle.json``) says the base model is simulated."""
+    return OracleMeta.from_dict(dict(meta or {})).simulated
 
 
 def make_scale_net_config(cfg: TrainConfig, oracle: Any) -> 'sn.ScaleNetConfig':
@@ -256,10 +253,9 @@ def make_scale_net_config(cfg: TrainConfig, oracle: Any) -> 'sn.ScaleNetConfig':
         if not kwargs['aux_depth_block']:
             raise TrainingError('aux_depth_weight > 0 needs an auxiliary depth head: '
                                 'aux_depth_block must be a conv block number, not 0')
-    base = meta.get('base_model')
-    base_name = base.get('name') if isinstance(base, dict) else base
-    if 'base_model' in valid and base_name and 'base_model' not in kwargs:
-        kwargs['base_model'] = str(base_name)
+    base_name = OracleMeta.from_dict(meta).base_model_name
+    if 'base_model' in valid and base_name != 'unknown' and 'base_model' not in kwargs:
+        kwargs['base_model'] = base_name
     if 'metadata' in valid:
         extra = dict(kwargs.get('metadata') or {})
         extra.setdefault('simulated_base_model', is_simulated(meta))
