@@ -281,6 +281,7 @@ def test_convert_da2_pth_user_errors(tmp_path, capsys):
         ([str(pth), str(existing)], 'not a directory'),
         ([str(pth), str(existing), '--overwrite'], 'not a directory'),
         ([str(pth), str(tmp_path)], 'already holds files'),
+        ([str(pth), str(existing / 'model')], str(existing)),          # unwritable output
     ]
     for argv, message in cases:
         assert convert_da2_pth.main(argv) == 2, argv

@@ -214,6 +214,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                              'pipeline, converted for completeness)')
     args = parser.parse_args(argv)
     out = check_out(args.output, overwrite=args.overwrite, option='output')
+    out.parent.mkdir(parents=True, exist_ok=True)   # an unwritable output fails before the work
     out = convert_checkpoint(Path(args.checkpoint), out, args.encoder, not args.relative,
                              args.max_depth)
     print(f'{PROG}: wrote {out}')
