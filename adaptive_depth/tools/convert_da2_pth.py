@@ -31,7 +31,7 @@ import shutil
 import sys
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
-from adaptive_depth.tools.common import check_out, tool_main
+from adaptive_depth.tools.common import check_out, tool_main, UserError
 import torch
 
 PROG = 'convert_da2_pth'
@@ -214,7 +214,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                              'pipeline, converted for completeness)')
     args = parser.parse_args(argv)
     out = check_out(args.output, overwrite=args.overwrite, option='output')
-    out.parent.mkdir(parents=True, exist_ok=True)   # an unwritable output fails before the work
+    try:   # an unwritable output fails before the work, not after it
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        blocker = next((a for a in out.parents if a.exists() and not a.is_dir()), None)
+        why = f'{blocker} is a file' if blocker else f'cannot create {out.parent} ({exc})'
+        raise UserError(f'output {out} cannot be written: {why}') from None
     out = convert_checkpoint(Path(args.checkpoint), out, args.encoder, not args.relative,
                              args.max_depth)
     print(f'{PROG}: wrote {out}')
