@@ -25,10 +25,10 @@ of valid pixels. Writes the oracle directory (``oracle.csv``, ``oracle.json``, `
 
 Examples (one command each)::
 
-    generate_oracle --data nyu-mat:nyu_depth_v2_labeled.mat --split train
+    adaptive_depth_generate_oracle --data nyu-mat:nyu_depth_v2_labeled.mat --split train
         --split-file splits.mat --model depth-anything/Depth-Anything-V2-Metric-Indoor-Small-hf
         --out oracle/nyu_train
-    generate_oracle --data synthetic:2000 --simulated --out oracle/sim
+    adaptive_depth_generate_oracle --data synthetic:2000 --simulated --out oracle/sim
 """
 
 import argparse
