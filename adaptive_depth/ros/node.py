@@ -29,6 +29,7 @@ import threading
 import time
 from typing import Any, Dict, List, Optional, Tuple
 
+from adaptive_depth.errors import ModelLoadError
 from adaptive_depth.geometry import backproject, decimate, Intrinsics, pack_organized_cloud
 from adaptive_depth.ros import conversions
 from adaptive_depth.ros.params import (declare_node_params, describe_parameters, NodeParams,
@@ -47,10 +48,6 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2, Poi
 
 NODE_NAME = 'adaptive_depth_node'
 THROTTLE_S = 5.0
-
-
-class ModelLoadError(RuntimeError):
-    """The depth model or the scale checkpoint could not be loaded."""
 
 
 class LatestFrameMailbox:
@@ -195,7 +192,6 @@ class AdaptiveDepthNode(Node):
             pipeline = _load_pipeline(self._params, self._scale_source)
         self._pipeline = pipeline
         runner = getattr(pipeline, 'depth_model', None)
-        self._untrained = bool(getattr(runner, 'untrained', self._untrained))
         self._model_name = str(getattr(runner, 'name', self._params.model))
         self._device = str(getattr(runner, 'device', self._params.device))
         if self._untrained:
