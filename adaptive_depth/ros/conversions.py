@@ -156,7 +156,7 @@ _stderr_lock = threading.Lock()
 class CompressedHeader(NamedTuple):
     """What a PNG or JPEG header declares: ``format`` ('png'|'jpeg'), size in pixels, depth."""
 
-    format: str
+    format: str  # noqa: A003 - the field name of the ROS message it describes
     width: int
     height: int
     bit_depth: int
