@@ -181,6 +181,7 @@ class FuzzSession:
         self.checked_clouds = 0
         self.records: List[Tuple[float, str, Any, List[str]]] = []
         self._last_burst: List[str] = []
+        self._deck: List[Tuple[str, Tuple[str, Callable[[], Any]]]] = []
 
     def wait_ready(self, nodes: List[Any], timeout: float = 120.0) -> None:
         """Wait until both nodes subscribe to our inputs and publish depth."""
@@ -203,12 +204,19 @@ class FuzzSession:
         self.sent['info'] += 1
 
     def send_malformed(self, count: int) -> List[str]:
-        """Publish ``count`` random malformed messages (no pause); return their labels."""
+        """
+        Publish ``count`` malformed messages (no pause); return their labels.
+
+        Kinds are dealt from a shuffled deck of the whole catalogue, so every kind is sent once
+        before any is sent twice.
+        """
         labels = []
-        kinds = ('raw', 'compressed', 'info')
         for _ in range(count):
-            kind = kinds[int(self.rng.integers(3))]
-            label, make = self.catalogue[kind][int(self.rng.integers(len(self.catalogue[kind])))]
+            if not self._deck:   # every kind once per round, in random order
+                self._deck = [(kind, entry) for kind, entries in self.catalogue.items()
+                              for entry in entries]
+                self.rng.shuffle(self._deck)
+            kind, (label, make) = self._deck.pop()
             msg = make()
             msg.header.stamp = self._stamp()[1]
             msg.header.frame_id = FRAME

@@ -79,7 +79,8 @@ def test_fuzzed_nodes_stay_alive_and_publish_every_valid_frame(tmp_path, tiny_da
         t_fuzz = time.monotonic()
         while len(labels) < MALFORMED:
             labels += fuzz.cycle(int(rng.integers(5, 16)), node=nodes[0])
-        assert len(set(labels)) >= 40, sorted(set(labels))
+        kinds = {label for entries in fuzz.catalogue.values() for label, _ in entries}
+        assert set(labels) == kinds and len(kinds) >= 40, sorted(kinds - set(labels))
         for node in nodes:
             assert node.proc.poll() is None, node.log()
 

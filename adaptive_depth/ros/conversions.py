@@ -151,6 +151,7 @@ _DECODER_LINE_PREFIXES = ('libpng', 'Corrupt JPEG', 'Premature end of JPEG', 'In
                           '[DEBUG:', 'OpenCV(')
 _JPEG_CORRUPTION = ('Corrupt JPEG', 'Premature end of JPEG')
 _stderr_lock = threading.Lock()
+_stderr_sink: Optional[Any] = None   # one temporary file, reused for every capture
 
 
 class CompressedHeader(NamedTuple):
@@ -243,28 +244,41 @@ def _captured_stderr() -> Iterator[List[str]]:
     Capture what C libraries write to file descriptor 2 while the block runs.
 
     Yields a list that receives the captured decoder lines afterwards; any other line (another
-    thread's log output written in the meantime) is written back to stderr unchanged.
+    thread's log output written in the meantime) is written back to stderr unchanged. Where no
+    temporary file or descriptor is available nothing is captured.
     """
+    global _stderr_sink
     lines: List[str] = []
-    with _stderr_lock, tempfile.TemporaryFile() as sink:
+    with _stderr_lock:
+        try:
+            if _stderr_sink is None:
+                _stderr_sink = tempfile.TemporaryFile()
+            saved = os.dup(2)
+        except OSError:
+            yield lines
+            return
         try:
             sys.stderr.flush()
         except (AttributeError, ValueError, OSError):
             pass
-        saved = os.dup(2)
         try:
-            os.dup2(sink.fileno(), 2)
+            os.dup2(_stderr_sink.fileno(), 2)
             try:
                 yield lines
             finally:
                 os.dup2(saved, 2)
         finally:
             os.close(saved)
-        sink.seek(0)
+        _stderr_sink.seek(0)
+        text = _stderr_sink.read().decode('utf-8', 'replace')
+        _stderr_sink.seek(0)
+        _stderr_sink.truncate()
         other = []
-        for line in sink.read().decode('utf-8', 'replace').splitlines(keepends=True):
-            target = lines if line.lstrip().startswith(_DECODER_LINE_PREFIXES) else other
-            target.append(line.strip() if target is lines else line)
+        for line in text.splitlines(keepends=True):
+            if line.lstrip().startswith(_DECODER_LINE_PREFIXES):
+                lines.append(line.strip())
+            else:
+                other.append(line)
         if other:
             os.write(2, ''.join(other).encode())
 
