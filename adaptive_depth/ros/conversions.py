@@ -151,7 +151,7 @@ _DECODER_LINE_PREFIXES = ('libpng', 'Corrupt JPEG', 'Premature end of JPEG', 'In
                           '[DEBUG:', 'OpenCV(')
 _JPEG_CORRUPTION = ('Corrupt JPEG', 'Premature end of JPEG')
 _stderr_lock = threading.Lock()
-_stderr_sink: Optional[Any] = None   # one temporary file, reused for every capture
+_stderr_sink = -1   # descriptor of one unlinked temporary file, reused for every capture
 
 
 class CompressedHeader(NamedTuple):
@@ -251,8 +251,10 @@ def _captured_stderr() -> Iterator[List[str]]:
     lines: List[str] = []
     with _stderr_lock:
         try:
-            if _stderr_sink is None:
-                _stderr_sink = tempfile.TemporaryFile()
+            if _stderr_sink < 0:
+                fd, path = tempfile.mkstemp(prefix='adaptive_depth_stderr_')
+                os.unlink(path)
+                _stderr_sink = fd
             saved = os.dup(2)
         except OSError:
             yield lines
@@ -262,17 +264,18 @@ def _captured_stderr() -> Iterator[List[str]]:
         except (AttributeError, ValueError, OSError):
             pass
         try:
-            os.dup2(_stderr_sink.fileno(), 2)
+            os.dup2(_stderr_sink, 2)
             try:
                 yield lines
             finally:
                 os.dup2(saved, 2)
         finally:
             os.close(saved)
-        _stderr_sink.seek(0)
-        text = _stderr_sink.read().decode('utf-8', 'replace')
-        _stderr_sink.seek(0)
-        _stderr_sink.truncate()
+        size = os.lseek(_stderr_sink, 0, os.SEEK_CUR)
+        os.lseek(_stderr_sink, 0, os.SEEK_SET)
+        text = os.read(_stderr_sink, size).decode('utf-8', 'replace') if size else ''
+        os.ftruncate(_stderr_sink, 0)
+        os.lseek(_stderr_sink, 0, os.SEEK_SET)
         other = []
         for line in text.splitlines(keepends=True):
             if line.lstrip().startswith(_DECODER_LINE_PREFIXES):
