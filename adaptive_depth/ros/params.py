@@ -23,6 +23,7 @@ every parameter on a node with a descriptor built from :data:`PARAM_SPECS`.
 
 from dataclasses import asdict, dataclass, fields, replace
 import math
+import textwrap
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from adaptive_depth.geometry import MAX_PRINCIPAL_PX, MIN_FOCAL_PX
@@ -133,6 +134,9 @@ PARAM_SPECS: Dict[str, ParamSpec] = {
         'more than this (seconds); 0 = never warn.', 'finite, >= 0', False),
     'diagnostics_period': ParamSpec(
         'Period (seconds) of the /diagnostics status.', 'finite, > 0', True),
+    'input_timeout': ParamSpec(
+        'Diagnostics turn WARN (and a throttled warning is logged) when no image has arrived for '
+        'this long (seconds); 0 = never warn.', 'finite, >= 0', False),
 }
 
 
@@ -172,6 +176,7 @@ class NodeParams:
     cy: float = 0.0
     camera_info_stamp_tolerance: float = 0.5
     diagnostics_period: float = 1.0
+    input_timeout: float = 5.0
 
     @classmethod
     def field_types(cls) -> Dict[str, type]:
@@ -301,7 +306,7 @@ def check_value(name: str, value: Any) -> Optional[str]:
     if name == 'max_depth' and value <= 0:
         return f'max_depth must be > 0 metres, got {value}'
     if name in ('min_depth', 'points_max_range', 'fx', 'fy', 'cx', 'cy',
-                'camera_info_stamp_tolerance') and value < 0:
+                'camera_info_stamp_tolerance', 'input_timeout') and value < 0:
         return f'{name} must be >= 0, got {value}'
     if name == 'max_input_pixels' and value < 1:
         return f'max_input_pixels must be >= 1, got {value}'
@@ -328,6 +333,19 @@ def check_value(name: str, value: Any) -> Optional[str]:
     if name == 'diagnostics_period' and value <= 0:
         return f'diagnostics_period must be > 0 seconds, got {value}'
     return None
+
+
+def describe_parameters() -> str:
+    """Return a human-readable table of every parameter: name, type, default and constraints."""
+    defaults = NodeParams()
+    lines = []
+    for name, kind in NodeParams.field_types().items():
+        spec = PARAM_SPECS[name]
+        startup = ' [startup: read-only at runtime]' if spec.read_only else ''
+        lines.append(f'  {name} ({kind.__name__}, default {getattr(defaults, name)!r})')
+        lines += textwrap.wrap(f'{spec.description} ({spec.constraints}){startup}', width=96,
+                               initial_indent='      ', subsequent_indent='      ')
+    return '\n'.join(lines)
 
 
 def declare_node_params(node: Any) -> NodeParams:
