@@ -322,8 +322,3 @@ class MetricDepthPipeline:
         return [DepthResult(depth=depth_np[i], scale=scales[i], raw_depth=raw_np[i],
                             points=points[i], timings=dict(timings), intrinsics=intr)
                 for i in range(n)]
-
-    def __call__(self, rgb: RGBInput, intrinsics: Optional[Intrinsics] = None,
-                 compute_points: bool = False) -> DepthResult:
-        """Alias of ``process``."""
-        return self.process(rgb, intrinsics, compute_points)

@@ -31,6 +31,7 @@ import threading
 import time
 from typing import Any, Dict, List, Optional, Tuple
 
+from adaptive_depth.errors import ModelLoadError
 from adaptive_depth.geometry import backproject, decimate, Intrinsics, pack_organized_cloud
 from adaptive_depth.input_limits import ImageSizeError
 from adaptive_depth.ros import conversions
@@ -52,10 +53,6 @@ NODE_NAME = 'adaptive_depth_node'
 THROTTLE_S = 5.0
 SHUTDOWN_GRACE_S = 2.0
 """Seconds a shutdown waits for the frame in progress before exiting without it."""
-
-
-class ModelLoadError(RuntimeError):
-    """The depth model or the scale checkpoint could not be loaded."""
 
 
 class LatestFrameMailbox:
@@ -200,7 +197,6 @@ class AdaptiveDepthNode(Node):
             pipeline = _load_pipeline(self._params, self._scale_source)
         self._pipeline = pipeline
         runner = getattr(pipeline, 'depth_model', None)
-        self._untrained = bool(getattr(runner, 'untrained', self._untrained))
         self._model_name = str(getattr(runner, 'name', self._params.model))
         self._device = str(getattr(runner, 'device', self._params.device))
         if self._untrained:

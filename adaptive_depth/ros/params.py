@@ -26,10 +26,9 @@ import math
 import textwrap
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
+from adaptive_depth.defaults import DEFAULT_MODEL_ID
 from adaptive_depth.geometry import MAX_PRINCIPAL_PX, MIN_FOCAL_PX
 
-DEFAULT_MODEL_ID = 'depth-anything/Depth-Anything-V2-Metric-Indoor-Small-hf'
-"""Same value as ``adaptive_depth.depth_model.DEFAULT_MODEL_ID`` (kept here to avoid torch)."""
 
 SCALE_SOURCES = ('learned', 'fixed', 'none')
 DEVICES_HINT = "'auto', 'cpu', 'cuda' or 'cuda:N'"
