@@ -40,6 +40,7 @@ import warnings
 
 from adaptive_depth.defaults import DEFAULT_MODEL_ID
 from adaptive_depth.errors import ModelLoadError
+from adaptive_depth.input_limits import check_image_size
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -117,9 +118,11 @@ def da2_input_size(height: int, width: int, input_size: int = 518,
 
     Keeps the aspect ratio with the SHORT side scaled to ``input_size``; each side is rounded to
     the nearest multiple of ``multiple`` but never below ``input_size`` (DA2's 'lower_bound').
+    Raises :class:`~adaptive_depth.input_limits.ImageSizeError` for an empty image or one whose
+    aspect ratio exceeds ``MAX_ASPECT_RATIO`` (this bounds the network input, see
+    :mod:`adaptive_depth.input_limits`).
     """
-    if height <= 0 or width <= 0:
-        raise ImageInputError(f'image size must be positive, got {height}x{width}')
+    check_image_size(height, width)
     scale = input_size / min(height, width)
 
     def constrain(x: float) -> int:

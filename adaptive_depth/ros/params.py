@@ -27,6 +27,7 @@ import textwrap
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from adaptive_depth.defaults import DEFAULT_MODEL_ID
+from adaptive_depth.geometry import MAX_PRINCIPAL_PX, MIN_FOCAL_PX
 
 
 SCALE_SOURCES = ('learned', 'fixed', 'none')
@@ -70,6 +71,11 @@ PARAM_SPECS: Dict[str, ParamSpec] = {
     'input_size': ParamSpec(
         'Side length (pixels) the image is resized to before DA2; larger = slower, finer.',
         'integer > 0, multiple of 14', True),
+    'max_input_pixels': ParamSpec(
+        'Largest accepted input image (width x height, pixels); bigger raw images and compressed '
+        'images whose PNG/JPEG header declares more are refused before decoding (counted as '
+        'rejected_images). Images with an aspect ratio above 4:1 are refused too.',
+        'integer >= 1', False),
     'max_depth': ParamSpec(
         'Depth beyond this (metres) is published as NaN.', 'finite, > min_depth', False),
     'min_depth': ParamSpec(
@@ -144,6 +150,7 @@ class NodeParams:
     device: str = 'auto'
     precision: str = 'auto'
     input_size: int = 518
+    max_input_pixels: int = 8_388_608
     max_depth: float = 10.0
     min_depth: float = 0.0
     publish_points: bool = True
@@ -300,6 +307,12 @@ def check_value(name: str, value: Any) -> Optional[str]:
     if name in ('min_depth', 'points_max_range', 'fx', 'fy', 'cx', 'cy',
                 'camera_info_stamp_tolerance', 'input_timeout') and value < 0:
         return f'{name} must be >= 0, got {value}'
+    if name == 'max_input_pixels' and value < 1:
+        return f'max_input_pixels must be >= 1, got {value}'
+    if name in ('fx', 'fy') and 0 < value < MIN_FOCAL_PX:
+        return f'{name} must be 0 (unset) or >= {MIN_FOCAL_PX:g} pixels, got {value}'
+    if name in ('cx', 'cy') and value > MAX_PRINCIPAL_PX:
+        return f'{name} must be <= {MAX_PRINCIPAL_PX:g} pixels, got {value}'
     if name == 'point_decimation' and value < 1:
         return f'point_decimation must be >= 1, got {value}'
     if name == 'scale_smoothing' and not 0.0 <= value < 1.0:
