@@ -20,7 +20,6 @@ weights and written with ``save_pretrained`` so they load through the same code 
 checkpoint directory.
 """
 
-import json
 from pathlib import Path
 from typing import Union
 
@@ -28,8 +27,6 @@ import torch
 
 PathLike = Union[str, Path]
 
-# Backbone widths of the released Depth Anything V2 models (ViT-S, B, L, G).
-_RELEASED_DA2_HIDDEN_SIZES = (384, 768, 1024, 1536)
 
 
 def _depth_anything_config(size: str, max_depth: int):
@@ -85,24 +82,3 @@ def make_untrained_depth_anything(directory: PathLike, size: str = 'tiny', seed:
     model.config.adaptive_depth_untrained = True
     model.save_pretrained(directory)
     return directory
-
-
-def is_untrained_model(model: PathLike) -> bool:
-    """
-    Return True when ``model`` is a local directory holding a known-untrained DA2 model.
-
-    A model is untrained when its ``config.json`` has ``"adaptive_depth_untrained": true`` (as
-    :func:`make_untrained_depth_anything` writes) or its backbone width matches no released
-    Depth Anything V2. Hub ids and unreadable configs count as trained.
-    """
-    config_path = Path(model).expanduser() / 'config.json'
-    if not config_path.is_file():
-        return False
-    try:
-        config = json.loads(config_path.read_text())
-    except (OSError, ValueError):
-        return False
-    if config.get('adaptive_depth_untrained'):
-        return True
-    hidden = (config.get('backbone_config') or {}).get('hidden_size')
-    return hidden is not None and hidden not in _RELEASED_DA2_HIDDEN_SIZES

@@ -23,12 +23,18 @@ every parameter on a node with a descriptor built from :data:`PARAM_SPECS`.
 
 from dataclasses import asdict, dataclass, fields, replace
 import math
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
+
+from adaptive_depth.scale_source import SCALE_SOURCES
 
 DEFAULT_MODEL_ID = 'depth-anything/Depth-Anything-V2-Metric-Indoor-Small-hf'
 """Same value as ``adaptive_depth.depth_model.DEFAULT_MODEL_ID`` (kept here to avoid torch)."""
 
-SCALE_SOURCES = ('learned', 'fixed', 'none')
+NODE_NAME = 'adaptive_depth_node'
+OUTPUT_SETTINGS = ('min_depth', 'max_depth', 'scale_smoothing', 'point_decimation',
+                   'points_max_range', 'colorize_points')
+"""Parameters that are ``FrameProcessor`` output settings (changeable at runtime)."""
 DEVICES_HINT = "'auto', 'cpu', 'cuda' or 'cuda:N'"
 PRECISIONS = ('auto', 'fp32', 'fp16', 'bf16')
 INPUT_TRANSPORTS = ('raw', 'compressed')
@@ -222,6 +228,10 @@ class NodeParams:
         if problems:
             raise ParameterError('invalid parameters: ' + '; '.join(problems))
 
+    def output_settings(self) -> Dict[str, Any]:
+        """Return the ``OutputSettings`` keywords of the frame processor for these values."""
+        return {name: getattr(self, name) for name in OUTPUT_SETTINGS}
+
     def effective_scale_source(self) -> Tuple[str, Optional[str]]:
         """
         Return the scale source actually used and a warning (or None).
@@ -314,6 +324,50 @@ def check_value(name: str, value: Any) -> Optional[str]:
     if name == 'diagnostics_period' and value <= 0:
         return f'diagnostics_period must be > 0 seconds, got {value}'
     return None
+
+
+def load_params_file(path: Union[str, Path], node_name: str = NODE_NAME) -> Dict[str, Any]:
+    """
+    Read the node's parameters from a ROS 2 YAML parameter file (as ``--params-file`` does).
+
+    Takes ``ros__parameters`` of the ``node_name`` key (with or without a leading '/') and of
+    the ``/**`` wildcard (``node_name`` wins). Raises :class:`ParameterError` for an unreadable
+    file or one without parameters for this node; values are checked by :class:`NodeParams`.
+    """
+    import yaml
+
+    path = Path(path).expanduser()
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise ParameterError(f'cannot read parameter file {path}: {exc}') from None
+    if not isinstance(doc, dict):
+        raise ParameterError(f'parameter file {path} is not a YAML mapping')
+    values: Dict[str, Any] = {}
+    found = False
+    for key in ('/**', node_name.lstrip('/'), '/' + node_name.lstrip('/')):
+        entry = doc.get(key)
+        if isinstance(entry, dict) and isinstance(entry.get('ros__parameters'), dict):
+            values.update(entry['ros__parameters'])
+            found = True
+    if not found:
+        raise ParameterError(f'parameter file {path} has no "{node_name}: ros__parameters:" '
+                             f'section (keys: {", ".join(map(str, doc))})')
+    return values
+
+
+def parse_param_assignment(text: str) -> Tuple[str, Any]:
+    """Parse ``NAME:=VALUE`` (VALUE read as YAML, like ``ros2 run ... -p``); return both."""
+    import yaml
+
+    name, sep, raw = text.partition(':=')
+    if not sep or not name.strip():
+        raise ParameterError(f'expected NAME:=VALUE, got {text!r}')
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ''
+    except yaml.YAMLError:
+        value = raw
+    return name.strip(), value
 
 
 def declare_node_params(node: Any) -> NodeParams:

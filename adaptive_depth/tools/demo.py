@@ -61,7 +61,7 @@ def resolve_model(requested: Optional[str], cache_dir: Path) -> Tuple[str, bool,
     """
     requested = requested or os.environ.get('ADAPTIVE_DEPTH_MODEL')
     if requested:
-        from adaptive_depth.testing import is_untrained_model
+        from adaptive_depth.depth_model import is_untrained_model
         untrained = is_untrained_model(requested)
         return requested, untrained, ('given by --model / $ADAPTIVE_DEPTH_MODEL'
                                       + (' (marked untrained)' if untrained else ''))
