@@ -333,12 +333,8 @@ class AdaptiveDepthNode(Node):
             self.get_logger().warn(
                 f'camera_info is {latest[0].width}x{latest[0].height} but the image is '
                 f'{width}x{height}: scaling the intrinsics', throttle_duration_sec=THROTTLE_S)
-        elif p.fx > 0 and p.fy > 0:
-            cx = p.cx if p.cx > 0 else (width - 1) / 2.0
-            cy = p.cy if p.cy > 0 else (height - 1) / 2.0
-            return Intrinsics(p.fx, p.fy, cx, cy, width, height), None
         else:
-            return None, None
+            return p.fallback_intrinsics(width, height), None
         tolerance = p.camera_info_stamp_tolerance
         if tolerance > 0:
             drift = abs(_stamp_ns(header) - _stamp_ns(info.header)) * 1e-9

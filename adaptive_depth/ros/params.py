@@ -26,6 +26,7 @@ import math
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
+from adaptive_depth.geometry import Intrinsics
 from adaptive_depth.scale_source import SCALE_SOURCES
 
 DEFAULT_MODEL_ID = 'depth-anything/Depth-Anything-V2-Metric-Indoor-Small-hf'
@@ -231,6 +232,18 @@ class NodeParams:
     def output_settings(self) -> Dict[str, Any]:
         """Return the ``OutputSettings`` keywords of the frame processor for these values."""
         return {name: getattr(self, name) for name in OUTPUT_SETTINGS}
+
+    def fallback_intrinsics(self, width: int, height: int) -> Optional[Intrinsics]:
+        """
+        Return the intrinsics of the fx/fy/cx/cy parameters for a W×H image, or None if unset.
+
+        Used when no camera_info was received; cx/cy = 0 means the image centre.
+        """
+        if not (self.fx > 0 and self.fy > 0):
+            return None
+        cx = self.cx if self.cx > 0 else (width - 1) / 2.0
+        cy = self.cy if self.cy > 0 else (height - 1) / 2.0
+        return Intrinsics(self.fx, self.fy, cx, cy, width, height)
 
     def effective_scale_source(self) -> Tuple[str, Optional[str]]:
         """
