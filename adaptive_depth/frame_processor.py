@@ -32,12 +32,13 @@ host once (through pinned memory on CUDA). :meth:`FrameProcessor.process` return
 :class:`FrameResult`. No rclpy here.
 """
 
+import contextlib
 from dataclasses import dataclass, field, replace
 import math
 from pathlib import Path
 import threading
 import time
-from typing import Any, Dict, Optional, Tuple, Union
+from typing import Any, Dict, Iterator, Optional, Tuple, Union
 
 from adaptive_depth.depth_model import DEFAULT_MODEL_ID, DepthAnythingRunner
 from adaptive_depth.geometry import CloudBuffer, FLOAT32, Intrinsics, PointField
@@ -143,44 +144,48 @@ def decimated_intrinsics(intr: Intrinsics, factor: int) -> Intrinsics:
                       w, h)
 
 
-def backproject_torch(depth: torch.Tensor, intr: Intrinsics) -> torch.Tensor:
+def organised_cloud(depth: torch.Tensor, intr: Intrinsics, max_range: float = 0.0,
+                    rgb: Optional[torch.Tensor] = None) -> torch.Tensor:
     """
-    Back-project H×W z-depth (metres) to H×W×3 float32 points in the optical frame.
+    Back-project and pack an h×w depth map straight into the PointCloud2 point layout.
 
-    The torch twin of ``geometry.backproject`` (same float32 arithmetic; x right, y down,
-    z forward); NaN where depth is non-finite or <= 0. ``intr`` must describe the H×W image.
+    ``depth``: h×w float32 metres on any device, NaN where invalid (as :func:`mask_depth_`
+    leaves it; NaN propagates to x, y, z); ``intr``: intrinsics of this h×w image; points farther
+    than ``max_range`` metres (Euclidean; 0 = off) become NaN; ``rgb``: h×w×3 uint8 or None.
+    Returns an h×w×4 float32 tensor on the same device: x right, y down, z forward (the same
+    float32 arithmetic as ``geometry.backproject``), then the ``rgb`` float packed as
+    depth_image_proc does (bits ``0x00RRGGBB``, little-endian) or zero padding — byte for byte
+    ``geometry.pack_organized_cloud``.
     """
-    h, w = depth.shape[-2:]
+    h, w = depth.shape
     if (intr.height, intr.width) != (h, w):
         raise ValueError(f'depth shape {tuple(depth.shape)} does not match intrinsics size '
                          f'{intr.height}x{intr.width} (HxW)')
     intr.validate()
-    z = depth.float()
-    z = z.masked_fill(~(z > 0) | ~torch.isfinite(z), math.nan)
     f32 = torch.float32
-    u = (torch.arange(w, dtype=f32, device=z.device) - np.float32(intr.cx).item()) \
+    dev = depth.device
+    u = (torch.arange(w, dtype=f32, device=dev) - np.float32(intr.cx).item()) \
         / np.float32(intr.fx).item()
-    v = (torch.arange(h, dtype=f32, device=z.device) - np.float32(intr.cy).item()) \
+    v = (torch.arange(h, dtype=f32, device=dev) - np.float32(intr.cy).item()) \
         / np.float32(intr.fy).item()
-    return torch.stack((z * u, z * v[:, None], z), dim=-1)
-
-
-def pack_cloud_torch(points: torch.Tensor, rgb: Optional[torch.Tensor]) -> torch.Tensor:
-    """
-    Pack h×w×3 float32 points (+ h×w×3 uint8 RGB) into the h×w×4 PointCloud2 point layout.
-
-    Returns an int32 tensor holding the bits: x, y, z float32, then ``0x00RRGGBB`` (the
-    depth_image_proc ``rgb`` float) or 0 padding — byte for byte ``geometry.pack_organized_cloud``.
-    Bits are moved as int32, so the packed colour (a denormal float) can never be flushed.
-    """
-    h, w = points.shape[:2]
-    buf = torch.empty((h, w, 4), dtype=torch.int32, device=points.device)
-    buf[..., :3] = points.contiguous().view(torch.int32)
+    buf = torch.empty((h, w, 4), dtype=f32, device=dev)
+    torch.mul(depth, u, out=buf[..., 0])
+    torch.mul(depth, v[:, None], out=buf[..., 1])
+    buf[..., 2] = depth
+    if max_range > 0:
+        xyz = buf[..., :3]
+        far = xyz.square().sum(dim=-1) > float(max_range) ** 2
+        xyz.masked_fill_(far.unsqueeze(-1), math.nan)
+    # the rgb float's bytes, little-endian 0x00RRGGBB: b, g, r, 0 (plain byte copies: no
+    # integer arithmetic, and a denormal float pattern is never touched as a float)
+    colour = buf.view(torch.uint8).view(h, w, POINT_STEP)
     if rgb is None:
-        buf[..., 3] = 0
+        colour[..., 12:] = 0
     else:
-        c = rgb.to(torch.int32)
-        buf[..., 3] = (c[..., 0] << 16) | (c[..., 1] << 8) | c[..., 2]
+        colour[..., 12] = rgb[..., 2]
+        colour[..., 13] = rgb[..., 1]
+        colour[..., 14] = rgb[..., 0]
+        colour[..., 15] = 0
     return buf
 
 
@@ -196,6 +201,27 @@ def cloud_fields(colorize: bool) -> list:
 def _sync(device: torch.device) -> None:
     if device.type == 'cuda':
         torch.cuda.synchronize(device)
+
+
+@contextlib.contextmanager
+def output_stage_threads(device: torch.device) -> Iterator[None]:
+    """
+    Run the output stages (masking, cloud) single-threaded on CPU; no-op on other devices.
+
+    These ops are memory-bound and take about a millisecond on one core, but each of them is a
+    parallel region: on a loaded machine waking torch's worker threads costs tens of
+    milliseconds per op (``benchmarks/bench_frame_output.py``). The thread count is restored
+    afterwards, so the networks keep every thread.
+    """
+    if device.type != 'cpu':
+        yield
+        return
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _start_download(t: torch.Tensor) -> torch.Tensor:
@@ -345,20 +371,18 @@ class FrameProcessor:
             scale, raw_scale, log_scale = self._scales(float(estimate.log_scale),
                                                        s.scale_smoothing)
             t_scale = time.perf_counter()
-            depth = mask_depth_(raw[0].mul_(scale), s.min_depth, s.max_depth)
-            depth_host = _start_download(depth)
-            _sync(device)
-            t_post = time.perf_counter()
-            cloud = cloud_host = None
-            if compute_points:
-                f = int(s.point_decimation)
-                intr_d = decimated_intrinsics(intr, f) if f > 1 else intr
-                points = backproject_torch(depth[::f, ::f], intr_d)
-                if s.points_max_range > 0:
-                    far = torch.linalg.vector_norm(points, dim=-1) > s.points_max_range
-                    points.masked_fill_(far.unsqueeze(-1), math.nan)
-                colours = x[0, ::f, ::f] if s.colorize_points else None
-                cloud_host = _start_download(pack_cloud_torch(points, colours))
+            with output_stage_threads(device):
+                depth = mask_depth_(raw[0].mul_(scale), s.min_depth, s.max_depth)
+                depth_host = _start_download(depth)
+                _sync(device)
+                t_post = time.perf_counter()
+                cloud = cloud_host = None
+                if compute_points:
+                    f = int(s.point_decimation)
+                    intr_d = decimated_intrinsics(intr, f) if f > 1 else intr
+                    colours = x[0, ::f, ::f] if s.colorize_points else None
+                    cloud_host = _start_download(organised_cloud(
+                        depth[::f, ::f], intr_d, s.points_max_range, colours))
             t_cloud = time.perf_counter()
             if device.type == 'cuda':
                 torch.cuda.current_stream(device).synchronize()

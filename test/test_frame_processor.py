@@ -17,7 +17,7 @@
 import math
 
 from adaptive_depth.depth_model import DepthAnythingRunner
-from adaptive_depth.frame_processor import (backproject_torch, FrameProcessor, FrameResult,
+from adaptive_depth.frame_processor import (FrameProcessor, FrameResult, organised_cloud,
                                             OutputSettings)
 from adaptive_depth.geometry import (backproject, decimate, Intrinsics, NYU_INTRINSICS,
                                      pack_organized_cloud)
@@ -224,21 +224,20 @@ def test_from_paths(tiny_da2_dir, tmp_path, frames):
     assert OutputSettings().max_depth is None
 
 
-def test_backproject_torch_matches_geometry_backproject():
+def test_organised_cloud_matches_geometry_packing():
     rng = np.random.default_rng(0)
-    depth = rng.uniform(0.5, 8.0, size=(2, 48, 64)).astype(np.float32)
-    depth[0, 3, 4] = np.nan
-    depth[0, 5, 6] = 0.0
-    depth[1, 7, 8] = -1.0
-    depth[1, 9, 10] = np.inf
+    depth = rng.uniform(0.5, 8.0, size=(48, 64)).astype(np.float32)
+    depth[3, 4] = np.nan
+    rgb = rng.integers(0, 256, size=(48, 64, 3), dtype=np.uint8)
     intr = Intrinsics(61.3, 59.7, 31.7, 23.2, 64, 48)
-    out = backproject_torch(torch.from_numpy(depth), intr).numpy()
-    assert out.shape == (2, 48, 64, 3) and out.dtype == np.float32
-    for i in range(2):
-        np.testing.assert_array_equal(out[i], backproject(depth[i], intr))
-    assert np.isnan(out[1, 9, 10]).all() and np.isnan(out[0, 5, 6]).all()
+    for colours in (rgb, None):
+        got = organised_cloud(torch.from_numpy(depth), intr, 0.0,
+                              None if colours is None else torch.from_numpy(colours))
+        assert got.shape == (48, 64, 4) and got.dtype == torch.float32
+        ref = pack_organized_cloud(backproject(depth, intr), colours)
+        np.testing.assert_array_equal(got.numpy().view(np.uint8).reshape(48, -1), ref.data)
     with pytest.raises(ValueError, match='does not match'):
-        backproject_torch(torch.from_numpy(depth), NYU_INTRINSICS)
+        organised_cloud(torch.from_numpy(depth), NYU_INTRINSICS)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA device (GPU check)')

@@ -25,7 +25,7 @@ import signal
 import time
 
 from adaptive_depth.geometry import Intrinsics
-from adaptive_depth.pipeline import MetricDepthPipeline
+from adaptive_depth.frame_processor import FrameProcessor
 import cv2
 from node_harness import (diagnostic_values, image_to_array, make_camera_info_msg,
                           make_image_msg, NodeProcess, pick_domain_id, RosTester, stamp,
@@ -50,9 +50,9 @@ class Graph:
         root = tmp_path_factory.mktemp('node_graph')
         self.model = model_dir
         self.rgb = synthetic_rgb(WIDTH, HEIGHT, seed=1)
-        reference = MetricDepthPipeline.from_paths(
-            self.model, scale='fixed', fixed_scale=FIXED_SCALE, device='cpu', precision='fp32',
-            input_size=INPUT_SIZE)
+        reference = FrameProcessor.from_paths(
+            self.model, scale_source='fixed', fixed_scale=FIXED_SCALE, device='cpu',
+            precision='fp32', input_size=INPUT_SIZE)
         self.raw_expected = reference.process(self.rgb).depth  # no range limit yet
         finite = self.raw_expected[np.isfinite(self.raw_expected)]
         # Put max_depth inside the predicted range so some pixels must become NaN.
