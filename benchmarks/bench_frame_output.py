@@ -18,9 +18,10 @@ The node's own per-frame host cost after the model, old path vs frame processor,
 For one 640×480 frame with a cloud (colour on, decimation 1): the pre-processor node path
 (numpy masking, ``geometry.backproject``, ``pack_organized_cloud``, message objects filled with
 ``bytes``) against the frame processor's path (torch masking and ``organised_cloud`` in
-``output_stage_threads``, one host copy per output, serialized CDR messages). Both start from the same DA2 output tensor and are timed
-interleaved, so machine load hits both alike. Prints wall p50/p95 and the calling thread's CPU
-time (load-independent; both paths run on that one thread) in ms, and the ratio.
+``output_stage_threads``, one host copy per output, serialized CDR messages). Both start from
+the same DA2 output tensor and are timed interleaved, so machine load hits both alike. Prints
+wall p50/p95 and the calling thread's CPU time (load-independent; both paths run on that one
+thread) in ms, and the ratio.
 
     python benchmarks/bench_frame_output.py [--repeats 200] [--threads N]
 """
@@ -32,7 +33,8 @@ import time
 from types import SimpleNamespace
 from typing import Dict, List
 
-from adaptive_depth.frame_processor import mask_depth_, organised_cloud, output_stage_threads
+from adaptive_depth.frame_processor import (mask_depth_, organised_cloud,
+                                            output_stage_threads)
 from adaptive_depth.geometry import backproject, NYU_INTRINSICS, pack_organized_cloud
 from adaptive_depth.ros import cdr, conversions
 import numpy as np
@@ -42,7 +44,7 @@ from tqdm import tqdm
 
 def old_path(raw: torch.Tensor, rgb: np.ndarray, scale: float, max_depth: float,
              image_cls: type, cloud_cls: type, field_cls: type) -> None:
-    """The node before the frame processor: numpy post-processing and message objects."""
+    """Run the node's output path before the frame processor (numpy, message objects)."""
     depth = raw.numpy() * np.float32(scale)
     with np.errstate(invalid='ignore'):
         invalid = ~np.isfinite(depth) | (depth <= 0) | (depth > max_depth)
@@ -58,7 +60,7 @@ def old_path(raw: torch.Tensor, rgb: np.ndarray, scale: float, max_depth: float,
 
 def new_path(raw: torch.Tensor, x: torch.Tensor, scale: float, max_depth: float,
              header: object) -> None:
-    """The frame processor's output stages and the node's serialized messages."""
+    """Run the frame processor's output stages and build the serialized messages."""
     with output_stage_threads(raw.device):
         depth = mask_depth_(raw.mul(scale), 0.0, max_depth)
         cloud = organised_cloud(depth, NYU_INTRINSICS, 0.0, x)
@@ -101,7 +103,7 @@ def main() -> int:
           f'{args.repeats} frames')
     for name, values in times.items():
         print(f'{name:<34} wall p50 {statistics.median(values):7.2f} ms  '
-              f'p95 {float(np.percentile(values, 95)):7.2f} ms   this thread\'s CPU p50 '
+              f'p95 {float(np.percentile(values, 95)):7.2f} ms   this thread CPU p50 '
               f'{statistics.median(cpu[name]):7.2f} ms')
     old, new = (statistics.median(v) for v in times.values())
     ratio = [a / b for a, b in zip(*times.values()) if b > 0]

@@ -32,8 +32,8 @@ import time
 from typing import Dict, List
 
 from adaptive_depth.depth_model import DepthAnythingRunner
-from adaptive_depth.geometry import NYU_INTRINSICS
 from adaptive_depth.frame_processor import FrameProcessor
+from adaptive_depth.geometry import NYU_INTRINSICS
 from adaptive_depth.scale_net import ScaleNet, ScaleNetConfig, ScalePredictor
 from adaptive_depth.scale_source import LearnedScale
 from adaptive_depth.testing import make_untrained_depth_anything

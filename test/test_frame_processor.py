@@ -242,9 +242,9 @@ def test_organised_cloud_matches_geometry_packing():
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA device (GPU check)')
 def test_cuda_matches_cpu(tiny_da2_dir, frames):
-    kwargs = dict(scale_source='fixed', fixed_scale=0.7, precision='fp32',
-                  input_size=INPUT_SIZE, max_depth=8.0, point_decimation=2,
-                  points_max_range=6.0)
+    kwargs = {'scale_source': 'fixed', 'fixed_scale': 0.7, 'precision': 'fp32',
+              'input_size': INPUT_SIZE, 'max_depth': 8.0, 'point_decimation': 2,
+              'points_max_range': 6.0}
     cpu = FrameProcessor.from_paths(str(tiny_da2_dir), device='cpu', **kwargs)
     gpu = FrameProcessor.from_paths(str(tiny_da2_dir), device='cuda', **kwargs)
     a = cpu.process(frames[0], NYU_INTRINSICS)

@@ -24,8 +24,8 @@ import math
 import signal
 import time
 
-from adaptive_depth.geometry import Intrinsics
 from adaptive_depth.frame_processor import FrameProcessor
+from adaptive_depth.geometry import Intrinsics
 import cv2
 from node_harness import (diagnostic_values, image_to_array, make_camera_info_msg,
                           make_image_msg, NodeProcess, pick_domain_id, RosTester, stamp,

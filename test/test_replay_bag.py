@@ -227,7 +227,7 @@ def test_user_errors_exit_cleanly(tmp_path, ros1_bag, tiny_da2_dir, capsys):
 
 @pytest.fixture(scope='module')
 def scale_checkpoint(tmp_path_factory):
-    """A small random scale network whose log s varies from image to image."""
+    """Return a small random scale network whose log s varies from image to image."""
     torch.manual_seed(3)
     cfg = ScaleNetConfig(input_size=(64, 64), channels=(8, 8, 16, 16), fc=(8,))
     model = ScaleNet(cfg)
@@ -238,7 +238,7 @@ def scale_checkpoint(tmp_path_factory):
 
 
 def test_offline_and_live_outputs_are_identical(tmp_path, ros1_bag, tiny_da2_dir,
-                                                 scale_checkpoint, scenes):
+                                                scale_checkpoint, scenes):
     """The node and offline replay run one frame processor: same bytes for a non-default set."""
     pytest.importorskip('rclpy')
     # depth limits inside the tiny model's range, so both cut pixels
@@ -292,7 +292,8 @@ def test_offline_and_live_outputs_are_identical(tmp_path, ros1_bag, tiny_da2_dir
             (b.height, b.width, b.point_step, b.row_step, b.is_dense)
         assert [f.name for f in a.fields] == [f.name for f in b.fields] == ['x', 'y', 'z']
         assert bytes(a.data) == bytes(b.data)
-    for (_, a), (_, b) in zip(live[f'{NS}/depth/camera_info'], offline[f'{NS}/depth/camera_info']):
+    infos = zip(live[f'{NS}/depth/camera_info'], offline[f'{NS}/depth/camera_info'])
+    for (_, a), (_, b) in infos:
         assert list(a.k) == list(b.k) and (a.width, a.height) == (b.width, b.height)
     # the parameters took effect: limits cut pixels, smoothing changed the scale, decimation
     stacked = np.stack(depths)

@@ -320,4 +320,3 @@ def _send(state: _LiveState, pos: int, frame: BagFrame, img_pub: Any, info_pub: 
             _spin_for(executor, 0.1)
     state.sent[pos] = (time.monotonic(), frame)
     img_pub.publish(image_cdr)
-

@@ -21,7 +21,7 @@ from adaptive_depth.bagio import CAMERA_INFO, IMAGE, OUTPUT_TYPES
 from adaptive_depth.ros import conversions
 import numpy as np
 
-# ---------------------------------------------------------------------- message building
+
 def build_msg(ts: Any, msgtype: str, values: Dict[str, Any]) -> Any:
     """Build a ``rosbags`` message of ``msgtype`` from plain values (nested dicts allowed)."""
     from rosbags.convert.converter import default_message

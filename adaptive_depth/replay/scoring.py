@@ -161,4 +161,3 @@ class MetricsCollector:
         else:
             lines.append('No frame had ground-truth depth: no metrics.')
         return '\n'.join(lines) + '\n'
-

@@ -43,8 +43,8 @@ from adaptive_depth.bagio import BagError, BagReader, output_topics, OutputBagWr
 from adaptive_depth.replay import ReplayError
 from adaptive_depth.replay.scoring import MetricsCollector
 from adaptive_depth.ros.node_process import NodeExitedError
-from adaptive_depth.ros.params import (load_params_file, NodeParams, parse_param_assignment,
-                                       ParameterError)
+from adaptive_depth.ros.params import (load_params_file, NodeParams, ParameterError,
+                                       parse_param_assignment)
 
 PROG = 'replay_bag'
 
@@ -171,8 +171,9 @@ def replay(args: argparse.Namespace) -> Dict[str, Any]:
         if done == 0:
             raise ReplayError('no frame was processed; nothing written')
         meta = {'bag': str(bag), 'out': str(out), 'mode': args.mode, 'scale_source': method,
-                'model': params.model, 'parameters': dict(vars(params)), 'image_topic': topics.image,
-                'info_topic': topics.info, 'depth_topic': topics.depth, 'every': args.every,
+                'model': params.model, 'parameters': dict(vars(params)),
+                'image_topic': topics.image, 'info_topic': topics.info,
+                'depth_topic': topics.depth, 'every': args.every,
                 'tolerance_s': args.tolerance, 'frames_selected': len(index),
                 'frames_processed': done, 'output_topics': output_topics(args.namespace)}
         summary = dict(meta)
