@@ -32,14 +32,10 @@ def load_processor(params: NodeParams) -> Any:
     """Build the ``FrameProcessor`` exactly as the node does from its parameters."""
     from adaptive_depth.frame_processor import FrameProcessor
 
-    scale_source, warning = params.effective_scale_source()
+    warning = params.effective_scale_source()[1]
     if warning:
         print(f'replay_bag: warning: {warning}', file=sys.stderr)
-    return FrameProcessor.from_paths(
-        params.model, scale_source=scale_source,
-        scale_checkpoint=params.scale_checkpoint or None, fixed_scale=params.fixed_scale,
-        device=params.device, precision=params.precision, input_size=params.input_size,
-        **params.output_settings())
+    return FrameProcessor.from_paths(**params.processor_arguments())
 
 
 def run_offline(args: argparse.Namespace, params: NodeParams, bag: Path, topics: CameraTopics,

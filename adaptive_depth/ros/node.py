@@ -152,11 +152,7 @@ def _load_processor(params: NodeParams, scale_source: str) -> Any:
                              f'{params.scale_checkpoint!r} does not exist')
     try:
         from adaptive_depth.frame_processor import FrameProcessor
-        return FrameProcessor.from_paths(
-            params.model, scale_source=scale_source,
-            scale_checkpoint=params.scale_checkpoint or None, fixed_scale=params.fixed_scale,
-            device=params.device, precision=params.precision, input_size=params.input_size,
-            **params.output_settings())
+        return FrameProcessor.from_paths(**params.processor_arguments())
     except Exception as exc:
         raise ModelLoadError(
             f'failed to load the depth pipeline (model={params.model!r}, '

@@ -233,6 +233,19 @@ class NodeParams:
         """Return the ``OutputSettings`` keywords of the frame processor for these values."""
         return {name: getattr(self, name) for name in OUTPUT_SETTINGS}
 
+    def processor_arguments(self) -> Dict[str, Any]:
+        """
+        Return the keywords of ``FrameProcessor.from_paths`` for these parameters.
+
+        The node and ``replay_bag`` build their processor from this one mapping; the scale
+        source is :meth:`effective_scale_source`'s.
+        """
+        return {'model': self.model, 'scale_source': self.effective_scale_source()[0],
+                'scale_checkpoint': self.scale_checkpoint or None,
+                'fixed_scale': self.fixed_scale, 'device': self.device,
+                'precision': self.precision, 'input_size': self.input_size,
+                **self.output_settings()}
+
     def fallback_intrinsics(self, width: int, height: int) -> Optional[Intrinsics]:
         """
         Return the intrinsics of the fx/fy/cx/cy parameters for a W×H image, or None if unset.
