@@ -241,7 +241,8 @@ class FrameProcessor:
     ``LearnedScale`` (anything with ``name``, ``bounds``, ``estimate(rgb, raw)``);
     ``settings``: the :class:`OutputSettings` (or their fields as keywords). Settings and the
     smoothing state may be changed from another thread while frames are processed; each frame
-    uses one consistent snapshot.
+    uses one consistent snapshot. Call :meth:`process` from one thread at a time (the EMA is
+    sequential, and on CPU the output stages briefly set torch's thread count).
     """
 
     def __init__(self, depth_model: DepthAnythingRunner, scale_source: ScaleSource,
