@@ -40,6 +40,10 @@ def test_demo_streams_frames_through_the_node(tmp_path, tiny_da2_dir):
     summary = json.loads((out / 'summary.json').read_text())
     assert summary['frames_sent'] == 3
     assert 1 <= summary['frames_published'] <= 3
+    # Every published depth image came with its point cloud: the demo streams only once the
+    # node's publishers have matched the demo's subscriptions (no start-up race).
+    assert summary['clouds_published'] == summary['frames_published']
+    assert int(summary['last_diagnostics']['subscribers_points']) >= 1
     # The tiny test model is marked untrained, and the demo says so everywhere.
     assert summary['untrained_weights'] is True
     assert 'UNTRAINED' in done.stdout

@@ -34,7 +34,8 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from adaptive_depth.geometry import Intrinsics
 from adaptive_depth.ros import cdr, conversions
-from adaptive_depth.ros.params import declare_node_params, NODE_NAME, NodeParams, ParameterError
+from adaptive_depth.ros.params import (declare_node_params, describe_parameters, NODE_NAME,
+                                       NodeParams, ParameterError)
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import Vector3Stamped
 import numpy as np
@@ -177,6 +178,7 @@ class AdaptiveDepthNode(Node):
     def __init__(self, processor: Any = None, **kwargs: Any) -> None:
         super().__init__(NODE_NAME, **kwargs)
         self._params = declare_node_params(self)
+        self.get_logger().debug(f'parameters: {self._params}')
         self._scale_source, warning = self._params.effective_scale_source()
         if warning:
             self.get_logger().warn(warning)
@@ -185,6 +187,7 @@ class AdaptiveDepthNode(Node):
         self._info_lock = threading.Lock()
         self._infos: Dict[Tuple[int, int], Tuple[Intrinsics, Any]] = {}
         self._latest_info: Optional[Tuple[Intrinsics, Any]] = None
+        self._input_seen = (0, time.monotonic())  # (received total, when it last changed)
 
         if processor is None:
             self.get_logger().info(
@@ -433,6 +436,8 @@ class AdaptiveDepthNode(Node):
             'device': self._device,
             'untrained_weights': str(self._untrained).lower(),
             'input_transport': self._params.input_transport,
+            'subscribers_depth': str(self._depth_pub.get_subscription_count()),
+            'subscribers_points': str(self._points_pub.get_subscription_count()),
         }
         for key, value in totals.items():
             values[f'{key}_total'] = str(value)
@@ -440,11 +445,15 @@ class AdaptiveDepthNode(Node):
             values[f'latency_{key}_ms_mean'] = f'{float(np.mean(samples)):.3f}'
             values[f'latency_{key}_ms_max'] = f'{float(np.max(samples)):.3f}'
         problems = []
+        silence = self._input_silence(totals['received'])
+        values['seconds_since_last_image'] = f'{silence:.1f}'
+        timeout = self._params.input_timeout
+        starved = 0 < timeout <= silence
         if window['inference_errors']:
             status.level = DiagnosticStatus.ERROR
             problems.append(f'{window["inference_errors"]} frames failed')
         elif window['bad_images'] or window['bad_camera_info'] or window['no_intrinsics'] or \
-                self._untrained:
+                self._untrained or starved:
             status.level = DiagnosticStatus.WARN
         else:
             status.level = DiagnosticStatus.OK
@@ -456,7 +465,14 @@ class AdaptiveDepthNode(Node):
             problems.append('no intrinsics: no point cloud')
         if self._untrained:
             problems.append('untrained weights')
-        if not window['received']:
+        if starved:
+            topic = self._image_sub.topic_name
+            problems.append(f'no image for {silence:.0f} s')
+            self.get_logger().warn(
+                f'no image received on {topic!r} for {silence:.0f} s (input_timeout '
+                f'{timeout:g} s): is the camera running and the topic remapped?',
+                throttle_duration_sec=max(THROTTLE_S, timeout))
+        elif not window['received']:
             problems.append('no input')
         elif not window['processed'] and window['idle'] == window['received']:
             problems.append('idle: no subscribers')
@@ -465,6 +481,13 @@ class AdaptiveDepthNode(Node):
         array = DiagnosticArray(status=[status])
         array.header.stamp = self.get_clock().now().to_msg()
         self._diag_pub.publish(array)
+
+    def _input_silence(self, received_total: int) -> float:
+        """Return the seconds since the received-image count last grew (since start if never)."""
+        now = time.monotonic()
+        if received_total != self._input_seen[0]:
+            self._input_seen = (received_total, now)
+        return now - self._input_seen[1]
 
     # ------------------------------------------------------------------ shutdown
     def destroy_node(self) -> None:
@@ -475,12 +498,59 @@ class AdaptiveDepthNode(Node):
         super().destroy_node()
 
 
+def _config_file() -> str:
+    """Return where the parameter YAML of this installation is (share/ or the source tree)."""
+    try:
+        from ament_index_python.packages import get_package_share_directory
+        return str(Path(get_package_share_directory('adaptive_depth')) / 'config' /
+                   'adaptive_depth.yaml')
+    except Exception:  # noqa: B902 - not in an ament index (pip / editable install)
+        source = Path(__file__).resolve().parents[2] / 'config' / 'adaptive_depth.yaml'
+        return str(source) if source.is_file() else 'config/adaptive_depth.yaml (not found)'
+
+
+USAGE = """usage: adaptive_depth_node [-h] [--ros-args ...]
+
+Monocular RGB -> metric depth (REP 118 32FC1, metres), depth camera_info and an organised
+PointCloud2. Subscribes to 'image' (or 'image/compressed') and 'camera_info'; publishes
+'depth', 'depth/camera_info', 'points', 'scale' and /diagnostics.
+
+Examples:
+  ros2 run adaptive_depth adaptive_depth_node --ros-args --params-file {config} \\
+      -r image:=/camera/color/image_raw -r camera_info:=/camera/color/camera_info
+  ros2 launch adaptive_depth depth.launch.py namespace:=front model:=~/models/da2-indoor-small
+
+Parameter file: {config}
+Exit codes: 0 clean shutdown, 1 model failed to load, 2 invalid parameters or arguments.
+
+Parameters (-p name:=value, or the YAML file):
+{parameters}
+"""
+
+
+def _check_arguments(argv: List[str]) -> Optional[int]:
+    """Handle the non-ROS command-line arguments; return an exit code to stop with, or None."""
+    user_args = argv[1:argv.index('--ros-args')] if '--ros-args' in argv else argv[1:]
+    if any(arg in ('-h', '--help') for arg in user_args):
+        print(USAGE.format(config=_config_file(), parameters=describe_parameters()))
+        return 0
+    if user_args:
+        print(f'adaptive_depth_node: error: unknown argument {user_args[0]!r} (the node takes '
+              '--help, and ROS arguments after --ros-args)', file=sys.stderr)
+        return 2
+    return None
+
+
 def main(args: Optional[List[str]] = None) -> int:
     """
     Run the node until SIGINT/SIGTERM; return the process exit code.
 
-    0 after a clean shutdown, 2 for invalid parameters, 1 when the model fails to load.
+    0 after a clean shutdown (or ``--help``), 2 for invalid parameters or arguments, 1 when the
+    model fails to load.
     """
+    code = _check_arguments(list(sys.argv if args is None else args))
+    if code is not None:
+        return code
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     stop = threading.Event()
 

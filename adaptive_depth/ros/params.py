@@ -24,6 +24,7 @@ every parameter on a node with a descriptor built from :data:`PARAM_SPECS`.
 from dataclasses import asdict, dataclass, fields, replace
 import math
 from pathlib import Path
+import textwrap
 from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
 from adaptive_depth.geometry import Intrinsics
@@ -133,6 +134,9 @@ PARAM_SPECS: Dict[str, ParamSpec] = {
         'more than this (seconds); 0 = never warn.', 'finite, >= 0', False),
     'diagnostics_period': ParamSpec(
         'Period (seconds) of the /diagnostics status.', 'finite, > 0', True),
+    'input_timeout': ParamSpec(
+        'Diagnostics turn WARN (and a throttled warning is logged) when no image has arrived for '
+        'this long (seconds); 0 = never warn.', 'finite, >= 0', False),
 }
 
 
@@ -171,6 +175,7 @@ class NodeParams:
     cy: float = 0.0
     camera_info_stamp_tolerance: float = 0.5
     diagnostics_period: float = 1.0
+    input_timeout: float = 5.0
 
     @classmethod
     def field_types(cls) -> Dict[str, type]:
@@ -329,7 +334,7 @@ def check_value(name: str, value: Any) -> Optional[str]:
     if name == 'max_depth' and value <= 0:
         return f'max_depth must be > 0 metres, got {value}'
     if name in ('min_depth', 'points_max_range', 'fx', 'fy', 'cx', 'cy',
-                'camera_info_stamp_tolerance') and value < 0:
+                'camera_info_stamp_tolerance', 'input_timeout') and value < 0:
         return f'{name} must be >= 0, got {value}'
     if name == 'point_decimation' and value < 1:
         return f'point_decimation must be >= 1, got {value}'
@@ -356,8 +361,8 @@ def load_params_file(path: Union[str, Path], node_name: str = NODE_NAME) -> Dict
     """
     Read the node's parameters from a ROS 2 YAML parameter file (as ``--params-file`` does).
 
-    Takes ``ros__parameters`` of the ``node_name`` key (with or without a leading '/') and of
-    the ``/**`` wildcard (``node_name`` wins). Raises :class:`ParameterError` for an unreadable
+    Takes ``ros__parameters`` of the ``/**`` wildcard, then of ``/**/<node_name>`` and of the
+    ``node_name`` key (with or without a leading '/'); later keys win. Raises :class:`ParameterError` for an unreadable
     file or one without parameters for this node; values are checked by :class:`NodeParams`.
     """
     import yaml
@@ -371,7 +376,8 @@ def load_params_file(path: Union[str, Path], node_name: str = NODE_NAME) -> Dict
         raise ParameterError(f'parameter file {path} is not a YAML mapping')
     values: Dict[str, Any] = {}
     found = False
-    for key in ('/**', node_name.lstrip('/'), '/' + node_name.lstrip('/')):
+    name = node_name.lstrip('/')
+    for key in ('/**', f'/**/{name}', name, '/' + name):
         entry = doc.get(key)
         if isinstance(entry, dict) and isinstance(entry.get('ros__parameters'), dict):
             values.update(entry['ros__parameters'])
@@ -394,6 +400,19 @@ def parse_param_assignment(text: str) -> Tuple[str, Any]:
     except yaml.YAMLError:
         value = raw
     return name.strip(), value
+
+
+def describe_parameters() -> str:
+    """Return a human-readable table of every parameter: name, type, default and constraints."""
+    defaults = NodeParams()
+    lines = []
+    for name, kind in NodeParams.field_types().items():
+        spec = PARAM_SPECS[name]
+        startup = ' [startup: read-only at runtime]' if spec.read_only else ''
+        lines.append(f'  {name} ({kind.__name__}, default {getattr(defaults, name)!r})')
+        lines += textwrap.wrap(f'{spec.description} ({spec.constraints}){startup}', width=96,
+                               initial_indent='      ', subsequent_indent='      ')
+    return '\n'.join(lines)
 
 
 def declare_node_params(node: Any) -> NodeParams:

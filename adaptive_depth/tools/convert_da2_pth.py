@@ -21,7 +21,8 @@ are mapped to ``transformers``' ``DepthAnythingForDepthEstimation`` names (the f
 is split into query/key/value), the result is loaded strictly and written with
 ``save_pretrained``, ready for ``DepthAnythingRunner(model=OUT_DIR)``. Example (indoor, ViT-S)::
 
-    convert_da2_pth depth_anything_v2_metric_hypersim_vits.pth ~/models/da2-mi-s --encoder vits
+    adaptive_depth_convert_da2_pth depth_anything_v2_metric_hypersim_vits.pth ~/models/da2-mi-s \
+        --encoder vits
 """
 
 import argparse

@@ -17,7 +17,7 @@
 
 Example::
 
-    evaluate --checkpoint runs/scale_net/best --split train=runs/oracle_train
+    adaptive_depth_evaluate --checkpoint runs/scale_net/best --split train=runs/oracle_train
         --split test=runs/oracle_test --out runs/eval --max-depth 10 --overlay-samples 3
 
 (one command line).  Writes ``table1.{md,csv,json}``, ``table2.{md,csv,json}``,

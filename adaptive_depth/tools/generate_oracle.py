@@ -24,10 +24,10 @@ ground-truth depth for the auxiliary depth loss), ``scale_histogram.png``; see
 
 Examples (one command each)::
 
-    generate_oracle --data nyu-mat:nyu_depth_v2_labeled.mat --split train
+    adaptive_depth_generate_oracle --data nyu-mat:nyu_depth_v2_labeled.mat --split train
         --split-file splits.mat --model depth-anything/Depth-Anything-V2-Metric-Indoor-Small-hf
         --out oracle/nyu_train
-    generate_oracle --data synthetic:2000 --simulated --out oracle/sim
+    adaptive_depth_generate_oracle --data synthetic:2000 --simulated --out oracle/sim
 """
 
 import argparse

@@ -17,7 +17,7 @@
 
 Example::
 
-    train_scale_net --oracle runs/nyu_train_oracle --out runs/scale_net --epochs 50
+    adaptive_depth_train_scale_net --oracle runs/nyu_train_oracle --out runs/scale_net --epochs 50
 
 Writes ``best/`` and ``last/`` checkpoints (``model.safetensors`` + ``config.json``), periodic
 ``checkpoints/epoch_NNNN/``, ``history.json``, ``split.json`` and ``loss_curve.png``.
