@@ -28,6 +28,7 @@ import threading
 import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
+from adaptive_depth.ros.node_process import node_command  # noqa: F401 - used by the tests
 from adaptive_depth.ros.node_process import node_env, NodeProcess as _NodeProcess
 import numpy as np
 

@@ -362,8 +362,9 @@ def load_params_file(path: Union[str, Path], node_name: str = NODE_NAME) -> Dict
     Read the node's parameters from a ROS 2 YAML parameter file (as ``--params-file`` does).
 
     Takes ``ros__parameters`` of the ``/**`` wildcard, then of ``/**/<node_name>`` and of the
-    ``node_name`` key (with or without a leading '/'); later keys win. Raises :class:`ParameterError` for an unreadable
-    file or one without parameters for this node; values are checked by :class:`NodeParams`.
+    ``node_name`` key (with or without a leading '/'); later keys win. Raises
+    :class:`ParameterError` for an unreadable file or one without parameters for this node;
+    values are checked by :class:`NodeParams`.
     """
     import yaml
 
