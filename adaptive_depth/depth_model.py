@@ -39,12 +39,12 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 import urllib.parse
 import warnings
 
+from adaptive_depth.defaults import DEFAULT_MODEL_ID
+from adaptive_depth.errors import ModelLoadError
+from adaptive_depth.input_limits import check_image_size
 import numpy as np
 import torch
 import torch.nn.functional as F
-
-DEFAULT_MODEL_ID = 'depth-anything/Depth-Anything-V2-Metric-Indoor-Small-hf'
-"""Hub id of the DA2 metric indoor (Hypersim) ViT-S model."""
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -61,10 +61,6 @@ HUB_PROBE_TIMEOUT_S = 3.0
 _HUB_ID_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.\-]*/[A-Za-z0-9][A-Za-z0-9_.\-]*$')
 
 ImageInput = Union[np.ndarray, Sequence[np.ndarray]]
-
-
-class ModelLoadError(OSError):
-    """A Depth Anything V2 checkpoint could not be found, downloaded or used."""
 
 
 class UnsupportedModelError(ValueError):
@@ -123,9 +119,11 @@ def da2_input_size(height: int, width: int, input_size: int = 518,
 
     Keeps the aspect ratio with the SHORT side scaled to ``input_size``; each side is rounded to
     the nearest multiple of ``multiple`` but never below ``input_size`` (DA2's 'lower_bound').
+    Raises :class:`~adaptive_depth.input_limits.ImageSizeError` for an empty image or one whose
+    aspect ratio exceeds ``MAX_ASPECT_RATIO`` (this bounds the network input, see
+    :mod:`adaptive_depth.input_limits`).
     """
-    if height <= 0 or width <= 0:
-        raise ImageInputError(f'image size must be positive, got {height}x{width}')
+    check_image_size(height, width)
     scale = input_size / min(height, width)
 
     def constrain(x: float) -> int:
@@ -197,6 +195,11 @@ def _check_config(config, source: str) -> None:
             f'{source} is a {kind!r}-depth Depth Anything checkpoint; adaptive_depth needs a '
             "METRIC checkpoint (config.depth_estimation_type == 'metric'), e.g. "
             f'{DEFAULT_MODEL_ID} or Depth-Anything-V2-Metric-Outdoor-*-hf')
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else ''
 
 
 def _env_flag(name: str) -> bool:
@@ -276,9 +279,10 @@ def load_depth_anything(model: Union[str, Path]):
                 path, config=config, local_files_only=True)
         except UnsupportedModelError:
             raise
-        except (OSError, ValueError, KeyError) as exc:
+        except Exception as exc:  # noqa: B902 - corrupt weights / bad config fields: many types
             raise ModelLoadError(
-                f'could not load the Depth Anything checkpoint in {str(path)!r}: {exc}') from exc
+                f'could not load the Depth Anything checkpoint in {str(path)!r} '
+                f'({type(exc).__name__}: {_first_line(exc)})') from exc
         return net.eval()
     if not _looks_like_hub_id(text):
         raise ModelLoadError(

@@ -40,7 +40,8 @@ import threading
 import time
 from typing import Any, Dict, Iterator, Optional, Tuple, Union
 
-from adaptive_depth.depth_model import DEFAULT_MODEL_ID, DepthAnythingRunner
+from adaptive_depth.defaults import DEFAULT_MODEL_ID
+from adaptive_depth.depth_model import DepthAnythingRunner
 from adaptive_depth.geometry import CloudBuffer, FLOAT32, Intrinsics, PointField
 from adaptive_depth.scale_source import (check_scale_source, FixedScale, LearnedScale, NoScale,
                                          ScaleSource)
@@ -145,13 +146,16 @@ def decimated_intrinsics(intr: Intrinsics, factor: int) -> Intrinsics:
 
 
 def organised_cloud(depth: torch.Tensor, intr: Intrinsics, max_range: float = 0.0,
-                    rgb: Optional[torch.Tensor] = None) -> torch.Tensor:
+                    rgb: Optional[torch.Tensor] = None,
+                    depth_bound: Optional[float] = None) -> torch.Tensor:
     """
     Back-project and pack an h×w depth map straight into the PointCloud2 point layout.
 
     ``depth``: h×w float32 metres on any device, NaN where invalid (as :func:`mask_depth_`
     leaves it; NaN propagates to x, y, z); ``intr``: intrinsics of this h×w image; points farther
-    than ``max_range`` metres (Euclidean; 0 = off) become NaN; ``rgb``: h×w×3 uint8 or None.
+    than ``max_range`` metres (Euclidean; 0 = off) become NaN; ``rgb``: h×w×3 uint8 or None;
+    ``depth_bound``: the largest depth present (metres; None = unknown) — a point whose x or y
+    overflows float32 becomes NaN (never ±inf), checked only when the bound allows overflow.
     Returns an h×w×4 float32 tensor on the same device: x right, y down, z forward (the same
     float32 arithmetic as ``geometry.backproject``), then the ``rgb`` float packed as
     depth_image_proc does (bits ``0x00RRGGBB``, little-endian) or zero padding — byte for byte
@@ -172,8 +176,12 @@ def organised_cloud(depth: torch.Tensor, intr: Intrinsics, max_range: float = 0.
     torch.mul(depth, u, out=buf[..., 0])
     torch.mul(depth, v[:, None], out=buf[..., 1])
     buf[..., 2] = depth
+    xyz = buf[..., :3]
+    reach = max(abs(intr.cx), abs(w - 1 - intr.cx)) / intr.fx + \
+        max(abs(intr.cy), abs(h - 1 - intr.cy)) / intr.fy + 1.0  # max |x|/z, |y|/z, 1 (host)
+    if depth_bound is None or depth_bound * reach >= 1e38:
+        xyz.masked_fill_(~torch.isfinite(xyz).all(dim=-1, keepdim=True), math.nan)
     if max_range > 0:
-        xyz = buf[..., :3]
         far = xyz.square().sum(dim=-1) > float(max_range) ** 2
         xyz.masked_fill_(far.unsqueeze(-1), math.nan)
     # the rgb float's bytes, little-endian 0x00RRGGBB: b, g, r, 0 (plain byte copies: no
@@ -383,7 +391,7 @@ class FrameProcessor:
                     intr_d = decimated_intrinsics(intr, f) if f > 1 else intr
                     colours = x[0, ::f, ::f] if s.colorize_points else None
                     cloud_host = _start_download(organised_cloud(
-                        depth[::f, ::f], intr_d, s.points_max_range, colours))
+                        depth[::f, ::f], intr_d, s.points_max_range, colours, s.max_depth))
             t_cloud = time.perf_counter()
             if device.type == 'cuda':
                 torch.cuda.current_stream(device).synchronize()

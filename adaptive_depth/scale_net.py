@@ -34,6 +34,7 @@ from pathlib import Path
 import pickle
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
+from adaptive_depth.defaults import DEFAULT_MODEL_ID
 from adaptive_depth.depth_model import normalisation_constants, resize_normalise
 import numpy as np
 import torch
@@ -46,7 +47,6 @@ AUX_HIDDEN_CHANNELS = 32
 WEIGHTS_NAME = 'model.safetensors'
 CONFIG_NAME = 'config.json'
 FORMAT_VERSION = 1
-DEFAULT_BASE_MODEL = 'depth-anything/Depth-Anything-V2-Metric-Indoor-Small-hf'
 
 
 class ScaleNetCheckpointError(ValueError):
@@ -80,7 +80,7 @@ class ScaleNetConfig:
     mean: Tuple[float, float, float] = (0.485, 0.456, 0.406)
     std: Tuple[float, float, float] = (0.229, 0.224, 0.225)
     log_scale_bounds: Tuple[float, float] = (math.log(0.1), math.log(2.0))
-    base_model: str = DEFAULT_BASE_MODEL
+    base_model: str = DEFAULT_MODEL_ID
     metadata: Dict[str, Any] = field(default_factory=dict)
     members: int = 1
     aux_depth_block: int = 0
@@ -508,12 +508,7 @@ class ScalePredictor:
         return float(s) if s.ndim == 0 else s.astype(np.float32)
 
 
-def default_scale_net_config(**overrides: Any) -> ScaleNetConfig:
-    """Return ``ScaleNetConfig()`` with keyword overrides (convenience for CLIs)."""
-    return ScaleNetConfig(**overrides)
-
-
 __all__: Sequence[str] = (
     'ScaleNet', 'ScaleNetConfig', 'ScaleNetCheckpointError', 'ScalePredictor', 'count_parameters',
-    'default_scale_net_config', 'fuse_conv_bn', 'load_scale_net', 'preprocess_rgb',
+    'fuse_conv_bn', 'load_scale_net', 'preprocess_rgb',
     'save_scale_net')

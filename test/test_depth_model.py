@@ -21,6 +21,7 @@ import socket
 from adaptive_depth.depth_model import (
     da2_input_size, DepthAnythingRunner, DOCS_URL, hub_unreachable_reason, ImageInputError,
     ModelLoadError, resolve_device, resolve_precision, UnsupportedModelError)
+from adaptive_depth.input_limits import ImageSizeError, MAX_ASPECT_RATIO
 import numpy as np
 import pytest
 import torch
@@ -55,7 +56,7 @@ def test_output_shape_dtype_and_values(runner, h, w):
 
 
 def test_network_size_keeps_aspect_and_multiples_of_14():
-    for h, w in [(480, 640), (240, 320), (300, 200), (518, 518), (100, 1000), (719, 1283)]:
+    for h, w in [(480, 640), (240, 320), (300, 200), (518, 518), (100, 400), (719, 1283)]:
         th, tw = da2_input_size(h, w, 518)
         assert th % 14 == 0 and tw % 14 == 0
         assert min(th, tw) >= 518
@@ -67,6 +68,24 @@ def test_network_size_keeps_aspect_and_multiples_of_14():
     assert da2_input_size(640, 480, 518) == (686, 518)
     with pytest.raises(ValueError, match='positive'):
         da2_input_size(0, 10)
+
+
+@pytest.mark.parametrize('h,w', [(1, 4097), (4097, 1), (100, 401), (70, 286_790)])
+def test_network_input_is_bounded(h, w):
+    # Beyond 4:1 the image is refused (it would have become a 70 x 286,790 network input).
+    with pytest.raises(ImageSizeError, match='aspect ratio'):
+        da2_input_size(h, w, 518)
+
+
+def test_network_input_tokens_bounded_at_the_aspect_limit():
+    for h, w in [(1, 4), (4, 1), (128, 512), (3, 12)]:
+        th, tw = da2_input_size(h, w, 518)
+        assert th * tw <= MAX_ASPECT_RATIO * (518 + 14) ** 2
+
+
+def test_runner_refuses_extreme_aspect_ratio(runner):
+    with pytest.raises(ImageSizeError, match='aspect ratio'):
+        runner.predict(np.zeros((2, 4097, 3), np.uint8))
 
 
 def test_attributes_and_timings(runner, tiny_da2_dir):

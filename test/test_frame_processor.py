@@ -236,6 +236,12 @@ def test_organised_cloud_matches_geometry_packing():
         assert got.shape == (48, 64, 4) and got.dtype == torch.float32
         ref = pack_organized_cloud(backproject(depth, intr), colours)
         np.testing.assert_array_equal(got.numpy().view(np.uint8).reshape(48, -1), ref.data)
+    huge = depth.copy()
+    huge[0, 0] = 3e38  # x and y overflow float32: the point is NaN, never inf (REP 117)
+    got = organised_cloud(torch.from_numpy(huge), intr).numpy()
+    assert np.isnan(got[0, 0, :3]).all() and not np.isinf(got).any()
+    np.testing.assert_array_equal(got.view(np.uint8).reshape(48, -1),
+                                  pack_organized_cloud(backproject(huge, intr)).data)
     with pytest.raises(ValueError, match='does not match'):
         organised_cloud(torch.from_numpy(depth), NYU_INTRINSICS)
 

@@ -25,6 +25,8 @@ updates are validated in the on-set callback and applied in the post-set callbac
 docs/node.md.
 """
 
+import ctypes
+import os
 from pathlib import Path
 import signal
 import sys
@@ -32,7 +34,9 @@ import threading
 import time
 from typing import Any, Dict, List, Optional, Tuple
 
+from adaptive_depth.errors import ModelLoadError
 from adaptive_depth.geometry import Intrinsics
+from adaptive_depth.input_limits import ImageSizeError
 from adaptive_depth.ros import cdr, conversions
 from adaptive_depth.ros.params import (declare_node_params, describe_parameters, NODE_NAME,
                                        NodeParams, ParameterError)
@@ -49,10 +53,8 @@ from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
 THROTTLE_S = 5.0
-
-
-class ModelLoadError(RuntimeError):
-    """The depth model or the scale checkpoint could not be loaded."""
+SHUTDOWN_GRACE_S = 2.0
+"""Seconds a shutdown waits for the frame in progress before exiting without it."""
 
 
 class LatestFrameMailbox:
@@ -100,8 +102,8 @@ class LatestFrameMailbox:
 class _Stats:
     """Thread-safe counters and a per-window latency record for the diagnostics."""
 
-    COUNTERS = ('received', 'processed', 'dropped', 'idle', 'bad_images', 'bad_camera_info',
-                'inference_errors', 'no_intrinsics', 'published_points')
+    COUNTERS = ('received', 'processed', 'dropped', 'idle', 'bad_images', 'rejected_images',
+                'bad_camera_info', 'inference_errors', 'no_intrinsics', 'published_points')
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -345,14 +347,19 @@ class AdaptiveDepthNode(Node):
         return intr, info
 
     def _decode(self, kind: str, msg: Any) -> Optional[np.ndarray]:
+        limit = self._params.max_input_pixels
         try:
             if kind == 'compressed':
-                rgb = conversions.compressed_msg_to_rgb(msg)
+                rgb = conversions.compressed_msg_to_rgb(msg, max_pixels=limit)
             else:
-                rgb = conversions.image_msg_to_rgb(msg)
+                rgb = conversions.image_msg_to_rgb(msg, max_pixels=limit)
             if rgb.ndim != 3 or rgb.shape[0] == 0 or rgb.shape[1] == 0:
                 raise ValueError(f'decoded image has shape {rgb.shape}')
             return rgb
+        except ImageSizeError as exc:  # well formed, but outside the input limits
+            self._stats.count('rejected_images')
+            self.get_logger().warn(f'rejecting {kind} image: {exc}',
+                                   throttle_duration_sec=THROTTLE_S)
         except Exception as exc:
             self._stats.count('bad_images')
             what = (f'format {getattr(msg, "format", "?")!r}' if kind == 'compressed' else
@@ -360,7 +367,7 @@ class AdaptiveDepthNode(Node):
                     f'{getattr(msg, "width", "?")}x{getattr(msg, "height", "?")}')
             self.get_logger().warn(f'dropping undecodable {kind} image ({what}): {exc}',
                                    throttle_duration_sec=THROTTLE_S)
-            return None
+        return None
 
     def _process(self, kind: str, msg: Any, received: float) -> None:
         p = self._params
@@ -375,6 +382,8 @@ class AdaptiveDepthNode(Node):
                        self._points_pub.get_subscription_count() > 0)
         result = self._processor.process(rgb, intrinsics=intr, compute_points=want_points)
         t_infer = time.perf_counter()
+        if self._mailbox.closed:  # shutting down: the publishers may be gone
+            return
 
         header = msg.header
         self._depth_pub.publish(cdr.depth_image_cdr(header, result.depth))
@@ -452,13 +461,15 @@ class AdaptiveDepthNode(Node):
         if window['inference_errors']:
             status.level = DiagnosticStatus.ERROR
             problems.append(f'{window["inference_errors"]} frames failed')
-        elif window['bad_images'] or window['bad_camera_info'] or window['no_intrinsics'] or \
-                self._untrained or starved:
+        elif window['bad_images'] or window['rejected_images'] or window['bad_camera_info'] or \
+                window['no_intrinsics'] or self._untrained or starved:
             status.level = DiagnosticStatus.WARN
         else:
             status.level = DiagnosticStatus.OK
         if window['bad_images']:
             problems.append(f'{window["bad_images"]} bad images')
+        if window['rejected_images']:
+            problems.append(f'{window["rejected_images"]} images rejected (size limits)')
         if window['bad_camera_info']:
             problems.append(f'{window["bad_camera_info"]} bad camera_info')
         if window['no_intrinsics']:
@@ -490,12 +501,37 @@ class AdaptiveDepthNode(Node):
         return now - self._input_seen[1]
 
     # ------------------------------------------------------------------ shutdown
-    def destroy_node(self) -> None:
-        """Stop and join the worker thread, then destroy the node."""
+    def stop_worker(self, timeout: float = SHUTDOWN_GRACE_S) -> bool:
+        """
+        Stop taking frames and wait up to ``timeout`` seconds for the worker thread.
+
+        Returns True when the worker has ended; False while it is still inside one frame (it
+        is a daemon thread and publishes nothing after this call).
+        """
         self._mailbox.close()
         if self._worker.is_alive() and self._worker is not threading.current_thread():
-            self._worker.join(timeout=30.0)
+            self._worker.join(timeout=timeout)
+        return not self._worker.is_alive()
+
+    def destroy_node(self) -> None:
+        """Stop the worker thread (see :meth:`stop_worker`), then destroy the node."""
+        if not self._mailbox.closed:
+            self.stop_worker()
         super().destroy_node()
+
+
+def _exit_now(code: int) -> None:
+    """Flush every output stream and end the process at once, without interpreter teardown."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (AttributeError, ValueError, OSError):
+            pass
+    try:
+        ctypes.CDLL(None).fflush(None)
+    except (OSError, AttributeError):
+        pass
+    os._exit(code)
 
 
 def _config_file() -> str:
@@ -546,7 +582,10 @@ def main(args: Optional[List[str]] = None) -> int:
     Run the node until SIGINT/SIGTERM; return the process exit code.
 
     0 after a clean shutdown (or ``--help``), 2 for invalid parameters or arguments, 1 when the
-    model fails to load.
+    model fails to load. A frame still in inference :data:`SHUTDOWN_GRACE_S` seconds after the
+    signal is abandoned: the node is destroyed, rclpy shut down, and the process ends at once
+    with the same code (tearing the interpreter down under a thread that is inside torch can
+    abort the process).
     """
     code = _check_arguments(list(sys.argv if args is None else args))
     if code is not None:
@@ -564,6 +603,7 @@ def main(args: Optional[List[str]] = None) -> int:
     logger = get_logger(NODE_NAME)
     node = None
     code = 0
+    worker_busy = False
     try:
         try:
             node = AdaptiveDepthNode()
@@ -582,8 +622,14 @@ def main(args: Optional[List[str]] = None) -> int:
             logger.info('shutting down')
     finally:
         if node is not None:
+            worker_busy = not node.stop_worker(SHUTDOWN_GRACE_S)
+            if worker_busy:
+                logger.warn(f'a frame is still in inference {SHUTDOWN_GRACE_S:g} s after the '
+                            'shutdown request: exiting without waiting for it')
             node.destroy_node()
         rclpy.try_shutdown()
+    if worker_busy:
+        _exit_now(code)
     return code
 
 

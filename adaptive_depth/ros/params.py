@@ -27,11 +27,10 @@ from pathlib import Path
 import textwrap
 from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
-from adaptive_depth.geometry import Intrinsics
+from adaptive_depth.defaults import DEFAULT_MODEL_ID
+from adaptive_depth.geometry import Intrinsics, MAX_PRINCIPAL_PX, MIN_FOCAL_PX
 from adaptive_depth.scale_source import SCALE_SOURCES
 
-DEFAULT_MODEL_ID = 'depth-anything/Depth-Anything-V2-Metric-Indoor-Small-hf'
-"""Same value as ``adaptive_depth.depth_model.DEFAULT_MODEL_ID`` (kept here to avoid torch)."""
 
 NODE_NAME = 'adaptive_depth_node'
 OUTPUT_SETTINGS = ('min_depth', 'max_depth', 'scale_smoothing', 'point_decimation',
@@ -77,6 +76,11 @@ PARAM_SPECS: Dict[str, ParamSpec] = {
     'input_size': ParamSpec(
         'Side length (pixels) the image is resized to before DA2; larger = slower, finer.',
         'integer > 0, multiple of 14', True),
+    'max_input_pixels': ParamSpec(
+        'Largest accepted input image (width x height, pixels); bigger raw images and compressed '
+        'images whose PNG/JPEG header declares more are refused before decoding (counted as '
+        'rejected_images). Images with an aspect ratio above 4:1 are refused too.',
+        'integer >= 1', False),
     'max_depth': ParamSpec(
         'Depth beyond this (metres) is published as NaN.', 'finite, > min_depth', False),
     'min_depth': ParamSpec(
@@ -151,6 +155,7 @@ class NodeParams:
     device: str = 'auto'
     precision: str = 'auto'
     input_size: int = 518
+    max_input_pixels: int = 8_388_608
     max_depth: float = 10.0
     min_depth: float = 0.0
     publish_points: bool = True
@@ -336,6 +341,12 @@ def check_value(name: str, value: Any) -> Optional[str]:
     if name in ('min_depth', 'points_max_range', 'fx', 'fy', 'cx', 'cy',
                 'camera_info_stamp_tolerance', 'input_timeout') and value < 0:
         return f'{name} must be >= 0, got {value}'
+    if name == 'max_input_pixels' and value < 1:
+        return f'max_input_pixels must be >= 1, got {value}'
+    if name in ('fx', 'fy') and 0 < value < MIN_FOCAL_PX:
+        return f'{name} must be 0 (unset) or >= {MIN_FOCAL_PX:g} pixels, got {value}'
+    if name in ('cx', 'cy') and value > MAX_PRINCIPAL_PX:
+        return f'{name} must be <= {MAX_PRINCIPAL_PX:g} pixels, got {value}'
     if name == 'point_decimation' and value < 1:
         return f'point_decimation must be >= 1, got {value}'
     if name == 'scale_smoothing' and not 0.0 <= value < 1.0:

@@ -37,9 +37,10 @@ import sys
 import time
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from adaptive_depth.depth_model import DEFAULT_MODEL_ID
+from adaptive_depth.defaults import DEFAULT_MODEL_ID
 from adaptive_depth.ros.node_process import node_env, NodeProcess
 from adaptive_depth.sample import RGBDSample
+from adaptive_depth.tools.common import check_out, clear_dir, tool_main, UserError
 import numpy as np
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -280,7 +281,7 @@ def run_demo(args: argparse.Namespace) -> int:
 def _write_outputs(out, frames, sent, recorder, label, untrained, model, model_origin, source,
                    args, node_exit, image_msg_to_depth) -> int:
     from adaptive_depth.metrics import depth_metrics, eigen_crop_mask
-    from adaptive_depth.visualize import colorize_depth, save_depth_png, write_ply
+    from adaptive_depth.visualize import colorize_depth, save_depth_figure, write_ply
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
@@ -294,7 +295,12 @@ def _write_outputs(out, frames, sent, recorder, label, untrained, model, model_o
         index = sent[key][1]
         frame = frames[index]
         depth = image_msg_to_depth(recorder.depth[key][1])
-        save_depth_png(out / f'depth_{index:03d}_{tag}.png', depth, vmin=0.0, vmax=args.max_depth)
+        scale = recorder.scale.get(key)
+        scale_text = '' if scale is None else f', scale {scale:.3f}'
+        save_depth_figure(out / f'depth_{index:03d}_{tag}.png', depth, vmin=0.0,
+                          vmax=args.max_depth, label='depth [m] (black: no depth)',
+                          title=f'frame {index} ({frame.name}): published depth{scale_text}\n'
+                                f'{label}')
         valid = np.isfinite(frame.depth) & (frame.depth > 0) & np.isfinite(depth)
         if frame.meta.get('eval_crop') == 'eigen':
             valid &= eigen_crop_mask(*depth.shape)
@@ -379,7 +385,10 @@ def build_parser() -> argparse.ArgumentParser:
         prog='adaptive_depth_demo', description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--out', default='demo_output',
-                        help='output folder (default: %(default)s)')
+                        help='output folder (default: %(default)s); a used one needs '
+                             '--overwrite')
+    parser.add_argument('--overwrite', action='store_true',
+                        help='replace the files of a used --out')
     parser.add_argument('--model', default=None,
                         help='DA2 metric checkpoint: hub id or local directory (default: '
                              '$ADAPTIVE_DEPTH_MODEL, the HF cache, the hub, else untrained)')
@@ -404,16 +413,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@tool_main('adaptive_depth_demo')
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Entry point of ``adaptive_depth_demo``."""
+    """Entry point of ``adaptive_depth_demo``; returns the exit code (docs/tools.md)."""
     args = build_parser().parse_args(argv)
     if args.frames < 1:
-        raise SystemExit('adaptive_depth_demo: error: --frames must be >= 1')
+        raise UserError('--frames must be >= 1')
     if not args.rate > 0:
-        raise SystemExit('adaptive_depth_demo: error: --rate must be > 0')
+        raise UserError('--rate must be > 0')
     if args.input_size <= 0 or args.input_size % 14:
-        raise SystemExit('adaptive_depth_demo: error: --input-size must be a positive multiple '
-                         'of 14')
+        raise UserError('--input-size must be a positive multiple of 14')
+    out = check_out(args.out, overwrite=args.overwrite)
+    if args.overwrite:
+        clear_dir(out)
     return run_demo(args)
 
 

@@ -141,7 +141,8 @@ def replay(args: argparse.Namespace) -> Dict[str, Any]:
     bag = Path(args.bag).expanduser()
     if not bag.exists():
         raise FileNotFoundError(f'bag not found: {bag}')
-    out = Path(args.out).expanduser()
+    from adaptive_depth.tools.common import check_out
+    out = check_out(args.out, overwrite=args.overwrite)   # the output policy of every tool
     if out.resolve() == bag.resolve():
         raise ReplayError('--out must differ from the input bag')
     with BagReader(bag) as reader:

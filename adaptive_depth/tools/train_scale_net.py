@@ -24,8 +24,13 @@ Writes ``best/`` and ``last/`` checkpoints (``model.safetensors`` + ``config.jso
 """
 
 import argparse
+from pathlib import Path
 import sys
 from typing import List, Optional, Sequence, Tuple
+
+from adaptive_depth.tools.common import check_out, clear_dir, Interrupted, tool_main
+
+PROG = 'train_scale_net'
 
 
 def parse_size(text: str) -> Tuple[int, int]:
@@ -90,9 +95,12 @@ def build_parser() -> argparse.ArgumentParser:
                         '(same seed -> same losses)')
     p.add_argument('--device', default='auto',
                    help="'auto' (CUDA if available), 'cpu', 'cuda' or 'cuda:N'")
-    p.add_argument('--resume', action='store_true',
-                   help='continue the run in --out from last/training_state.pt up to --epochs '
-                        '(same oracle, seed and network options required)')
+    again = p.add_mutually_exclusive_group()
+    again.add_argument('--resume', action='store_true',
+                       help='continue the run in --out from last/training_state.pt up to '
+                            '--epochs (same oracle, seed and network options required)')
+    again.add_argument('--overwrite', action='store_true',
+                       help='delete what a used --out holds and train from scratch')
     p.add_argument('--input-size', type=parse_size, default=(224, 224), metavar='N|HxW',
                    help='network input size in pixels (height x width); e.g. 128x160 is faster')
     p.add_argument('--channels', type=parse_int_list, default=None, metavar='C1,C2,...',
@@ -135,8 +143,9 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@tool_main(PROG)
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Run the tool; return the process exit status (0 on success)."""
+    """Run the tool; return the exit code (docs/tools.md: 0 ok, 2 user error, 130)."""
     args = build_parser().parse_args(argv)
     from adaptive_depth.oracle_dataset import read_oracle_dir
     from adaptive_depth.training import train_scale_net, TrainConfig
@@ -166,19 +175,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                       rotate_deg=args.rotate_deg, channel_shuffle=args.channel_shuffle,
                       aux_depth_weight=args.aux_depth_weight, input_size=args.input_size,
                       net_options=net_options)
+    cfg.validate()
+    oracle = read_oracle_dir(args.oracle)
+    out = check_out(args.out, overwrite=args.overwrite, resume=args.resume)
+    if oracle.simulated and not args.quiet:
+        print(f'note: {args.oracle} was made with the SIMULATED base model '
+              f'({oracle.base_model_name})', file=sys.stderr)
+    if args.overwrite:
+        clear_dir(out)
     try:
-        oracle = read_oracle_dir(args.oracle)
-        if oracle.simulated and not args.quiet:
-            print(f'note: {args.oracle} was made with the SIMULATED base model '
-                  f'({oracle.base_model_name})', file=sys.stderr)
-        result = train_scale_net(oracle, cfg, args.out, resume=args.resume,
-                                 progress=not args.quiet)
-    except (ValueError, FileNotFoundError, OSError) as exc:
-        print(f'train_scale_net: error: {exc}', file=sys.stderr)
-        return 2
+        result = train_scale_net(oracle, cfg, out, resume=args.resume, progress=not args.quiet)
     except KeyboardInterrupt:
-        print('train_scale_net: interrupted; continue with --resume', file=sys.stderr)
-        return 130
+        raise Interrupted(_interrupted_message(out)) from None
     lines: List[str] = [
         f'trained {len(result.history)} epoch(s) on {len(result.train_names)} samples '
         f'({len(result.val_names)} held out) in {result.seconds:.1f} s',
@@ -187,6 +195,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ]
     print('\n'.join(lines))
     return 0
+
+
+def _interrupted_message(out: Path) -> str:
+    from adaptive_depth.training import STATE_FILE
+
+    state = out / 'last' / STATE_FILE
+    if state.is_file():
+        return f'interrupted; continue with --resume (from {state})'
+    return ('interrupted before the first epoch was saved: nothing can be resumed; train again '
+            'with --overwrite')
 
 
 if __name__ == '__main__':
