@@ -237,11 +237,12 @@ def test_organised_cloud_matches_geometry_packing():
         ref = pack_organized_cloud(backproject(depth, intr), colours)
         np.testing.assert_array_equal(got.numpy().view(np.uint8).reshape(48, -1), ref.data)
     huge = depth.copy()
-    huge[0, 0] = 3e38  # x and y overflow float32: the point is NaN, never inf (REP 117)
-    got = organised_cloud(torch.from_numpy(huge), intr).numpy()
-    assert np.isnan(got[0, 0, :3]).all() and not np.isinf(got).any()
+    huge[0, 63] = 3e38  # x = 1.57 z overflows float32: the point is NaN, never inf (REP 117)
+    wide = Intrinsics(20.0, 20.0, 31.7, 23.2, 64, 48)
+    got = organised_cloud(torch.from_numpy(huge), wide).numpy()
+    assert np.isnan(got[0, 63, :3]).all() and not np.isinf(got).any()
     np.testing.assert_array_equal(got.view(np.uint8).reshape(48, -1),
-                                  pack_organized_cloud(backproject(huge, intr)).data)
+                                  pack_organized_cloud(backproject(huge, wide)).data)
     with pytest.raises(ValueError, match='does not match'):
         organised_cloud(torch.from_numpy(depth), NYU_INTRINSICS)
 
