@@ -30,6 +30,7 @@ CONSOLE_SCRIPTS = [
     'replay_bag = adaptive_depth.tools.replay_bag:main',
     'convert_da2_pth = adaptive_depth.tools.convert_da2_pth:main',
     'synthetic_experiment = adaptive_depth.tools.synthetic_experiment:main',
+    'adaptive_depth_recording_experiment = adaptive_depth.tools.recording_experiment:main',
 ]
 
 setup(
