@@ -385,8 +385,10 @@ def run_experiment(train: FrameSet, test: FrameSet, recipes: Sequence[str],
     for recipe in recipes:
         runs = []
         for seed in seeds:
-            cfg = recipe_config(recipe, seed=seed, device=device,
-                                **dict((overrides or {}).get(recipe, {})))
+            # No validation split: a random hold-out of consecutive frames would leak
+            # near-duplicates; model selection falls back to the training loss.
+            cfg = recipe_config(recipe, **{'val_fraction': 0.0, 'seed': seed, 'device': device,
+                                           **dict((overrides or {}).get(recipe, {}))})
             run_dir = Path(out_dir) / f'{recipe}_seed{seed}'
             t0 = time.perf_counter()
             trained = train_scale_net(train, cfg, run_dir, progress=progress)
