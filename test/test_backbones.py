@@ -158,3 +158,28 @@ def test_config_validation():
     cfg = recipe_config('pretrained', epochs=3, net_options={'finetune': 'frozen'})
     assert cfg.epochs == 3 and cfg.net_options['backbone'] == 'efficientnet_lite0'
     assert cfg.net_options['finetune'] == 'frozen'
+
+
+def test_train_scale_net_cli_recipes(tmp_path, capsys):
+    from adaptive_depth.tools import generate_oracle, train_scale_net as cli
+
+    assert generate_oracle.main(['--data', 'synthetic:8', '--synthetic-size', '80x60',
+                                 '--simulated', '--out', str(tmp_path / 'oracle'),
+                                 '--no-progress']) == 0
+    rc = cli.main(['--oracle', str(tmp_path / 'oracle'), '--out', str(tmp_path / 'net'),
+                   '--epochs', '1', '--input-size', '64', '--finetune', 'last', '--quiet',
+                   '--device', 'cpu'])
+    assert rc == 0, capsys.readouterr().err
+    _, cfg = load_scale_net(tmp_path / 'net' / 'best')
+    # the default recipe's settings, with the given options on top
+    assert (cfg.backbone, cfg.finetune, cfg.input_size) == ('efficientnet_lite0', 'last', (64, 64))
+    assert cfg.predict_variance and cfg.metadata['trained_with']['optimizer'] == 'adamw'
+    rc = cli.main(['--oracle', str(tmp_path / 'oracle'), '--out', str(tmp_path / 'paper'),
+                   '--recipe', 'paper', '--epochs', '1', '--input-size', '32', '--channels',
+                   '4,8', '--quiet', '--device', 'cpu'])
+    assert rc == 0
+    _, cfg = load_scale_net(tmp_path / 'paper' / 'best')
+    assert (cfg.backbone, cfg.channels, cfg.predict_variance) == ('scratch', (4, 8), False)
+    assert cfg.metadata['trained_with']['optimizer'] == 'adam'
+    with pytest.raises(SystemExit):
+        cli.main(['--oracle', 'x', '--out', 'y', '--recipe', 'nope'])
