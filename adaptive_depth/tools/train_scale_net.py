@@ -79,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
                         'history.json, split.json and loss_curve.png')
     p.add_argument('--recipe', default=DEFAULT_RECIPE, choices=sorted(RECIPES),
                    help=f'training recipe (default {DEFAULT_RECIPE}, the measured best: '
-                        f'docs/scale_net.md); every option below defaults to the recipe\'s value')
+                        f'docs/scale_net.md); every option below defaults to the recipe value')
     p.add_argument('--epochs', type=int, help='number of training epochs')
     p.add_argument('--batch-size', type=int, help='images per optimisation step')
     p.add_argument('--lr', type=float, help='initial learning rate (of the head)')
