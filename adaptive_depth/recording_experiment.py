@@ -367,7 +367,9 @@ def run_experiment(train: FrameSet, test: FrameSet, recipes: Sequence[str],
                    seeds: Sequence[int], out_dir: Path, device: str = 'auto',
                    overrides: Optional[Dict[str, Dict[str, Any]]] = None,
                    hold_quantile: Optional[float] = 0.8, progress: bool = True,
-                   log: Callable[[str], None] = print) -> Dict[str, Any]:
+                   log: Callable[[str], None] = print,
+                   on_run: Optional[Callable[[Dict[str, Any]], None]] = None
+                   ) -> Dict[str, Any]:
     """
     Train every recipe × seed on ``train``, score on ``test``; return the results dict.
 
@@ -375,16 +377,20 @@ def run_experiment(train: FrameSet, test: FrameSet, recipes: Sequence[str],
     (``per_frame``). ``overrides`` maps a recipe to TrainConfig field overrides (e.g. epochs).
     ``hold_quantile``: the stability table also tries holding the smoothed scale when a frame's
     std exceeds this quantile of the stds on the training frames (None: not tried).
+    ``on_run(results)`` is called after every trained run (e.g. to save partial results).
     """
     import time
 
     from adaptive_depth.recipes import recipe_config
     from adaptive_depth.training import train_scale_net
 
-    results: Dict[str, Any] = {'recipes': {}, 'per_frame': {}}
-    for recipe in recipes:
-        runs = []
-        for seed in seeds:
+    results: Dict[str, Any] = {
+        'recipes': {r: {'runs': []} for r in recipes}, 'per_frame': {},
+        'test': {'names': test.names, 'recordings': test.recordings,
+                 'log_scale_oracle': test.log_scales.tolist()}}
+    # Seeds outside, recipes inside: a run cut short still holds paired comparisons.
+    for seed in seeds:
+        for recipe in recipes:
             # No validation split: a random hold-out of consecutive frames would leak
             # near-duplicates; model selection falls back to the training loss.
             cfg = recipe_config(recipe, **{'val_fraction': 0.0, 'seed': seed, 'device': device,
@@ -405,16 +411,17 @@ def run_experiment(train: FrameSet, test: FrameSet, recipes: Sequence[str],
                           best_epoch=trained.best_epoch,
                           train_gap_closure=scored_train['gap_closure'],
                           checkpoint=str(trained.best_dir))
-            runs.append(scored)
+            entry = results['recipes'][recipe]
+            entry['runs'].append(scored)
+            gaps = np.array([r['gap_closure'] for r in entry['runs']])
+            entry.update(gap_closure_mean=float(np.mean(gaps)),
+                         gap_closure_min=float(np.min(gaps)))
             results['per_frame'][f'{recipe}_seed{seed}'] = {
                 'log_scale': log_s.tolist(), 'log_scale_std': std.tolist()}
             log(f'{recipe} seed {seed}: test gap closed {100 * scored["gap_closure"]:.1f} % '
                 f'(train {100 * scored_train["gap_closure"]:.1f} %), {seconds:.0f} s')
-        gaps = np.array([r['gap_closure'] for r in runs])
-        results['recipes'][recipe] = {'runs': runs, 'gap_closure_mean': float(np.mean(gaps)),
-                                      'gap_closure_min': float(np.min(gaps))}
-    results['test'] = {'names': test.names, 'recordings': test.recordings,
-                       'log_scale_oracle': test.log_scales.tolist()}
+            if on_run is not None:
+                on_run(results)
     return results
 
 
@@ -442,6 +449,8 @@ def report_markdown(results: Dict[str, Any], title: str) -> str:
               f'{results["test_recordings"]} recordings). Seeds: {results["seeds"]}.', '',
               '## Gap closed (test AbsRel, no scaling → oracle)', '',
               '| recipe | mean | min | per seed | train (seed 0) |', '|---|---|---|---|---|']
+    done = {name: r for name, r in results['recipes'].items() if r['runs']}
+    results = dict(results, recipes=done)
     for name, r in results['recipes'].items():
         per = ', '.join(_pct(run['gap_closure']) for run in r['runs'])
         lines.append(f'| {name} | {_pct(r["gap_closure_mean"])} | {_pct(r["gap_closure_min"])} '
@@ -546,7 +555,7 @@ def plot_results(results: Dict[str, Any], path: Path, title: str) -> Path:
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
 
-    recipes = list(results['recipes'])
+    recipes = [r for r, v in results['recipes'].items() if v['runs']]
     fig, axes = plt.subplots(1, 3, figsize=(16, 4.5), dpi=100)
     ax = axes[0]
     for i, name in enumerate(recipes):

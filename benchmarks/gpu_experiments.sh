@@ -43,14 +43,14 @@ run() {  # run NAME TIMEOUT ARGS...
   cp "$WORK/$name/results.png" "$OUT/$name.png" 2>/dev/null
 }
 # 1. synthetic acceptance split (generate_oracle --simulated --no-filter, 400 train / 100 test).
-run synthetic 180 --train-data synthetic:400 --test-data synthetic:100:100000 \
+run synthetic 170 --train-data synthetic:400 --test-data synthetic:100:100000 \
   --recipes scratch,pretrained --seeds 0,1,2 --title 'Synthetic scenes (3 seeds)'
 # 2. real recordings A: train 7-Scenes kitchen + TUM cabinet (+400 synthetic scenes), test SUN3D office + NYU.
-run real_a 110 --train-data sevenscenes:$G/sevenscenes_redkitchen --train-data tum:$G/tum_fr3_cabinet \
+run real_a 115 --train-data sevenscenes:$G/sevenscenes_redkitchen --train-data tum:$G/tum_fr3_cabinet \
   --mix-synthetic 400 --test-data sevenscenes:$G/sun3d_office --test-data nyu-folder:$G/nyu_test_sample \
   --recipes scratch,pretrained --seeds 0,1,2 --title 'Real recordings A: kitchen+cabinet(+synthetic) -> office+NYU'
 # 3. real recordings B: train SUN3D office + NYU + TUM cabinet (+400 synthetic), test 7-Scenes kitchen (500 consecutive frames).
-run real_b 110 --train-data sevenscenes:$G/sun3d_office --train-data nyu-folder:$G/nyu_test_sample \
+run real_b 115 --train-data sevenscenes:$G/sun3d_office --train-data nyu-folder:$G/nyu_test_sample \
   --train-data tum:$G/tum_fr3_cabinet --mix-synthetic 400 --test-data sevenscenes:$G/sevenscenes_redkitchen \
   --recipes scratch,pretrained --seeds 0,1,2 --title 'Real recordings B: office+NYU+cabinet(+synthetic) -> kitchen'
 echo "done $(date -u +%T)" | tee -a "$LOG"

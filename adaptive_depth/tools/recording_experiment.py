@@ -174,14 +174,20 @@ def _run(args: argparse.Namespace, recipes: List[str], seeds: List[int],
                          f'e.g. {sorted(overlap)[0]}')
     prepared = time.perf_counter() - started
     print(f'prepared {len(train)} training and {len(test)} test frames in {prepared:.0f} s')
+    info = {'simulated': train.simulated or test.simulated, 'base_model': test.base_model,
+            'train_specs': train_specs, 'test_specs': list(args.test_data),
+            'n_train': len(train), 'n_test': len(test),
+            'test_recordings': len(set(test.recordings)), 'seeds': seeds,
+            'overrides': overrides, 'prepare_seconds': prepared}
+
+    def save_partial(partial: Dict[str, Any]) -> None:
+        partial.update(info, total_seconds=time.perf_counter() - started, complete=False)
+        rx.write_reports(partial, out, args.title + ' (partial)')
+
     results = rx.run_experiment(train, test, recipes, seeds, out / 'runs', device=args.device,
-                                overrides=overrides, progress=not args.quiet)
-    results.update(simulated=train.simulated or test.simulated, base_model=test.base_model,
-                   train_specs=train_specs, test_specs=list(args.test_data),
-                   n_train=len(train), n_test=len(test),
-                   test_recordings=len(set(test.recordings)), seeds=seeds,
-                   overrides=overrides, prepare_seconds=prepared,
-                   total_seconds=time.perf_counter() - started)
+                                overrides=overrides, progress=not args.quiet,
+                                on_run=save_partial)
+    results.update(info, total_seconds=time.perf_counter() - started, complete=True)
     paths = rx.write_reports(results, out, args.title)
     print((out / 'results.md').read_text())
     print('wrote ' + ', '.join(str(p) for p in paths))
