@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 import torch
 
-SMALL = (64, 64)
+SMALL = (32, 32)
 
 
 def _lite_cfg(**kw):
@@ -167,12 +167,12 @@ def test_train_scale_net_cli_recipes(tmp_path, capsys):
                                  '--simulated', '--out', str(tmp_path / 'oracle'),
                                  '--no-progress']) == 0
     rc = cli.main(['--oracle', str(tmp_path / 'oracle'), '--out', str(tmp_path / 'net'),
-                   '--epochs', '1', '--input-size', '64', '--finetune', 'last', '--quiet',
+                   '--epochs', '1', '--input-size', '32', '--finetune', 'last', '--quiet',
                    '--device', 'cpu'])
     assert rc == 0, capsys.readouterr().err
     _, cfg = load_scale_net(tmp_path / 'net' / 'best')
     # the default recipe's settings, with the given options on top
-    assert (cfg.backbone, cfg.finetune, cfg.input_size) == ('efficientnet_lite0', 'last', (64, 64))
+    assert (cfg.backbone, cfg.finetune, cfg.input_size) == ('efficientnet_lite0', 'last', (32, 32))
     assert cfg.predict_variance and cfg.metadata['trained_with']['optimizer'] == 'adamw'
     rc = cli.main(['--oracle', str(tmp_path / 'oracle'), '--out', str(tmp_path / 'paper'),
                    '--recipe', 'paper', '--epochs', '1', '--input-size', '32', '--channels',
