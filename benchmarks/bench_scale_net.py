@@ -55,6 +55,23 @@ def median_ms(fn: Callable[[], object], repeats: int, warmup: int, sync: Callabl
     return statistics.median(times)
 
 
+def paired_ms(fn_a: Callable[[], object], fn_b: Callable[[], object], repeats: int,
+              warmup: int, sync: Callable[[], None]) -> tuple:
+    """Return the median ms of ``fn_a`` and ``fn_b``, timed alternately (same machine load)."""
+    for _ in range(warmup):
+        fn_a()
+        fn_b()
+    a, b = [], []
+    for _ in range(repeats):
+        for fn, out in ((fn_a, a), (fn_b, b)):
+            sync()
+            t0 = time.perf_counter()
+            fn()
+            sync()
+            out.append((time.perf_counter() - t0) * 1e3)
+    return statistics.median(a), statistics.median(b)
+
+
 def main() -> None:
     """Run the benchmark and print a Markdown table."""
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
@@ -86,9 +103,9 @@ def main() -> None:
                                          device=device)
             x = runner.preprocess(runner.upload(rgb))
             with torch.inference_mode():
-                plain = median_ms(lambda: runner.forward(x), args.repeats, args.warmup, sync)
-                both = median_ms(lambda: runner.forward_with_features(x), args.repeats,
-                                 args.warmup, sync)
+                plain, both = paired_ms(lambda: runner.forward(x),
+                                        lambda: runner.forward_with_features(x), args.repeats,
+                                        args.warmup, sync)
                 feats = runner.forward_with_features(x)[1]
                 head = FeatureScaleHead(FeatureHeadConfig(feats.shape[1])).to(device).eval()
                 head_ms = median_ms(lambda: head(feats), args.repeats, args.warmup, sync)
