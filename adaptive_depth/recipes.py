@@ -26,6 +26,9 @@ Named training recipes of the scale network (one owner for each recipe's setting
     fine-tuned: AdamW (head 1e-3, body 3e-4, weight decay 1e-4), cosine schedule, 20 epochs,
     flips, output bias started at the mean log s*, flip test-time averaging and a variance head
     (Gaussian NLL) for the per-frame uncertainty.
+``pretrained_aux``
+    ``pretrained`` plus the auxiliary coarse-depth loss (weight 3) on the body's output
+    feature map (a training-only head; docs/scale_net.md).
 ``pretrained_last``
     As ``pretrained`` but only the last third of the blocks (and the head) train.
 
@@ -46,6 +49,7 @@ RECIPES: Dict[str, Dict[str, Any]] = {
                    'net_options': {'backbone': 'efficientnet_lite0', 'fc': (), 'dropout': 0.2,
                                    'test_time_flip': True, 'predict_variance': True}},
 }
+RECIPES['pretrained_aux'] = {**RECIPES['pretrained'], 'aux_depth_weight': 3.0}
 RECIPES['pretrained_last'] = {
     **RECIPES['pretrained'],
     'net_options': {**RECIPES['pretrained']['net_options'], 'finetune': 'last'}}

@@ -22,7 +22,8 @@ has 421,921 parameters. ``backbone='efficientnet_lite0'`` (or ``_lite1`` / ``_li
 the conv blocks by an ImageNet-pretrained EfficientNet-Lite body (``adaptive_depth.backbones``)
 with its own input normalisation. Optional: a deep ensemble (``members``), a predicted variance
 of log s (``predict_variance``), a training-only auxiliary coarse-depth head
-(``aux_depth_block``, scratch only) and flip test-time averaging (``test_time_flip``).
+(``aux_depth_block``; on a pretrained body it reads the body's output) and flip test-time
+averaging (``test_time_flip``).
 
 :meth:`ScalePredictor.estimate` returns log s with its uncertainty (:class:`ScaleEstimate`): the
 standard deviation combines the spread of the ensemble members and the predicted variance.
@@ -133,14 +134,14 @@ class ScaleNetConfig:
         if self.finetune not in bb.FINETUNE_POLICIES:
             raise ValueError(f'unknown finetune policy {self.finetune!r}; known: '
                              f'{", ".join(bb.FINETUNE_POLICIES)}')
-        if self.backbone != 'scratch' and self.aux_depth_block:
-            raise ValueError('the auxiliary depth head (aux_depth_block) needs '
-                             "backbone='scratch'")
+        if self.backbone != 'scratch' and self.aux_depth_block not in (0, 1):
+            raise ValueError('on a pretrained backbone aux_depth_block must be 0 (none) or 1 '
+                             f'(the output feature map), got {self.aux_depth_block}')
         if not self.channels or min(self.channels) <= 0:
             raise ValueError(f'channels must be positive, got {self.channels}')
         if self.fc and min(self.fc) <= 0:
             raise ValueError(f'fc sizes must be positive, got {self.fc}')
-        if not 0 <= self.aux_depth_block <= len(self.channels):
+        if self.backbone == 'scratch' and not 0 <= self.aux_depth_block <= len(self.channels):
             raise ValueError(f'aux_depth_block must be 0 (none) or a conv block number in '
                              f'[1, {len(self.channels)}], got {self.aux_depth_block}')
         if not 1 <= self.members <= 32:
@@ -216,7 +217,8 @@ class ScaleNet(nn.Module):
         self.head = nn.Sequential(*head)
         self.aux_depth: Optional[nn.Module] = None
         if self.config.aux_depth_block:
-            ch = self.config.channels[self.config.aux_depth_block - 1]
+            ch = (self.config.channels[self.config.aux_depth_block - 1]
+                  if self.config.backbone == 'scratch' else self.features.out_channels)
             self.aux_depth = nn.Sequential(nn.Conv2d(ch, AUX_HIDDEN_CHANNELS, 3, padding=1),
                                            nn.ReLU(inplace=True),
                                            nn.Conv2d(AUX_HIDDEN_CHANNELS, 1, 1))
@@ -273,20 +275,30 @@ class ScaleNet(nn.Module):
         Return the N×members log-scales and the N×members×h×w auxiliary log-depth maps.
 
         The maps are natural-log depth in metres at the resolution of the output of conv block
-        ``aux_depth_block`` (input size / 2**block). Training only; needs ``aux_depth_block``.
+        ``aux_depth_block`` (input size / 2**block; a pretrained body's output: / 32).
+        Training only; needs ``aux_depth_block``.
         """
+        raw, maps = self.forward_raw_with_aux(x)
+        return raw[..., 0], maps
+
+    def forward_raw_with_aux(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Return the N×members×D raw head outputs (see ``forward_raw``) and the aux maps."""
         if x.dim() != 4 or x.shape[1] != 3:
             raise ValueError(f'ScaleNet expects an N×3×h×w tensor, got shape {tuple(x.shape)}')
         if not self.config.aux_depth_block:
             raise ValueError('this ScaleNet has no auxiliary depth head (aux_depth_block = 0)')
         if self.members is not None:
-            outs = [member.forward_with_aux(x) for member in self.members]
+            outs = [member.forward_raw_with_aux(x) for member in self.members]
             return (torch.cat([o[0] for o in outs], dim=1),
                     torch.cat([o[1] for o in outs], dim=1))
-        cut = 4 * self.config.aux_depth_block
-        mid = self.features[:cut](x)
-        feat = self.features[cut:](mid)
-        return self.head(self.pool(feat).flatten(1))[:, :1], self.aux_depth(mid)
+        if self.config.backbone == 'scratch':
+            cut = 4 * self.config.aux_depth_block
+            mid = self.features[:cut](x)
+            feat = self.features[cut:](mid)
+        else:
+            mid = feat = self.features(x)
+        out = _clamp_log_var(self.head(self.pool(feat).flatten(1))).unsqueeze(1)
+        return out, self.aux_depth(mid)
 
     def member_parameter_groups(self) -> List[List[nn.Parameter]]:
         """Return the parameters of each member (one group for a single net)."""

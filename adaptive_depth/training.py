@@ -301,6 +301,8 @@ def make_scale_net_config(cfg: TrainConfig, oracle: Any) -> 'sn.ScaleNetConfig':
                             f'known: {sorted(valid)}')
     if cfg.aux_depth_weight > 0:
         n_blocks = len(kwargs.get('channels', sn.ScaleNetConfig.channels))
+        if kwargs.get('backbone', 'scratch') != 'scratch':
+            n_blocks = 2   # a pretrained body: the head reads its output feature map (block 1)
         kwargs.setdefault('aux_depth_block', max(n_blocks - 1, 1))
         if not kwargs['aux_depth_block']:
             raise TrainingError('aux_depth_weight > 0 needs an auxiliary depth head: '
@@ -786,8 +788,11 @@ def _train(oracle: Any, cfg: TrainConfig, out_dir: Path, resume: bool, progress:
                     if raw.shape[-1] > 1:
                         log_var = raw[..., 1]
                 else:
-                    pred, aux_pred = model.forward_with_aux(xb)
-                    pred = pred.float()
+                    raw, aux_pred = model.forward_raw_with_aux(xb)
+                    raw = raw.float()
+                    pred = raw[..., 0]
+                    if raw.shape[-1] > 1:
+                        log_var = raw[..., 1]
             scale_loss = loss_fn(pred, yb.unsqueeze(1).expand_as(pred))
             loss = scale_loss
             if log_var is not None and cfg.variance_weight > 0:

@@ -151,8 +151,8 @@ def test_config_validation():
         ScaleNetConfig(backbone='resnet')
     with pytest.raises(ValueError, match='finetune'):
         _lite_cfg(finetune='some')
-    with pytest.raises(ValueError, match='auxiliary depth'):
-        _lite_cfg(aux_depth_block=1)
+    with pytest.raises(ValueError, match='aux_depth_block must be 0'):
+        _lite_cfg(aux_depth_block=2)
     with pytest.raises(ValueError, match='unknown recipe'):
         recipe_config('nope')
     cfg = recipe_config('pretrained', epochs=3, net_options={'finetune': 'frozen'})
@@ -183,3 +183,20 @@ def test_train_scale_net_cli_recipes(tmp_path, capsys):
     assert cfg.metadata['trained_with']['optimizer'] == 'adam'
     with pytest.raises(SystemExit):
         cli.main(['--oracle', 'x', '--out', 'y', '--recipe', 'nope'])
+
+
+def test_pretrained_aux_depth_head_trains_on_the_body_output(tmp_path):
+    torch.set_num_threads(1)
+    frames = _Frames(n=16)
+    frames.depth_grids = np.exp(np.random.default_rng(0).normal(1, 0.2, (16, 24, 32))
+                                ).astype(np.float32)
+    cfg = recipe_config('pretrained_aux', epochs=1, batch_size=8, val_fraction=0.0,
+                        device='cpu', input_size=SMALL, checkpoint_every=0)
+    result = train_scale_net(frames, cfg, tmp_path / 'aux', progress=False)
+    assert result.history[0]['train_aux_depth_loss'] > 0
+    model, net_cfg = load_scale_net(result.best_dir)
+    assert net_cfg.aux_depth_block == 1 and net_cfg.predict_variance
+    raw, maps = model.forward_raw_with_aux(torch.randn(2, 3, *SMALL))
+    assert raw.shape == (2, 1, 2) and maps.shape == (2, 1, 1, 1)   # 32 px / 32
+    est = ScalePredictor(model).estimate(frames.images[:2])        # inference ignores the head
+    assert est.log_scale.shape == (2,)
