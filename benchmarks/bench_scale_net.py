@@ -15,9 +15,9 @@
 """
 Cost of each scale-network option per frame at the node's input size (640×480 uint8 RGB).
 
-Times ``ScalePredictor.estimate`` (resize + normalise + network, median of repeats after
-warm-up) for the recipes of ``adaptive_depth.recipes`` (random weights: speed does not depend on
-them), and the DA2 feature head: the extra cost of returning the encoder features from the depth
+Times ``ScalePredictor.estimate`` (resize + normalise + network; best of the repeats after
+warm-up, as the median drifts with the load of a shared machine) for the recipes of
+``adaptive_depth.recipes`` (random weights: speed does not depend on them), and the DA2 feature head: the extra cost of returning the encoder features from the depth
 forward (``forward_with_features`` vs ``forward``) plus the head itself, with the tiny and the
 untrained DA2-Small model. Ratios are against the DA2-Small forward of the same run::
 
@@ -26,7 +26,6 @@ untrained DA2-Small model. Ratios are against the DA2-Small forward of the same 
 """
 
 import argparse
-import statistics
 import tempfile
 import time
 from typing import Callable, Dict
@@ -42,7 +41,7 @@ import torch
 
 def median_ms(fn: Callable[[], object], repeats: int, warmup: int, sync: Callable[[], None]
               ) -> float:
-    """Return the median wall time of ``fn`` in milliseconds."""
+    """Return the best (minimum) wall time of ``fn`` in ms: on a shared machine the median drifts."""
     for _ in range(warmup):
         fn()
     sync()
@@ -52,12 +51,12 @@ def median_ms(fn: Callable[[], object], repeats: int, warmup: int, sync: Callabl
         fn()
         sync()
         times.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(times)
+    return min(times)
 
 
 def paired_ms(fn_a: Callable[[], object], fn_b: Callable[[], object], repeats: int,
               warmup: int, sync: Callable[[], None]) -> tuple:
-    """Return the median ms of ``fn_a`` and ``fn_b``, timed alternately (same machine load)."""
+    """Return the best ms of ``fn_a`` and ``fn_b``, timed alternately (same machine load)."""
     for _ in range(warmup):
         fn_a()
         fn_b()
@@ -69,7 +68,7 @@ def paired_ms(fn_a: Callable[[], object], fn_b: Callable[[], object], repeats: i
             fn()
             sync()
             out.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(a), statistics.median(b)
+    return min(a), min(b)
 
 
 def main() -> None:
@@ -116,7 +115,7 @@ def main() -> None:
             if size == 'small':
                 da2_small = plain
     print(f'\nScale-network options at 640x480 input, {device}, {args.threads} thread(s), '
-          f'median of {args.repeats}:\n')
+          f'best of {args.repeats}:\n')
     print('| stage | ms | vs DA2-Small forward |\n|---|---|---|')
     for name, ms in rows.items():
         print(f'| {name} | {ms:.1f} | {100 * ms / da2_small:.1f} % |')
