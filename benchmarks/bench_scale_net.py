@@ -18,8 +18,9 @@ Cost of each scale-network option per frame at the node's input size (640×480 u
 Times ``ScalePredictor.estimate`` (resize + normalise + network; best of the repeats after
 warm-up, as the median drifts with the load of a shared machine) for the recipes of
 ``adaptive_depth.recipes`` (random weights: speed does not depend on them), and the DA2
-feature head: the extra cost of returning the encoder features from the depth forward (``forward_with_features`` vs ``forward``) plus the head itself, with the tiny and the
-untrained DA2-Small model. Ratios are against the DA2-Small forward of the same run::
+feature head: the extra cost of returning the encoder features from the depth forward
+(``forward_with_features`` vs ``forward``) plus the head itself, with the tiny and the untrained
+DA2-Small model. Ratios are against the DA2-Small forward of the same run::
 
     python benchmarks/bench_scale_net.py                 # CPU, 2 threads
     python benchmarks/bench_scale_net.py --device cuda
