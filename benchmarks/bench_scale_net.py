@@ -40,9 +40,9 @@ import numpy as np
 import torch
 
 
-def median_ms(fn: Callable[[], object], repeats: int, warmup: int, sync: Callable[[], None]
+def best_ms(fn: Callable[[], object], repeats: int, warmup: int, sync: Callable[[], None]
               ) -> float:
-    """Return the best (minimum) wall time of ``fn`` in ms: on a shared machine the median drifts."""
+    """Return the best (minimum) wall time of ``fn`` in milliseconds."""
     for _ in range(warmup):
         fn()
     sync()
@@ -95,7 +95,7 @@ def main() -> None:
         pred = ScalePredictor(ScaleNet(net_cfg), net_cfg, device)
         rows[f'scale net: {name} ({net_cfg.backbone}, {net_cfg.input_size[0]}x'
              f'{net_cfg.input_size[1]}, {net_cfg.members} member(s)'
-             f'{", flip" if net_cfg.test_time_flip else ""})'] = median_ms(
+             f'{", flip" if net_cfg.test_time_flip else ""})'] = best_ms(
             lambda pred=pred: pred.estimate(rgb), args.repeats, args.warmup, sync)
     with tempfile.TemporaryDirectory() as tmp:
         for size in ('tiny', 'small'):
@@ -108,7 +108,7 @@ def main() -> None:
                                         args.warmup, sync)
                 feats = runner.forward_with_features(x)[1]
                 head = FeatureScaleHead(FeatureHeadConfig(feats.shape[1])).to(device).eval()
-                head_ms = median_ms(lambda: head(feats), args.repeats, args.warmup, sync)
+                head_ms = best_ms(lambda: head(feats), args.repeats, args.warmup, sync)
             label = 'DA2-Small (untrained)' if size == 'small' else 'tiny DA2'
             rows[f'{label} forward'] = plain
             rows[f'{label}: forward returning features'] = both
