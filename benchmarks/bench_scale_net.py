@@ -40,8 +40,8 @@ import numpy as np
 import torch
 
 
-def best_ms(fn: Callable[[], object], repeats: int, warmup: int, sync: Callable[[], None]
-              ) -> float:
+def best_ms(fn: Callable[[], object], repeats: int, warmup: int,
+            sync: Callable[[], None]) -> float:
     """Return the best (minimum) wall time of ``fn`` in milliseconds."""
     for _ in range(warmup):
         fn()
