@@ -32,29 +32,34 @@ import math
 import os
 from pathlib import Path
 import re
+import socket
 import time
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
+import urllib.parse
 import warnings
 
+from adaptive_depth.defaults import DEFAULT_MODEL_ID
+from adaptive_depth.errors import ModelLoadError
+from adaptive_depth.input_limits import check_image_size
 import numpy as np
 import torch
 import torch.nn.functional as F
-
-DEFAULT_MODEL_ID = 'depth-anything/Depth-Anything-V2-Metric-Indoor-Small-hf'
-"""Hub id of the DA2 metric indoor (Hypersim) ViT-S model."""
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 PATCH_SIZE = 14
 PRECISIONS = ('auto', 'fp32', 'fp16', 'bf16')
 
+DOCS_URL = 'https://github.com/adaptive-depth/adaptive_depth/blob/main/docs/depth_model.md'
+"""Where the model documentation lives online (docs/ is also installed to share/adaptive_depth)."""
+SEE_DOCS = (f'See {DOCS_URL} (with a ROS install also share/adaptive_depth/docs/'
+            'depth_model.md).')
+HUB_PROBE_TIMEOUT_S = 3.0
+"""Seconds a TCP connection to the Hugging Face hub may take before it counts as unreachable."""
+
 _HUB_ID_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.\-]*/[A-Za-z0-9][A-Za-z0-9_.\-]*$')
 
 ImageInput = Union[np.ndarray, Sequence[np.ndarray]]
-
-
-class ModelLoadError(OSError):
-    """A Depth Anything V2 checkpoint could not be found, downloaded or used."""
 
 
 class UnsupportedModelError(ValueError):
@@ -79,7 +84,7 @@ def resolve_device(device: Union[str, torch.device] = 'auto') -> torch.device:
         raise ValueError(
             f'device {device!r} requested but CUDA is not available in this torch build '
             f'(torch {torch.__version__}); use device=auto or cpu, or install a CUDA build '
-            'of torch (see docs/depth_model.md)')
+            f'of torch. {SEE_DOCS}')
     return resolved
 
 
@@ -113,9 +118,11 @@ def da2_input_size(height: int, width: int, input_size: int = 518,
 
     Keeps the aspect ratio with the SHORT side scaled to ``input_size``; each side is rounded to
     the nearest multiple of ``multiple`` but never below ``input_size`` (DA2's 'lower_bound').
+    Raises :class:`~adaptive_depth.input_limits.ImageSizeError` for an empty image or one whose
+    aspect ratio exceeds ``MAX_ASPECT_RATIO`` (this bounds the network input, see
+    :mod:`adaptive_depth.input_limits`).
     """
-    if height <= 0 or width <= 0:
-        raise ImageInputError(f'image size must be positive, got {height}x{width}')
+    check_image_size(height, width)
     scale = input_size / min(height, width)
 
     def constrain(x: float) -> int:
@@ -172,8 +179,7 @@ def _fetch_hint(model: str) -> str:
         'Fetch the weights once on a machine with internet access, e.g.\n'
         f'    huggingface-cli download {repo} --local-dir ~/models/{local}\n'
         f'  or: git lfs install && git clone https://huggingface.co/{repo} ~/models/{local}\n'
-        f'and pass the local directory as the model (model=~/models/{local}). '
-        'See docs/depth_model.md.')
+        f'and pass the local directory as the model (model=~/models/{local}). {SEE_DOCS}')
 
 
 def _check_config(config, source: str) -> None:
@@ -190,11 +196,63 @@ def _check_config(config, source: str) -> None:
             f'{DEFAULT_MODEL_ID} or Depth-Anything-V2-Metric-Outdoor-*-hf')
 
 
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else ''
+
+
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, '').strip().upper() in ('1', 'ON', 'YES', 'TRUE')
+
+
+def hub_unreachable_reason(timeout: float = HUB_PROBE_TIMEOUT_S) -> Optional[str]:
+    """
+    Return why the Hugging Face hub cannot be reached now, or None when it may be.
+
+    Offline mode (``HF_HUB_OFFLINE`` / ``TRANSFORMERS_OFFLINE``) answers at once; otherwise one
+    TCP connection to ``$HF_ENDPOINT`` (default https://huggingface.co) is tried for at most
+    ``timeout`` seconds, so a machine without network fails fast instead of retrying downloads
+    for half a minute. With an HTTPS proxy configured the probe is skipped (None).
+    """
+    for name in ('HF_HUB_OFFLINE', 'TRANSFORMERS_OFFLINE'):
+        if _env_flag(name):
+            return f'{name}={os.environ[name]} is set (offline mode)'
+    proxies = ('HTTPS_PROXY', 'https_proxy', 'ALL_PROXY', 'all_proxy')
+    if any(os.environ.get(name) for name in proxies):
+        return None
+    endpoint = os.environ.get('HF_ENDPOINT') or 'https://huggingface.co'
+    url = urllib.parse.urlsplit(endpoint)
+    port = url.port or (443 if url.scheme == 'https' else 80)
+    try:
+        with socket.create_connection((url.hostname or '', port), timeout=timeout):
+            return None
+    except OSError as exc:
+        return f'{endpoint} is unreachable ({type(exc).__name__}: {exc})'
+
+
+def _load_from_hub_cache(model_id: str):
+    """Return the cached hub model (eval mode), or None when it is not fully in the HF cache."""
+    from transformers import AutoConfig, AutoModelForDepthEstimation
+    try:
+        config = AutoConfig.from_pretrained(model_id, local_files_only=True)
+    except (OSError, ValueError, KeyError):
+        return None
+    _check_config(config, f'hub model {model_id!r}')
+    try:
+        return AutoModelForDepthEstimation.from_pretrained(
+            model_id, config=config, local_files_only=True).eval()
+    except (OSError, ValueError, KeyError):
+        return None
+
+
 def load_depth_anything(model: Union[str, Path]):
     """
     Load a metric DA2 ``transformers`` model from a local directory or a hub id.
 
-    A local directory is loaded with ``local_files_only=True`` (never touches the network).
+    A local directory is loaded with ``local_files_only=True`` (never touches the network); so is
+    a hub id already in the local Hugging Face cache. A hub id that is not cached is downloaded,
+    unless :func:`hub_unreachable_reason` says the hub cannot be reached (then the error is
+    immediate, with instructions to fetch the weights).
     Raises ``ModelLoadError`` (an ``OSError``) when the weights cannot be found or downloaded and
     ``UnsupportedModelError`` (a ``ValueError``) for a relative-depth or non-DA checkpoint.
     Returns the model in eval mode on the CPU.
@@ -208,11 +266,11 @@ def load_depth_anything(model: Union[str, Path]):
             raise ModelLoadError(
                 f'model path {str(path)!r} is a file; pass the checkpoint DIRECTORY that holds '
                 'config.json and model.safetensors (original .pth checkpoints must be converted '
-                'first, see docs/depth_model.md)')
+                f'first). {SEE_DOCS}')
         if not (path / 'config.json').is_file():
             raise ModelLoadError(
                 f'model directory {str(path)!r} has no config.json; it is not a Hugging Face '
-                'checkpoint directory (see docs/depth_model.md)')
+                f'checkpoint directory. {SEE_DOCS}')
         try:
             config = AutoConfig.from_pretrained(path, local_files_only=True)
             _check_config(config, f'model directory {str(path)!r}')
@@ -220,14 +278,25 @@ def load_depth_anything(model: Union[str, Path]):
                 path, config=config, local_files_only=True)
         except UnsupportedModelError:
             raise
-        except (OSError, ValueError, KeyError) as exc:
+        except Exception as exc:  # noqa: B902 - corrupt weights / bad config fields: many types
             raise ModelLoadError(
-                f'could not load the Depth Anything checkpoint in {str(path)!r}: {exc}') from exc
+                f'could not load the Depth Anything checkpoint in {str(path)!r} '
+                f'({type(exc).__name__}: {_first_line(exc)})') from exc
         return net.eval()
     if not _looks_like_hub_id(text):
         raise ModelLoadError(
             f'model {text!r} is neither an existing local directory nor a Hugging Face hub id '
             f'(owner/name). {_fetch_hint(DEFAULT_MODEL_ID)}')
+    cached = _load_from_hub_cache(text)
+    if cached is not None:
+        return cached
+    unreachable = hub_unreachable_reason()
+    if unreachable:
+        from huggingface_hub.constants import HF_HUB_CACHE
+        raise ModelLoadError(
+            f'could not load {text!r}: there is no local directory of that name, it is not in '
+            f'the local Hugging Face cache ({HF_HUB_CACHE}) and the hub cannot be reached: '
+            f'{unreachable}.\n{_fetch_hint(text)}')
     try:
         config = AutoConfig.from_pretrained(text)
         _check_config(config, f'hub model {text!r}')

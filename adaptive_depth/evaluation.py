@@ -39,11 +39,11 @@ that the learned scale closes.
 
 import csv
 from dataclasses import dataclass, field
-import json
 import math
 from pathlib import Path
 from typing import Any, Callable, Collection, Dict, List, Optional, Sequence, Tuple, Union
 
+from adaptive_depth.io_helpers import dumps_json
 from adaptive_depth.metrics import depth_metrics, eigen_crop_mask, METRIC_KEYS, scale_errors
 from adaptive_depth.oracle import scaled_wasserstein
 import numpy as np
@@ -203,33 +203,20 @@ def base_predictor_from_meta(meta: Dict[str, Any],
     """
     Return a callable sample → H×W base prediction (metres) read from the oracle's cache.
 
-    The prediction cache recorded by ``generate_oracle`` holds one ``.npy`` per sample name, so
-    the evaluation needs neither the base network nor a GPU.  A relative cache path that does
-    not exist from the working directory is looked up under ``oracle_dir/predictions/``.
+    The prediction cache recorded by ``generate_oracle`` (:attr:`OracleMeta.prediction_cache`,
+    resolved by :meth:`OracleMeta.cache_directory`) holds one ``.npy`` per sample name, so the
+    evaluation needs neither the base network nor a GPU.
 
     :raises EvaluationError: when ``oracle.json`` records no prediction cache.
     :raises FileNotFoundError: when the recorded cache folder does not exist.
     """
     from adaptive_depth.base_models import CachedBaseModel
+    from adaptive_depth.oracle_dataset import OracleMeta
 
-    info = meta.get('prediction_cache')
-    base = meta.get('base_model') if isinstance(meta.get('base_model'), dict) else {}
-    key = base.get('model_key') or base.get('key')
-    if isinstance(info, dict):
-        key = info.get('model_key') or info.get('key') or key
-        info = info.get('directory') or info.get('dir') or info.get('root') or info.get('path')
-    if not info:
+    path = OracleMeta.from_dict(meta).cache_directory(oracle_dir)
+    if path is None:
         raise EvaluationError('oracle.json records no prediction cache (prediction_cache); '
                               'pass base predictions to evaluate_split instead')
-    path = Path(str(info)).expanduser()
-    if not path.is_absolute() and not path.exists() and oracle_dir is not None:
-        # a relative path was recorded relative to the working directory of generate_oracle;
-        # its default cache lives in the oracle directory itself
-        local = Path(oracle_dir) / 'predictions' / path.name
-        if local.exists():
-            path = local
-    if key and not (path / 'manifest.json').is_file() and (path / str(key)).is_dir():
-        path = path / str(key)
     return CachedBaseModel(path).predict
 
 
@@ -460,20 +447,6 @@ def _write_csv(path: Path, rows: Sequence[Dict[str, Any]]) -> Path:
     return path
 
 
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, (np.floating, float)):
-        return float(value) if math.isfinite(float(value)) else None
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.bool_):
-        return bool(value)
-    return value
-
-
 def write_results(results: Sequence[SplitEvaluation], out_dir: Union[str, Path],
                   extra: Optional[Dict[str, Any]] = None) -> Dict[str, Path]:
     """
@@ -499,15 +472,13 @@ def write_results(results: Sequence[SplitEvaluation], out_dir: Union[str, Path],
     paths['table1.csv'] = _write_csv(out / 'table1.csv', t1)
     paths['table2.csv'] = _write_csv(out / 'table2.csv', t2)
     paths['table1.json'] = out / 'table1.json'
-    paths['table1.json'].write_text(json.dumps(_json_safe({**common, 'rows': t1}), indent=2)
-                                    + '\n', encoding='utf-8')
+    paths['table1.json'].write_text(dumps_json({**common, 'rows': t1}), encoding='utf-8')
     splits = {r.split: {'n': len(r.names), 'metrics': r.metrics, 'gap_closure': r.gap_closure,
                         'skipped': [{'name': n, 'reason': why} for n, why in r.skipped]}
               for r in results}
     paths['table2.json'] = out / 'table2.json'
-    paths['table2.json'].write_text(json.dumps(_json_safe({**common, 'rows': t2,
-                                                           'splits': splits}), indent=2)
-                                    + '\n', encoding='utf-8')
+    paths['table2.json'].write_text(dumps_json({**common, 'rows': t2, 'splits': splits}),
+                                    encoding='utf-8')
     per_sample = [dict(row, simulated_base_model=r.simulated)
                   for r in results for row in r.per_sample]
     paths['per_sample.csv'] = _write_csv(out / 'per_sample.csv', per_sample)

@@ -30,6 +30,14 @@ from numpy.typing import ArrayLike
 FLOAT32 = 7
 """``sensor_msgs/PointField`` datatype code for FLOAT32."""
 
+MIN_FOCAL_PX = 1e-6
+"""Smallest accepted focal length (pixels): below it 1/f is not a safe float32 value."""
+
+MAX_PRINCIPAL_PX = 1e7
+"""Largest accepted |cx|, |cy| (pixels); float32 has 24 bits of mantissa."""
+
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
 
 @dataclass(frozen=True)
 class Intrinsics:
@@ -86,15 +94,23 @@ class Intrinsics:
                           (self.cy + 0.5) * sy - 0.5, width, height)
 
     def validate(self) -> None:
-        """Raise ``ValueError`` if fx/fy are not finite positive or cx/cy/size are invalid."""
+        """
+        Raise ``ValueError`` unless the intrinsics are usable in float32 arithmetic.
+
+        fx, fy must be finite in float32 and >= :data:`MIN_FOCAL_PX` (1e-300 passes a float64
+        check but is 0 in float32, and back-projection would divide by it); |cx|, |cy|
+        <= :data:`MAX_PRINCIPAL_PX`; width and height > 0.
+        """
         for name in ('fx', 'fy'):
             value = getattr(self, name)
-            if not (math.isfinite(value) and value > 0):
-                raise ValueError(f'intrinsics {name} must be finite and > 0, got {value}')
+            if not (math.isfinite(value) and MIN_FOCAL_PX <= value <= _FLOAT32_MAX):
+                raise ValueError(f'intrinsics {name} must be finite and > 0 (in float32, at '
+                                 f'least {MIN_FOCAL_PX:g} px), got {value}')
         for name in ('cx', 'cy'):
             value = getattr(self, name)
-            if not math.isfinite(value):
-                raise ValueError(f'intrinsics {name} must be finite, got {value}')
+            if not (math.isfinite(value) and abs(value) <= MAX_PRINCIPAL_PX):
+                raise ValueError(f'intrinsics {name} must be finite with |{name}| <= '
+                                 f'{MAX_PRINCIPAL_PX:g} px, got {value}')
         if self.width <= 0 or self.height <= 0:
             raise ValueError(
                 f'intrinsics image size must be positive, got {self.width}x{self.height}')
@@ -123,7 +139,8 @@ def backproject(depth: np.ndarray, intr: Intrinsics) -> np.ndarray:
     Back-project an H×W z-depth map (metres) to an H×W×3 float32 point map (metres).
 
     Points are in the optical frame (x right, y down, z forward). Pixels with invalid depth
-    (NaN, non-finite, zero or negative) become NaN in all three coordinates.
+    (NaN, non-finite, zero or negative) and points whose x or y overflows float32 become NaN in
+    all three coordinates (never ±inf).
     """
     depth = _check_depth(depth, intr)
     intr.validate()
@@ -134,9 +151,17 @@ def backproject(depth: np.ndarray, intr: Intrinsics) -> np.ndarray:
     u = ((np.arange(w, dtype=np.float32) - np.float32(intr.cx)) / np.float32(intr.fx))
     v = ((np.arange(h, dtype=np.float32) - np.float32(intr.cy)) / np.float32(intr.fy))
     points = np.empty((h, w, 3), dtype=np.float32)
-    np.multiply(z, u[None, :], out=points[..., 0])
-    np.multiply(z, v[:, None], out=points[..., 1])
+    with np.errstate(over='ignore'):
+        np.multiply(z, u[None, :], out=points[..., 0])
+        np.multiply(z, v[:, None], out=points[..., 1])
     points[..., 2] = z
+    return nan_nonfinite_points(points)
+
+
+def nan_nonfinite_points(points: np.ndarray) -> np.ndarray:
+    """Set every H×W×3 (or N×3) point with a non-finite coordinate to NaN, in place; return it."""
+    with np.errstate(invalid='ignore'):
+        points[~np.isfinite(points).all(axis=-1)] = np.nan
     return points
 
 
@@ -224,6 +249,8 @@ def pack_organized_cloud(points: np.ndarray,
     Fields x, y, z are float32 at offsets 0, 4, 8; when ``rgb`` (H×W×3 uint8) is given an ``rgb``
     float32 field (see :func:`pack_rgb`) sits at offset 12, otherwise bytes 12-15 are zero padding.
     ``point_step`` is 16 and ``row_step`` is 16·W; ``data`` is uint8 of shape H × row_step.
+    A point with any non-finite (±inf or NaN) coordinate is written as NaN, NaN, NaN: the cloud
+    never holds inf (REP 117).
     """
     pts = np.asarray(points)
     if pts.ndim != 3 or pts.shape[2] != 3:
@@ -234,6 +261,7 @@ def pack_organized_cloud(points: np.ndarray,
             f'rgb shape {np.asarray(rgb).shape} does not match points shape {pts.shape}')
     buf = np.zeros((h, w, 4), dtype='<f4')
     buf[..., :3] = pts
+    nan_nonfinite_points(buf[..., :3])
     fields = [PointField('x', 0, FLOAT32), PointField('y', 4, FLOAT32),
               PointField('z', 8, FLOAT32)]
     if rgb is not None:

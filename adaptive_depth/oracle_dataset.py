@@ -25,6 +25,13 @@ Layout written by ``generate_oracle`` and read by ``train_scale_net`` / ``evalua
                           the valid pixels of each cell, NaN where under half of them are valid);
                           optional, used by the scale network's auxiliary depth loss
     scale_histogram.png   histogram of the oracle scales (kept vs filtered)
+    oracle.incomplete     present only while a writer swaps new files in (or after it died
+                          doing so): readers refuse the directory
+
+``oracle.json`` is the typed record :class:`OracleMeta` (``format_version`` 2). A writer builds a
+complete directory in a staging folder and moves it in with :func:`commit_oracle_dir`, so an
+interrupted run never leaves a mix of old and new files; :func:`read_oracle_dir` checks that the
+parts agree (row counts of the CSV, the arrays and the record) and refuses an incomplete one.
 
 ``scale`` is the dimensionless oracle scale s*, ``log_scale`` its natural log, ``w1`` the
 Wasserstein-1 distance at s* in metres, ``n_valid`` the number of valid pixels used, ``kept`` 1 if
@@ -33,14 +40,16 @@ computed (no valid depth) has ``scale = nan`` and ``kept = 0``.
 """
 
 import csv
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 import datetime
 import json
 import math
 import os
 from pathlib import Path
+import shutil
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
+from adaptive_depth.io_helpers import atomic_save_npy, atomic_write_text, dumps_json
 import numpy as np
 
 PathLike = Union[str, Path]
@@ -55,11 +64,186 @@ IMAGE_SIZE: Tuple[int, int] = (240, 320)
 """(height, width) of the training copies in ``images.npy``."""
 DEPTH_GRID_SIZE: Tuple[int, int] = (24, 32)
 """(height, width) of the coarse ground-truth depth grids in ``depth_grid.npy``."""
-FORMAT_VERSION = 1
+INCOMPLETE_MARKER = 'oracle.incomplete'
+FORMAT_VERSION = 2
+"""Version of ``oracle.json`` written now; version 1 (before the typed record) is still read."""
+ORACLE_FILES: Tuple[str, ...] = (IMAGES_NPY, DEPTH_GRID_NPY, ORACLE_CSV, HISTOGRAM_PNG,
+                                 ORACLE_JSON)
+"""The files of an oracle directory, in the order :func:`commit_oracle_dir` moves them."""
 
 
 class OracleFormatError(ValueError):
     """An oracle directory is missing a file or a file is malformed (the message names it)."""
+
+
+def _pair(value: Any, what: str) -> Optional[Tuple[float, float]]:
+    if value is None:
+        return None
+    try:
+        low, high = (float(v) for v in value)
+    except (TypeError, ValueError):
+        raise OracleFormatError(f'{what} must be a pair of numbers, got {value!r}') from None
+    return (low, high)
+
+
+@dataclass
+class OracleMeta:
+    """
+    The typed record of an oracle directory (``oracle.json``), written by ``generate_oracle``.
+
+    :ivar dataset_spec: dataset spec the samples came from (e.g. ``synthetic:400``).
+    :ivar dataset_options: dataset options (split, depth_scale, intrinsics, ...).
+    :ivar dataset_limit: ``--limit`` (first N samples) or None.
+    :ivar base_model_name: name of the base depth model whose predictions were scaled.
+    :ivar simulated: True if that model is the SIMULATED base model (not a real network).
+    :ivar model_key: prediction-cache key of the base model (model + settings).
+    :ivar prediction_cache: folder holding the cached predictions (``manifest.json`` and one
+        ``.npy`` per sample, H×W metres); relative paths are relative to the oracle directory.
+    :ivar bounds: (low, high) search interval of s* (dimensionless).
+    :ivar percentile_filter: (low, high) percentiles of the kept samples, None if unfiltered.
+    :ivar eval_crop: pixels used for s* ('auto', 'eigen' or 'none').
+    :ivar min_valid_pixels: samples with fewer valid pixels get no s*.
+    :ivar oracle_method: solver of s* ('exact').
+    :ivar counts: total / valid / kept / filtered / failed sample counts (filled by the writer).
+    :ivar scale_stats: min / max / median / p5 / p95 of the finite s* (filled by the writer).
+    :ivar image_size: (h, w) of the training copies in ``images.npy``.
+    :ivar depth_grid_size: (h, w) of ``depth_grid.npy`` or None when there is none.
+    :ivar columns: the CSV columns.
+    :ivar created: ISO 8601 UTC time of writing.
+    :ivar elapsed_s: seconds the generating run took.
+    :ivar command: the generating command line.
+    :ivar note: free text (the SIMULATED warning).
+    :ivar format_version: :data:`FORMAT_VERSION` of the record.
+    :ivar extra: keys of ``oracle.json`` this version does not know (kept on a round trip).
+    """
+
+    dataset_spec: Optional[str] = None
+    dataset_options: Dict[str, Any] = field(default_factory=dict)
+    dataset_limit: Optional[int] = None
+    base_model_name: str = 'unknown'
+    simulated: bool = False
+    model_key: Optional[str] = None
+    prediction_cache: Optional[str] = None
+    bounds: Optional[Tuple[float, float]] = None
+    percentile_filter: Optional[Tuple[float, float]] = None
+    eval_crop: Optional[str] = None
+    min_valid_pixels: Optional[int] = None
+    oracle_method: Optional[str] = None
+    counts: Dict[str, int] = field(default_factory=dict)
+    scale_stats: Optional[Dict[str, float]] = None
+    image_size: Tuple[int, int] = IMAGE_SIZE
+    depth_grid_size: Optional[Tuple[int, int]] = None
+    columns: Tuple[str, ...] = CSV_COLUMNS
+    created: Optional[str] = None
+    elapsed_s: Optional[float] = None
+    command: List[str] = field(default_factory=list)
+    note: Optional[str] = None
+    format_version: int = FORMAT_VERSION
+    extra: Dict[str, Any] = field(default_factory=dict)
+
+    _KNOWN = ('dataset', 'base_model', 'prediction_cache', 'bounds', 'percentile_filter',
+              'eval_crop', 'min_valid_pixels', 'oracle_method', 'counts', 'scale_stats',
+              'image_size', 'depth_grid_size', 'columns', 'created', 'elapsed_s', 'command',
+              'note', 'format_version', 'simulated')
+
+    def to_dict(self) -> Dict[str, Any]:
+        """Return the JSON layout of ``oracle.json`` (nested ``dataset`` and ``base_model``)."""
+        out: Dict[str, Any] = dict(self.extra)
+        out.update({
+            'format_version': int(self.format_version),
+            'dataset': {'spec': self.dataset_spec, 'options': dict(self.dataset_options),
+                        'limit': self.dataset_limit},
+            'base_model': {'name': self.base_model_name, 'simulated': bool(self.simulated),
+                           'model_key': self.model_key},
+            'prediction_cache': self.prediction_cache,
+            'bounds': None if self.bounds is None else list(self.bounds),
+            'percentile_filter': (None if self.percentile_filter is None
+                                  else list(self.percentile_filter)),
+            'eval_crop': self.eval_crop, 'min_valid_pixels': self.min_valid_pixels,
+            'oracle_method': self.oracle_method, 'counts': dict(self.counts),
+            'image_size': list(self.image_size), 'columns': list(self.columns),
+            'created': self.created, 'elapsed_s': self.elapsed_s, 'command': list(self.command),
+        })
+        if self.scale_stats is not None:
+            out['scale_stats'] = dict(self.scale_stats)
+        if self.depth_grid_size is not None:
+            out['depth_grid_size'] = list(self.depth_grid_size)
+        if self.simulated:
+            out['simulated'] = True
+        if self.note is not None:
+            out['note'] = self.note
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Dict[str, Any], source: str = 'oracle.json') -> 'OracleMeta':
+        """
+        Return the record of a parsed ``oracle.json`` (format version 1 or 2).
+
+        :raises OracleFormatError: for a newer format version or a field of the wrong type
+            (the message names ``source``).
+        """
+        if not isinstance(data, dict):
+            raise OracleFormatError(f'{source}: expected a JSON object')
+        try:
+            version = int(data.get('format_version', 1))
+        except (TypeError, ValueError):
+            raise OracleFormatError(f'{source}: bad format_version '
+                                    f'{data.get("format_version")!r}') from None
+        if version > FORMAT_VERSION:
+            raise OracleFormatError(f'{source}: format_version {version} is newer than this '
+                                    f'adaptive_depth reads ({FORMAT_VERSION}); update it')
+        dataset = data.get('dataset') if isinstance(data.get('dataset'), dict) else {}
+        base = data.get('base_model') if isinstance(data.get('base_model'), dict) else {}
+        cache = data.get('prediction_cache')
+        if cache is not None and not isinstance(cache, str):
+            raise OracleFormatError(f'{source}: prediction_cache must be a folder path, '
+                                    f'got {cache!r}')
+        try:
+            grid = data.get('depth_grid_size')
+            return cls(
+                dataset_spec=dataset.get('spec'),
+                dataset_options=dict(dataset.get('options') or {}),
+                dataset_limit=dataset.get('limit'),
+                base_model_name=str(base.get('name', 'unknown')),
+                simulated=bool(base.get('simulated', data.get('simulated', False))),
+                model_key=base.get('model_key'),
+                prediction_cache=cache,
+                bounds=_pair(data.get('bounds'), f'{source}: bounds'),
+                percentile_filter=_pair(data.get('percentile_filter'),
+                                        f'{source}: percentile_filter'),
+                eval_crop=data.get('eval_crop'),
+                min_valid_pixels=data.get('min_valid_pixels'),
+                oracle_method=data.get('oracle_method'),
+                counts={str(k): int(v) for k, v in (data.get('counts') or {}).items()},
+                scale_stats=data.get('scale_stats'),
+                image_size=tuple(int(v) for v in data.get('image_size', IMAGE_SIZE)),
+                depth_grid_size=None if grid is None else tuple(int(v) for v in grid),
+                columns=tuple(data.get('columns', CSV_COLUMNS)),
+                created=data.get('created'), elapsed_s=data.get('elapsed_s'),
+                command=[str(c) for c in data.get('command') or []],
+                note=data.get('note'), format_version=version,
+                extra={k: v for k, v in data.items() if k not in cls._KNOWN})
+        except (TypeError, ValueError) as exc:
+            raise OracleFormatError(f'{source}: malformed field ({exc})') from None
+
+    def cache_directory(self, oracle_dir: Optional[PathLike] = None) -> Optional[Path]:
+        """
+        Return the prediction-cache folder, or None when none is recorded.
+
+        A relative path is taken relative to ``oracle_dir`` (format 2). Format 1 recorded it
+        relative to the working directory of ``generate_oracle``: such a path is used as is when
+        it exists, else looked up under ``oracle_dir/predictions/``.
+        """
+        if not self.prediction_cache:
+            return None
+        path = Path(self.prediction_cache).expanduser()
+        if path.is_absolute() or oracle_dir is None:
+            return path
+        if self.format_version >= 2:
+            return Path(oracle_dir) / path
+        if path.exists():
+            return path
+        return Path(oracle_dir) / 'predictions' / path.name
 
 
 @dataclass
@@ -93,12 +277,17 @@ class OracleData:
     @property
     def simulated(self) -> bool:
         """Return True if the scales come from the simulated base model (not a real network)."""
-        return bool(self.meta.get('base_model', {}).get('simulated', False))
+        return self.record.simulated
 
     @property
     def base_model_name(self) -> str:
         """Return the name of the base depth model the scales were computed for."""
-        return str(self.meta.get('base_model', {}).get('name', 'unknown'))
+        return self.record.base_model_name
+
+    @property
+    def record(self) -> OracleMeta:
+        """Return ``meta`` as the typed :class:`OracleMeta` record."""
+        return OracleMeta.from_dict(self.meta)
 
     def kept_indices(self) -> np.ndarray:
         """Return the row indices (int64) of the samples kept by the percentile filter."""
@@ -159,43 +348,6 @@ def _fmt_float(x: float) -> str:
     return repr(x) if math.isfinite(x) else 'nan'
 
 
-def _atomic_save_npy(path: Path, array: np.ndarray) -> None:
-    tmp = path.with_name(path.name + '.tmp')
-    with open(tmp, 'wb') as fh:
-        np.save(fh, np.ascontiguousarray(array))
-    os.replace(tmp, path)
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + '.tmp')
-    tmp.write_text(text, encoding='utf-8')
-    os.replace(tmp, path)
-
-
-def _finite_or_none(obj: Any) -> Any:
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, dict):
-        return {str(key): _finite_or_none(value) for key, value in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_finite_or_none(value) for value in obj]
-    return obj
-
-
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, (np.integer,)):
-        return int(obj)
-    if isinstance(obj, (np.floating,)):
-        return float(obj)
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    if isinstance(obj, (set, tuple)):
-        return list(obj)
-    return str(obj)
-
-
 def plot_oracle_histogram(path: PathLike, scales: np.ndarray, kept: np.ndarray,
                           title: str = 'Oracle scales', bounds: Optional[Sequence[float]] = None
                           ) -> Path:
@@ -242,7 +394,8 @@ def plot_oracle_histogram(path: PathLike, scales: np.ndarray, kept: np.ndarray,
 
 def write_oracle_dir(directory: PathLike, names: Sequence[str], scales: Sequence[float],
                      w1: Sequence[float], n_valid: Sequence[int], kept: Sequence[bool],
-                     images: Optional[np.ndarray], meta: Optional[Dict[str, Any]] = None,
+                     images: Optional[np.ndarray],
+                     meta: Union['OracleMeta', Dict[str, Any], None] = None,
                      histogram: bool = True, depth_grids: Optional[np.ndarray] = None) -> Path:
     """
     Write an oracle directory (see the module docstring) and return its path.
@@ -256,9 +409,9 @@ def write_oracle_dir(directory: PathLike, names: Sequence[str], scales: Sequence
     :param images: N×240×320×3 uint8 RGB training copies aligned with ``names`` (see
         :func:`resize_for_oracle`), or None when ``images.npy`` was already written in place
         (e.g. through :func:`open_images_memmap`); its row count is then checked.
-    :param meta: extra JSON-serialisable metadata (dataset spec and options, ``base_model``
-        ``{'name', 'simulated'}``, ``prediction_cache``, ``bounds``, ``percentile_filter``...);
-        ``counts``, ``created``, ``format_version``, ``image_size`` and ``columns`` are filled in.
+    :param meta: the :class:`OracleMeta` record (or its ``oracle.json`` dict layout);
+        ``counts``, ``scale_stats``, ``created`` (if unset), ``format_version``, ``image_size``,
+        ``depth_grid_size`` and ``columns`` are filled in.
     :param histogram: also write ``scale_histogram.png``.
     :param depth_grids: optional N×24×32 float32 coarse ground-truth depths in metres (see
         :func:`coarse_depth_grid`), written to ``depth_grid.npy``.
@@ -291,13 +444,13 @@ def write_oracle_dir(directory: PathLike, names: Sequence[str], scales: Sequence
         if img.shape != (n, IMAGE_SIZE[0], IMAGE_SIZE[1], 3) or img.dtype != np.uint8:
             raise ValueError(f'images must be ({n}, {IMAGE_SIZE[0]}, {IMAGE_SIZE[1]}, 3) uint8, '
                              f'got {img.shape} {img.dtype}')
-        _atomic_save_npy(image_path, img)
+        atomic_save_npy(image_path, img)
     if depth_grids is not None:
         grids = np.asarray(depth_grids, dtype=np.float32)
         if grids.shape != (n,) + DEPTH_GRID_SIZE:
             raise ValueError(f'depth_grids must be ({n}, {DEPTH_GRID_SIZE[0]}, '
                              f'{DEPTH_GRID_SIZE[1]}) float32 metres, got {grids.shape}')
-        _atomic_save_npy(directory / DEPTH_GRID_NPY, grids)
+        atomic_save_npy(directory / DEPTH_GRID_NPY, grids)
     elif (directory / DEPTH_GRID_NPY).exists():
         (directory / DEPTH_GRID_NPY).unlink()   # left from an earlier run: it would be stale
 
@@ -315,31 +468,62 @@ def write_oracle_dir(directory: PathLike, names: Sequence[str], scales: Sequence
     os.replace(tmp_csv, directory / ORACLE_CSV)
 
     finite = np.isfinite(s)
-    info: Dict[str, Any] = dict(meta or {})
-    info['format_version'] = FORMAT_VERSION
-    info['columns'] = list(CSV_COLUMNS)
-    info['image_size'] = list(IMAGE_SIZE)
-    if depth_grids is not None:
-        info['depth_grid_size'] = list(DEPTH_GRID_SIZE)
-    info['counts'] = {'total': n, 'valid': int(finite.sum()), 'kept': int(k.sum()),
-                      'filtered': int((finite & ~k).sum()), 'failed': int((~finite).sum())}
+    if isinstance(meta, OracleMeta):
+        record = OracleMeta(**{f.name: getattr(meta, f.name) for f in fields(OracleMeta)})
+    else:
+        record = OracleMeta.from_dict(dict(meta or {}), 'meta')
+    record.format_version = FORMAT_VERSION
+    record.columns = CSV_COLUMNS
+    record.image_size = IMAGE_SIZE
+    record.depth_grid_size = DEPTH_GRID_SIZE if depth_grids is not None else None
+    record.counts = {'total': n, 'valid': int(finite.sum()), 'kept': int(k.sum()),
+                     'filtered': int((finite & ~k).sum()), 'failed': int((~finite).sum())}
+    record.scale_stats = None
     if finite.any():
-        info['scale_stats'] = {
+        record.scale_stats = {
             'min': float(s[finite].min()), 'max': float(s[finite].max()),
             'median': float(np.median(s[finite])),
             'p5': float(np.percentile(s[finite], 5)), 'p95': float(np.percentile(s[finite], 95))}
-    info.setdefault('created', datetime.datetime.now(datetime.timezone.utc).isoformat())
-    plain = _finite_or_none(json.loads(json.dumps(info, default=_json_default)))
-    info = plain
-    _atomic_write_text(directory / ORACLE_JSON,
-                       json.dumps(plain, indent=2, allow_nan=False) + '\n')
+    if record.created is None:
+        record.created = datetime.datetime.now(datetime.timezone.utc).isoformat()
     if histogram:
-        model = info.get('base_model', {}) if isinstance(info.get('base_model'), dict) else {}
-        title = 'Oracle scales' + (' [SIMULATED base model]' if model.get('simulated') else '')
-        if model.get('name'):
-            title += f"\n{model['name']}"
+        title = 'Oracle scales' + (' [SIMULATED base model]' if record.simulated else '')
+        if record.base_model_name and record.base_model_name != 'unknown':
+            title += f'\n{record.base_model_name}'
         plot_oracle_histogram(directory / HISTOGRAM_PNG, s, k, title=title,
-                              bounds=info.get('bounds'))
+                              bounds=record.bounds)
+    elif (directory / HISTOGRAM_PNG).exists():
+        (directory / HISTOGRAM_PNG).unlink()   # left from an earlier run: it would be stale
+    atomic_write_text(directory / ORACLE_JSON, dumps_json(record.to_dict()))
+    return directory
+
+
+def commit_oracle_dir(staging: PathLike, directory: PathLike) -> Path:
+    """
+    Move the complete oracle directory ``staging`` into ``directory``; return ``directory``.
+
+    ``staging`` is checked with :func:`read_oracle_dir` first, so nothing in ``directory``
+    changes unless the new files are complete and agree. While the files are moved (a few
+    renames on one file system) ``directory`` holds the :data:`INCOMPLETE_MARKER`, so a process
+    killed half-way leaves a directory that readers refuse instead of a silent mix of old and new
+    files. ``staging`` is removed afterwards; other files in ``directory`` (e.g. the prediction
+    cache) are left alone.
+    """
+    staging, directory = Path(staging), Path(directory)
+    checked = read_oracle_dir(staging, mmap=True)
+    del checked
+    directory.mkdir(parents=True, exist_ok=True)
+    marker = directory / INCOMPLETE_MARKER
+    atomic_write_text(marker, f'{directory} is being replaced by {staging}; if this file stays, '
+                              'the writer was interrupted: run it again\n')
+    for name in ORACLE_FILES:
+        source, target = staging / name, directory / name
+        if source.exists():
+            os.replace(source, target)
+        elif target.exists():
+            target.unlink()   # an optional file the new directory does not have
+    marker.unlink()
+    shutil.rmtree(staging, ignore_errors=True)
     return directory
 
 
@@ -380,6 +564,11 @@ def read_oracle_dir(path: PathLike, mmap: bool = False, load_images: bool = True
         path = path.parent
     if not path.is_dir():
         raise FileNotFoundError(f'oracle directory not found: {path}')
+    if (path / INCOMPLETE_MARKER).exists():
+        raise OracleFormatError(
+            f'oracle directory {path} is incomplete ({INCOMPLETE_MARKER} present: a '
+            'generate_oracle run was interrupted while replacing its files); run '
+            'generate_oracle again into it with --overwrite')
     csv_path = path / ORACLE_CSV
     json_path = path / ORACLE_JSON
     for required in (csv_path, json_path):
@@ -389,8 +578,7 @@ def read_oracle_dir(path: PathLike, mmap: bool = False, load_images: bool = True
         meta = json.loads(json_path.read_text(encoding='utf-8'))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise OracleFormatError(f'{json_path}: not valid JSON ({exc})') from None
-    if not isinstance(meta, dict):
-        raise OracleFormatError(f'{json_path}: expected a JSON object')
+    record = OracleMeta.from_dict(meta, str(json_path))
 
     names: List[str] = []
     cols: Dict[str, List[float]] = {'scale': [], 'log_scale': [], 'w1': [], 'n_valid': [],
@@ -420,6 +608,22 @@ def read_oracle_dir(path: PathLike, mmap: bool = False, load_images: bool = True
             cols['kept'].append(kept_text in ('1', 'true'))
 
     n = len(names)
+    total = record.counts.get('total')
+    if total is not None and total != n:
+        raise OracleFormatError(
+            f'oracle directory {path}: {ORACLE_JSON} records {total} samples but {ORACLE_CSV} '
+            f'has {n} rows (files from different runs?); regenerate it')
+    if not load_images and (path / IMAGES_NPY).is_file():
+        try:
+            header = np.load(path / IMAGES_NPY, mmap_mode='r', allow_pickle=False)
+            rows = header.shape[0] if header.ndim else -1
+            del header
+        except (ValueError, OSError, EOFError) as exc:
+            raise OracleFormatError(f'{path / IMAGES_NPY}: cannot read ({exc})') from None
+        if rows != n:
+            raise OracleFormatError(
+                f'{path / IMAGES_NPY}: {rows} rows but {ORACLE_CSV} has {n} (files from '
+                'different runs?); regenerate the oracle directory')
     if load_images:
         img_path = path / IMAGES_NPY
         if not img_path.is_file():
@@ -438,6 +642,11 @@ def read_oracle_dir(path: PathLike, mmap: bool = False, load_images: bool = True
 
     depth_grids = None
     grid_path = path / DEPTH_GRID_NPY
+    if record.format_version >= 2 and (record.depth_grid_size is not None) != grid_path.is_file():
+        raise OracleFormatError(
+            f'oracle directory {path}: {ORACLE_JSON} says depth_grid_size '
+            f'{record.depth_grid_size} but {DEPTH_GRID_NPY} is '
+            f'{"present" if grid_path.is_file() else "missing"} (files from different runs?)')
     if grid_path.is_file():
         try:
             depth_grids = np.load(grid_path, allow_pickle=False)

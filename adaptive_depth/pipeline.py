@@ -148,7 +148,7 @@ def backproject_torch(depth: torch.Tensor, intr: Intrinsics) -> torch.Tensor:
 
     The torch twin of ``geometry.backproject`` for depth that lives on a GPU: same float32
     arithmetic, optical frame (x right, y down, z forward), NaN where depth is invalid
-    (non-finite or <= 0). ``intr`` must describe the H×W image.
+    (non-finite or <= 0) or a coordinate overflows. ``intr`` must describe the H×W image.
     """
     h, w = depth.shape[-2:]
     if (intr.height, intr.width) != (h, w):
@@ -162,7 +162,9 @@ def backproject_torch(depth: torch.Tensor, intr: Intrinsics) -> torch.Tensor:
         / np.float32(intr.fx).item()
     v = (torch.arange(h, dtype=f32, device=z.device) - np.float32(intr.cy).item()) \
         / np.float32(intr.fy).item()
-    return torch.stack((z * u, z * v[:, None], z), dim=-1)
+    points = torch.stack((z * u, z * v[:, None], z), dim=-1)
+    # x or y may overflow float32 for extreme depth: such points are NaN, never ±inf.
+    return points.masked_fill_(~torch.isfinite(points).all(dim=-1, keepdim=True), float('nan'))
 
 
 def _sync(device: torch.device) -> None:
@@ -320,8 +322,3 @@ class MetricDepthPipeline:
         return [DepthResult(depth=depth_np[i], scale=scales[i], raw_depth=raw_np[i],
                             points=points[i], timings=dict(timings), intrinsics=intr)
                 for i in range(n)]
-
-    def __call__(self, rgb: RGBInput, intrinsics: Optional[Intrinsics] = None,
-                 compute_points: bool = False) -> DepthResult:
-        """Alias of ``process``."""
-        return self.process(rgb, intrinsics, compute_points)

@@ -25,12 +25,12 @@ complete prediction or none, and the next run resumes where it stopped.
 import datetime
 import hashlib
 import json
-import os
 from pathlib import Path
 import re
 from typing import Any, Dict, Iterator, Optional, Sequence, Tuple, Union
 import warnings
 
+from adaptive_depth.io_helpers import atomic_save_npy, atomic_write_json
 from adaptive_depth.sample import RGBDSample
 import numpy as np
 
@@ -55,23 +55,6 @@ def sanitize_name(name: str) -> str:
 
 def _now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat()
-
-
-def _atomic_save_npy(path: Path, array: np.ndarray) -> None:
-    tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
-    try:
-        with open(tmp, 'wb') as fh:
-            np.save(fh, array, allow_pickle=False)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
-def _atomic_write_json(path: Path, data: Dict[str, Any]) -> None:
-    tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
-    tmp.write_text(json.dumps(data, indent=2, default=str) + '\n', encoding='utf-8')
-    os.replace(tmp, path)
 
 
 class PredictionCache:
@@ -142,7 +125,7 @@ class PredictionCache:
         data['datasets'] = datasets
         data.update(extra)
         data['updated'] = _now()
-        _atomic_write_json(self.manifest_path, data)
+        atomic_write_json(self.manifest_path, data)
         return self.manifest_path
 
     def path_for(self, name: str) -> Path:
@@ -183,7 +166,7 @@ class PredictionCache:
         if not self.manifest_path.is_file():
             self.write_manifest()
         path = self.path_for(name)
-        _atomic_save_npy(path, np.ascontiguousarray(pred, dtype=self.dtype))
+        atomic_save_npy(path, np.ascontiguousarray(pred, dtype=self.dtype))
         self.misses += 1
         return path
 

@@ -42,6 +42,7 @@ import pickle
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from adaptive_depth import backbones as bb
+from adaptive_depth.defaults import DEFAULT_MODEL_ID
 from adaptive_depth.depth_model import normalisation_constants, resize_normalise
 import numpy as np
 import torch
@@ -57,7 +58,6 @@ FORMAT_VERSION = 1
 MIN_LOG_VAR = -12.0
 MAX_LOG_VAR = 4.0
 """Clamp of a predicted log-variance of log s (std from 0.0025 to 7.4)."""
-DEFAULT_BASE_MODEL = 'depth-anything/Depth-Anything-V2-Metric-Indoor-Small-hf'
 
 
 class ScaleNetCheckpointError(ValueError):
@@ -95,7 +95,7 @@ class ScaleNetConfig:
     mean: Optional[Tuple[float, float, float]] = None
     std: Optional[Tuple[float, float, float]] = None
     log_scale_bounds: Tuple[float, float] = (math.log(0.1), math.log(2.0))
-    base_model: str = DEFAULT_BASE_MODEL
+    base_model: str = DEFAULT_MODEL_ID
     metadata: Dict[str, Any] = field(default_factory=dict)
     members: int = 1
     aux_depth_block: int = 0
@@ -639,13 +639,7 @@ class ScalePredictor:
         return float(s) if s.ndim == 0 else s.astype(np.float32)
 
 
-def default_scale_net_config(**overrides: Any) -> ScaleNetConfig:
-    """Return ``ScaleNetConfig()`` with keyword overrides (convenience for CLIs)."""
-    return ScaleNetConfig(**overrides)
-
-
 __all__: Sequence[str] = (
     'ScaleEstimate', 'ScaleNet', 'ScaleNetConfig', 'ScaleNetCheckpointError', 'ScalePredictor',
-    'count_parameters',
-    'default_scale_net_config', 'fuse_conv_bn', 'load_scale_net', 'preprocess_rgb',
+    'count_parameters', 'fuse_conv_bn', 'load_scale_net', 'preprocess_rgb',
     'save_scale_net')

@@ -54,6 +54,9 @@ import time
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from adaptive_depth import scale_net as sn
+from adaptive_depth.depth_model import resolve_device
+from adaptive_depth.io_helpers import atomic_write_json, json_safe
+from adaptive_depth.oracle_dataset import OracleMeta
 import numpy as np
 import torch
 from torch import nn
@@ -87,8 +90,6 @@ class TrainConfig:
     :ivar checkpoint_every: keep a copy of the model every this many epochs (0 disables).
     :ivar seed: seed of the split, the initial weights, the batch order and the augmentation.
     :ivar device: ``'auto'`` (CUDA if available), ``'cpu'``, ``'cuda'``, ``'cuda:1'`` ...
-    :ivar num_workers: reserved for API compatibility; the batches are cut in-process from the
-        in-memory tensor, so worker processes would bring no speed-up and this must be 0.
     :ivar augment_flip: random horizontal flips (probability 0.5).
     :ivar color_jitter: maximum relative brightness and contrast change (0 disables), e.g. 0.1.
     :ivar rotate_deg: maximum in-plane rotation in degrees (uniform in ``±rotate_deg``, border
@@ -131,7 +132,6 @@ class TrainConfig:
     checkpoint_every: int = 10
     seed: int = 0
     device: str = 'auto'
-    num_workers: int = 0
     augment_flip: bool = True
     color_jitter: float = 0.1
     rotate_deg: float = 0.0
@@ -166,9 +166,6 @@ class TrainConfig:
         need(int(self.val_every) >= 1, f'val_every must be >= 1, got {self.val_every}')
         need(int(self.checkpoint_every) >= 0,
              f'checkpoint_every must be >= 0, got {self.checkpoint_every}')
-        need(int(self.num_workers) == 0,
-             f'num_workers must be 0 (batches come from an in-memory tensor), '
-             f'got {self.num_workers}')
         need(0 <= self.color_jitter < 1,
              f'color_jitter must be in [0, 1), got {self.color_jitter}')
         need(math.isfinite(self.rotate_deg) and 0 <= self.rotate_deg <= 45,
@@ -220,22 +217,6 @@ class TrainResult:
     seconds: float
 
 
-def resolve_device(device: Union[str, torch.device] = 'auto') -> torch.device:
-    """Return ``torch.device`` for ``device`` (``'auto'`` → CUDA when available, else CPU)."""
-    if isinstance(device, torch.device):
-        return device
-    name = str(device).strip().lower()
-    if name == 'auto':
-        return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
-    try:
-        dev = torch.device(name)
-    except RuntimeError as exc:
-        raise TrainingError(f'unknown device {device!r} (use auto, cpu, cuda or cuda:N)') from exc
-    if dev.type == 'cuda' and not torch.cuda.is_available():
-        raise TrainingError(f'device {device!r} requested but CUDA is not available')
-    return dev
-
-
 def split_indices(n_samples: int, kept: np.ndarray, val_fraction: float,
                   seed: int) -> Tuple[np.ndarray, np.ndarray]:
     """
@@ -280,12 +261,8 @@ def _check_oracle(oracle: Any) -> None:
 
 
 def is_simulated(meta: Optional[Dict[str, Any]]) -> bool:
-    """Return True if oracle metadata say the base model is the simulated one."""
-    meta = meta or {}
-    base = meta.get('base_model')
-    if isinstance(base, dict) and base.get('simulated') is not None:
-        return bool(base.get('simulated'))
-    return bool(meta.get('simulated', False))
+    """Return True if the oracle record (``oracle.json``) says the base model is simulated."""
+    return OracleMeta.from_dict(dict(meta or {})).simulated
 
 
 def make_scale_net_config(cfg: TrainConfig, oracle: Any) -> 'sn.ScaleNetConfig':
@@ -307,10 +284,9 @@ def make_scale_net_config(cfg: TrainConfig, oracle: Any) -> 'sn.ScaleNetConfig':
         if not kwargs['aux_depth_block']:
             raise TrainingError('aux_depth_weight > 0 needs an auxiliary depth head: '
                                 'aux_depth_block must be a conv block number, not 0')
-    base = meta.get('base_model')
-    base_name = base.get('name') if isinstance(base, dict) else base
-    if 'base_model' in valid and base_name and 'base_model' not in kwargs:
-        kwargs['base_model'] = str(base_name)
+    base_name = OracleMeta.from_dict(meta).base_model_name
+    if 'base_model' in valid and base_name != 'unknown' and 'base_model' not in kwargs:
+        kwargs['base_model'] = base_name
     if 'metadata' in valid:
         extra = dict(kwargs.get('metadata') or {})
         extra.setdefault('simulated_base_model', is_simulated(meta))
@@ -318,24 +294,11 @@ def make_scale_net_config(cfg: TrainConfig, oracle: Any) -> 'sn.ScaleNetConfig':
             extra.setdefault('dataset', meta.get('dataset'))
         extra.setdefault('trained_with', {k: v for k, v in asdict(cfg).items()
                                           if k not in ('net_options',)})
-        kwargs['metadata'] = _jsonable(extra)
+        kwargs['metadata'] = json_safe(extra)
     try:
         return sn.ScaleNetConfig(**kwargs)
     except (TypeError, ValueError) as exc:
         raise TrainingError(f'invalid scale network options {kwargs}: {exc}') from exc
-
-
-def _jsonable(value: Any) -> Any:
-    """Return ``value`` with tuples, paths and numpy scalars turned into JSON types."""
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
 
 
 def preprocess_all(images: np.ndarray, net_cfg: 'sn.ScaleNetConfig', device: torch.device,
@@ -373,10 +336,6 @@ class _Augmenter:
                               dtype=torch.float32, device=device)
         self.mean = mean.view(1, 3, 1, 1)
         self.std = std.view(1, 3, 1, 1)
-
-    def __call__(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-        """Return the augmented copy of the normalised N×3×h×w batch ``x``."""
-        return self.with_maps(x, gen, None)[0]
 
     def with_maps(self, x: torch.Tensor, gen: torch.Generator,
                   maps: Optional[torch.Tensor]) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
@@ -628,12 +587,6 @@ def plot_history(history: Sequence[Dict[str, Any]], path: Union[str, Path],
     return path
 
 
-def _write_json(path: Path, data: Any) -> None:
-    tmp = path.with_name(path.name + '.tmp')
-    tmp.write_text(json.dumps(_jsonable(data), indent=2) + '\n')
-    tmp.replace(path)
-
-
 def train_scale_net(oracle: Any, cfg: Optional[TrainConfig], out_dir: Union[str, Path],
                     resume: bool = False, progress: bool = True) -> TrainResult:
     """
@@ -657,7 +610,10 @@ def train_scale_net(oracle: Any, cfg: Optional[TrainConfig], out_dir: Union[str,
     _check_oracle(oracle)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    device = resolve_device(cfg.device)
+    try:
+        device = resolve_device(cfg.device)
+    except ValueError as exc:
+        raise TrainingError(str(exc)) from None
     previous = (torch.are_deterministic_algorithms_enabled(),
                 torch.is_deterministic_algorithms_warn_only_enabled(),
                 torch.backends.cudnn.benchmark)
@@ -707,12 +663,23 @@ def _train(oracle: Any, cfg: TrainConfig, out_dir: Path, resume: bool, progress:
                                     f'(train without --resume first)')
         try:
             state = torch.load(state_path, map_location='cpu', weights_only=True)
+            saved_idx = [int(i) for i in state['train_idx'].tolist()]
         except Exception as exc:  # noqa: B902 - unpickling errors have many types
-            raise TrainingError(f'cannot read training state {state_path}: {exc}') from exc
-        if [int(i) for i in state['train_idx'].tolist()] != train_idx.tolist():
+            raise TrainingError(f'cannot resume: {state_path} is truncated or corrupt '
+                                f'({type(exc).__name__}: {exc}); train again without '
+                                '--resume') from exc
+        if saved_idx != train_idx.tolist():
             raise TrainingError('cannot resume: the train/validation split differs from the '
                                 'saved run (different oracle data, seed or val_fraction)')
-        loaded, _ = sn.load_scale_net(last_dir, device='cpu')
+        loaded, saved_cfg = sn.load_scale_net(last_dir, device='cpu')
+        now, before = net_cfg.to_dict(), saved_cfg.to_dict()
+        changed = sorted(k for k in set(now) | set(before)
+                         if k != 'metadata' and now.get(k) != before.get(k))
+        if changed:
+            raise TrainingError(
+                'cannot resume: the network options differ from the saved run ('
+                + ', '.join(f'{k}: saved {before.get(k)}, now {now.get(k)}' for k in changed)
+                + '); use the same options or train again without --resume')
         model.load_state_dict(loaded.state_dict())
         optimizer.load_state_dict(state['optimizer'])
         scheduler.load_state_dict(state['scheduler'])
@@ -756,7 +723,7 @@ def _train(oracle: Any, cfg: TrainConfig, out_dir: Path, resume: bool, progress:
     loss_fn = nn.MSELoss()
     simulated = is_simulated(getattr(oracle, 'meta', None))
 
-    _write_json(out_dir / SPLIT_FILE, {
+    atomic_write_json(out_dir / SPLIT_FILE, {
         'seed': cfg.seed, 'val_fraction': cfg.val_fraction,
         'train': [names[i] for i in train_idx], 'val': [names[i] for i in val_idx],
         'excluded_not_kept': [names[i] for i in np.flatnonzero(~np.asarray(oracle.kept, bool))],
@@ -829,13 +796,15 @@ def _train(oracle: Any, cfg: TrainConfig, out_dir: Path, resume: bool, progress:
         if cfg.checkpoint_every and epoch % cfg.checkpoint_every == 0:
             _save_checkpoint(out_dir / 'checkpoints' / f'epoch_{epoch:04d}', model, net_cfg)
         _save_checkpoint(last_dir, model, net_cfg)
+        state_tmp = last_dir / f'.{STATE_FILE}.tmp'
         torch.save({
             'epoch': epoch, 'optimizer': optimizer.state_dict(),
             'scheduler': scheduler.state_dict(), 'rng': _rng_state(gen),
             'best_loss': best_loss, 'best_epoch': best_epoch,
             'train_idx': torch.as_tensor(train_idx, dtype=torch.int64),
-        }, last_dir / STATE_FILE)
-        _write_json(out_dir / HISTORY_FILE, {
+        }, state_tmp)
+        state_tmp.replace(last_dir / STATE_FILE)
+        atomic_write_json(out_dir / HISTORY_FILE, {
             'config': asdict(cfg), 'simulated_base_model': simulated,
             'n_train': n_train, 'n_val': int(val_idx.size), 'best_epoch': best_epoch,
             'best_loss': best_loss, 'selection': 'val_loss' if x_val is not None else 'train_loss',

@@ -19,56 +19,155 @@ Example::
 
     ros2 launch adaptive_depth depth.launch.py namespace:=front
         image_topic:=/camera/color/image_raw camera_info_topic:=/camera/color/camera_info
+        model:=~/models/da2-indoor-small device:=cuda log_level:=debug fastdds_profile:=true
+
+``model``, ``scale_checkpoint`` and ``device`` override the parameter file when non-empty.
+``log_level`` applies to this node's loggers only. When the node exits with an error (it could
+not load its model, a parameter is invalid, it crashed) the launch shuts down and ``ros2 launch``
+exits non-zero.
 """
 
 import os
+from typing import List, Optional
 
 from ament_index_python.packages import get_package_share_directory
-from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument
+from launch import LaunchContext, LaunchDescription
+from launch.actions import (DeclareLaunchArgument, OpaqueFunction, RegisterEventHandler,
+                            SetEnvironmentVariable)
+from launch.event_handlers import OnProcessExit
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
 
 PACKAGE = 'adaptive_depth'
+NODE_NAME = 'adaptive_depth_node'
+LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'fatal']
+OVERRIDES = ('model', 'scale_checkpoint', 'device')
+"""Launch arguments that, when non-empty, override the parameter of the same name."""
+FASTDDS_PROFILE_VARIABLES = ('FASTRTPS_DEFAULT_PROFILES_FILE', 'FASTDDS_DEFAULT_PROFILES_FILE')
+NODE_EXIT_CODES = {1: 'the model or scale checkpoint failed to load',
+                   2: 'invalid parameters or arguments'}
 
 LAUNCH_ARGUMENTS = (
-    ('params_file', None, 'Parameter YAML for adaptive_depth_node (keyed by node name).'),
+    ('params_file', None, 'Parameter YAML for adaptive_depth_node (keyed /**/adaptive_depth_node, '
+                          'so it applies in any namespace).'),
     ('image_topic', 'image', 'Input sensor_msgs/Image topic remapped onto the node\'s "image".'),
     ('camera_info_topic', 'camera_info',
      'Input sensor_msgs/CameraInfo topic remapped onto the node\'s "camera_info".'),
     ('namespace', '', 'Namespace of the node and of its relative output topics.'),
+    ('model', '', 'Depth Anything V2 model: hub id or local directory; empty = the value in '
+                  'params_file.'),
+    ('scale_checkpoint', '', 'Scale-network checkpoint directory; empty = the value in '
+                             'params_file.'),
+    ('device', '', "Torch device ('auto', 'cpu', 'cuda', 'cuda:N'); empty = the value in "
+                   'params_file.'),
     ('use_sim_time', 'false', 'Use /clock (bag replay, simulation).'),
-    ('log_level', 'info', 'Logging level: debug, info, warn, error or fatal.'),
+    ('log_level', 'info', 'Logging level of adaptive_depth_node only (ROS internals keep '
+                          'theirs).'),
+    ('fastdds_profile', 'false',
+     "Fast DDS transport profile for the node: 'true' = the installed "
+     'config/fastdds_large_images.xml (larger shared-memory segments for large images), a path '
+     "= that profile XML, 'false' = the middleware default."),
 )
+ARGUMENT_CHOICES = {'log_level': LOG_LEVELS}
 
 
-def generate_launch_description() -> LaunchDescription:
-    """Return the launch description: declared arguments and the depth node."""
-    default_params = os.path.join(get_package_share_directory(PACKAGE), 'config',
-                                  'adaptive_depth.yaml')
-    arguments = [
-        DeclareLaunchArgument(name, default_value=default_params if default is None else default,
-                              description=description)
-        for name, default, description in LAUNCH_ARGUMENTS
+class NodeFailedError(RuntimeError):
+    """adaptive_depth_node exited with an error; raised so that ``ros2 launch`` exits non-zero."""
+
+
+def share_file(*parts: str) -> str:
+    """Return the path of a file installed in this package's share directory."""
+    return os.path.join(get_package_share_directory(PACKAGE), *parts)
+
+
+def full_namespace(context: LaunchContext, namespace: str) -> str:
+    """Return the absolute namespace the node gets (a PushRosNamespace prefix included)."""
+    if not namespace.startswith('/'):
+        base = context.launch_configurations.get('ros_namespace', '') or ''
+        namespace = base.rstrip('/') + '/' + namespace
+    return '/' + namespace.strip('/')
+
+
+def logger_names(namespace: str) -> List[str]:
+    """Return the node's logger names: ``ns.adaptive_depth_node`` and the start-up logger."""
+    names = [NODE_NAME]
+    if namespace.strip('/'):
+        names.insert(0, namespace.strip('/').replace('/', '.') + '.' + NODE_NAME)
+    return names
+
+
+def fastdds_profile_path(value: str) -> Optional[str]:
+    """Return the Fast DDS profile file selected by ``fastdds_profile`` (None = default)."""
+    choice = value.strip()
+    if choice.lower() in ('', 'false', '0', 'no', 'off'):
+        return None
+    if choice.lower() in ('true', '1', 'yes', 'on'):
+        return share_file('config', 'fastdds_large_images.xml')
+    path = os.path.abspath(os.path.expanduser(choice))
+    if not os.path.isfile(path):
+        raise RuntimeError(f'fastdds_profile: {choice!r} is neither true/false nor an existing '
+                           'Fast DDS profile XML file')
+    return path
+
+
+def on_node_exit(event, context: LaunchContext) -> None:
+    """Turn a failed exit of the node into a launch error (``ros2 launch`` then exits 1)."""
+    if event.returncode == 0 or context.is_shutdown:
+        return None
+    reason = NODE_EXIT_CODES.get(event.returncode, 'it crashed or was killed')
+    raise NodeFailedError(f'{NODE_NAME} exited with code {event.returncode} ({reason}); see its '
+                          'log above')
+
+
+def launch_setup(context: LaunchContext) -> list:
+    """Build the node from the evaluated launch arguments (overrides only when non-empty)."""
+    def value(name: str) -> str:
+        return LaunchConfiguration(name).perform(context).strip()
+
+    namespace = value('namespace')
+    parameters = [
+        LaunchConfiguration('params_file'),
+        {'use_sim_time': ParameterValue(LaunchConfiguration('use_sim_time'), value_type=bool)},
     ]
+    overrides = {name: ParameterValue(value(name), value_type=str)
+                 for name in OVERRIDES if value(name)}
+    if overrides:
+        parameters.append(overrides)
+    ros_arguments = []
+    for logger in logger_names(full_namespace(context, namespace)):
+        ros_arguments += ['--log-level', f'{logger}:={value("log_level")}']
     image_topic = LaunchConfiguration('image_topic')
     node = Node(
         package=PACKAGE,
-        executable='adaptive_depth_node',
-        name='adaptive_depth_node',
-        namespace=LaunchConfiguration('namespace'),
+        executable=NODE_NAME,
+        name=NODE_NAME,
+        namespace=namespace,
         output='screen',
         emulate_tty=True,
-        parameters=[
-            LaunchConfiguration('params_file'),
-            {'use_sim_time': ParameterValue(LaunchConfiguration('use_sim_time'), value_type=bool)},
-        ],
+        parameters=parameters,
         remappings=[
             ('image', image_topic),
             ('image/compressed', [image_topic, '/compressed']),
             ('camera_info', LaunchConfiguration('camera_info_topic')),
         ],
-        arguments=['--ros-args', '--log-level', LaunchConfiguration('log_level')],
+        ros_arguments=ros_arguments,
     )
-    return LaunchDescription(arguments + [node])
+    actions = []
+    profile = fastdds_profile_path(value('fastdds_profile'))
+    if profile is not None:
+        actions += [SetEnvironmentVariable(name, profile) for name in FASTDDS_PROFILE_VARIABLES]
+    return actions + [node, RegisterEventHandler(OnProcessExit(target_action=node,
+                                                               on_exit=on_node_exit))]
+
+
+def generate_launch_description() -> LaunchDescription:
+    """Return the launch description: declared arguments, then the node (built at launch)."""
+    default_params = share_file('config', 'adaptive_depth.yaml')
+    arguments = []
+    for name, default, description in LAUNCH_ARGUMENTS:
+        extra = {'choices': ARGUMENT_CHOICES[name]} if name in ARGUMENT_CHOICES else {}
+        arguments.append(DeclareLaunchArgument(
+            name, default_value=default_params if default is None else default,
+            description=description, **extra))
+    return LaunchDescription(arguments + [OpaqueFunction(function=launch_setup)])

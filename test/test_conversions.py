@@ -18,7 +18,10 @@ import array
 from types import SimpleNamespace
 
 from adaptive_depth.geometry import backproject, NYU_INTRINSICS, pack_organized_cloud
+from adaptive_depth.input_limits import ImageSizeError
+from adaptive_depth.ros import conversions
 from adaptive_depth.ros.conversions import (camera_info_to_intrinsics, cloud_to_pointcloud2_fields,
+                                            compressed_image_header,
                                             compressed_msg_to_rgb, depth_to_image_fields,
                                             fill_message, image_msg_to_depth, image_msg_to_rgb,
                                             ImageConversionError,
@@ -158,10 +161,91 @@ def test_compressed(fmt, ext):
         assert err.max() == 0
     else:   # lossy: compare away from the colour edge (chroma subsampling)
         assert err[:, :16].max() <= 12 and err[:, 32:].max() <= 12
-    with pytest.raises(ImageConversionError, match='could not decode'):
+    with pytest.raises(ImageConversionError, match='neither PNG nor JPEG'):
         compressed_msg_to_rgb(_msg(format=fmt, data=b'\x00\x01garbage'))
     with pytest.raises(ImageConversionError, match='no data'):
         compressed_msg_to_rgb(_msg(format=fmt, data=b''))
+
+
+def _encode(img, ext, params=()):
+    ok, enc = cv2.imencode(ext, img, list(params))
+    assert ok
+    return enc.tobytes()
+
+
+def test_compressed_header_is_read_without_decoding(monkeypatch):
+    img = RNG.integers(0, 256, (37, 53, 3), dtype=np.uint8)
+    assert compressed_image_header(_encode(img, '.png')) == ('png', 53, 37, 8)
+    assert compressed_image_header(_encode(img[..., 0], '.png')) == ('png', 53, 37, 8)
+    assert compressed_image_header(_encode(img.astype(np.uint16), '.png')).bit_depth == 16
+    # JPEG: the frame header follows APP0/DQT/... segments, progressive too (SOF2)
+    jpeg = _encode(img, '.jpg', (cv2.IMWRITE_JPEG_PROGRESSIVE, 1))
+    assert compressed_image_header(jpeg) == ('jpeg', 53, 37, 8)
+    exif = jpeg[:2] + b'\xff\xe1\x00\x10Exif\x00\x00' + bytes(8) + jpeg[2:]
+    assert compressed_image_header(exif) == ('jpeg', 53, 37, 8)
+    # A 6-kB-ish PNG that decodes to 2500 x 2500 is refused from its header alone.
+    bomb = _encode(np.zeros((2500, 2500, 3), np.uint8), '.png')
+    assert len(bomb) < 30_000
+
+    def no_decode(*args):
+        raise AssertionError('imdecode must not run for a refused image')
+    monkeypatch.setattr(conversions.cv2, 'imdecode', no_decode)
+    with pytest.raises(ImageSizeError, match='6250000 pixels exceeds the limit of 4000000'):
+        compressed_msg_to_rgb(_msg(format='png', data=bomb), max_pixels=4_000_000)
+    with pytest.raises(ImageSizeError, match='aspect ratio'):
+        compressed_msg_to_rgb(_msg(format='png', data=_encode(np.zeros((1, 4097), np.uint8),
+                                                              '.png')), max_pixels=10**7)
+
+
+def test_compressed_rejects_other_formats_and_corrupt_data_quietly(capfd):
+    img = RNG.integers(0, 256, (30, 40, 3), dtype=np.uint8)
+    png, jpeg = _encode(img, '.png'), _encode(img, '.jpg')
+    float_tiff = _encode(np.ones((4, 4), np.float32), '.tiff')
+    pfm = b'PF\n2 2\n-1.0\n' + np.ones(12, np.float32).tobytes()
+    hdr = b'#?RADIANCE\nFORMAT=32-bit_rle_rgbe\n\n-Y 2 +X 2\n' + b'\x80' * 16
+    gif = b'GIF89a\x10\x00\x10\x00' + bytes(20)
+    capfd.readouterr()
+    cases = {
+        float_tiff: 'TIFF', pfm: 'PFM', hdr: 'HDR', gif: 'GIF', b'BM' + bytes(60): 'BMP',
+        png[:len(png) // 2]: 'truncated', jpeg[:len(jpeg) // 2]: 'truncated',
+        png[:40] + bytes([png[40] ^ 0xFF]) + png[41:]: 'could not decode',
+        png[:-30] + b'x' * 18 + png[-12:]: 'could not decode.*libpng error',
+        jpeg[:200] + b'\xff\x00abc' + jpeg[200:]: 'Corrupt JPEG data',
+        png[:16] + (2 ** 31).to_bytes(4, 'big') + png[20:]: 'invalid PNG header',
+        png[:24] + b'\x20' + png[25:]: 'invalid PNG header',
+        jpeg[:2] + b'\xff\xc0\x00\x11\x0c' + jpeg[7:]: 'no valid frame header|12-bit',
+    }
+    for data, match in cases.items():
+        with pytest.raises(ImageConversionError, match=match):
+            compressed_msg_to_rgb(_msg(format='png', data=data), max_pixels=2**40)
+    out, err = capfd.readouterr()
+    assert out == '' and err == '', 'decoders printed to stdout/stderr'
+    # 16-bit PNG keeps its high byte, grey PNG is replicated
+    wide = compressed_msg_to_rgb(_msg(format='png', data=_encode(
+        img.astype(np.uint16) * 257, '.png')))
+    np.testing.assert_array_equal(wide, img[..., ::-1])
+    grey = compressed_msg_to_rgb(_msg(format='png', data=_encode(img[..., 0], '.png')))
+    np.testing.assert_array_equal(grey, np.repeat(img[..., :1], 3, axis=2))
+
+
+def test_captured_stderr_passes_other_output_through(capfd):
+    import os
+    with conversions._captured_stderr() as lines:
+        os.write(2, b'libpng warning: iCCP: known incorrect sRGB profile\n')
+        os.write(2, b'[WARN] [1.0] [node]: another thread logged this\n')
+    assert lines == ['libpng warning: iCCP: known incorrect sRGB profile']
+    assert capfd.readouterr().err == '[WARN] [1.0] [node]: another thread logged this\n'
+
+
+def test_raw_image_limits():
+    msg = _msg(encoding='mono8', height=1, width=4097, step=4097, data=bytes(4097))
+    assert image_msg_to_rgb(msg).shape == (1, 4097, 3)   # no limits asked for
+    with pytest.raises(ImageSizeError, match='aspect ratio'):
+        image_msg_to_rgb(msg, max_pixels=10**6)
+    msg = _msg(encoding='mono8', height=100, width=120, step=120, data=bytes(12000))
+    assert image_msg_to_rgb(msg, max_pixels=12000).shape == (100, 120, 3)
+    with pytest.raises(ImageSizeError, match='max_input_pixels'):
+        image_msg_to_rgb(msg, max_pixels=11999)
 
 
 def test_camera_info_round_trip_and_rejections():
@@ -172,11 +256,15 @@ def test_camera_info_round_trip_and_rejections():
     assert camera_info_to_intrinsics(_msg(**fields)) == NYU_INTRINSICS
     zero_k = dict(fields, k=[0.0] * 9)   # falls back to p
     assert camera_info_to_intrinsics(_msg(**zero_k)) == NYU_INTRINSICS
-    for bad in (0.0, -3.0, float('nan')):
+    for bad in (0.0, -3.0, float('nan'), 1e-300, 1e300):   # 1e-300 / 1e300: 0 / inf in float32
         k = list(fields['k'])
         k[0] = bad
         with pytest.raises(ImageConversionError, match='fx'):
             camera_info_to_intrinsics(_msg(**dict(fields, k=k)))
+    k = list(fields['k'])
+    k[2] = 1e300
+    with pytest.raises(ImageConversionError, match='cx'):
+        camera_info_to_intrinsics(_msg(**dict(fields, k=k)))
     k = list(fields['k'])
     k[4] = 0.0
     with pytest.raises(ImageConversionError, match='fy'):

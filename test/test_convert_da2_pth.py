@@ -71,12 +71,19 @@ def test_cli_converts_a_vits_checkpoint(tmp_path):
     image = np.random.default_rng(0).integers(0, 256, size=(48, 64, 3), dtype=np.uint8)
     np.testing.assert_allclose(converted.predict(image), reference.predict(image), rtol=1e-5,
                                atol=1e-5)
-    assert main([str(pth), str(tmp_path / 'bad'), '--encoder', 'vitb']) == 1
+    assert main([str(pth), str(tmp_path / 'bad'), '--encoder', 'vitb']) == 2
+    assert not (tmp_path / 'bad').exists()
+    # A used output is refused, and replaced with --overwrite (nothing of the old one left).
+    (out / 'stale.txt').write_text('old')
+    assert main([str(pth), str(out)]) == 2
+    assert (out / 'stale.txt').exists()
+    assert main([str(pth), str(out), '--overwrite']) == 0
+    assert not (out / 'stale.txt').exists() and (out / 'config.json').is_file()
 
 
 def test_pickled_object_is_refused(tmp_path, capsys):
     path = tmp_path / 'module.pth'
     torch.save(torch.nn.Linear(2, 2), path)
-    assert main([str(path), str(tmp_path / 'out')]) == 1
+    assert main([str(path), str(tmp_path / 'out')]) == 2
     assert 'weights_only' in capsys.readouterr().err
-    assert main([str(tmp_path / 'missing.pth'), str(tmp_path / 'out')]) == 1
+    assert main([str(tmp_path / 'missing.pth'), str(tmp_path / 'out')]) == 2

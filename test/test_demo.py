@@ -21,6 +21,7 @@ import subprocess
 import sys
 
 from adaptive_depth.visualize import read_ply
+import cv2
 from node_harness import pick_domain_id, ros_env
 import numpy as np
 import pytest
@@ -40,6 +41,10 @@ def test_demo_streams_frames_through_the_node(tmp_path, tiny_da2_dir):
     summary = json.loads((out / 'summary.json').read_text())
     assert summary['frames_sent'] == 3
     assert 1 <= summary['frames_published'] <= 3
+    # Every published depth image came with its point cloud: the demo streams only once the
+    # node's publishers have matched the demo's subscriptions (no start-up race).
+    assert summary['clouds_published'] == summary['frames_published']
+    assert int(summary['last_diagnostics']['subscribers_points']) >= 1
     # The tiny test model is marked untrained, and the demo says so everywhere.
     assert summary['untrained_weights'] is True
     assert 'UNTRAINED' in done.stdout
@@ -52,6 +57,10 @@ def test_demo_streams_frames_through_the_node(tmp_path, tiny_da2_dir):
     depth_pngs = sorted(out.glob('depth_*_untrained.png'))
     clouds = sorted(out.glob('cloud_*_untrained.ply'))
     assert len(depth_pngs) == len(clouds) == summary['frames_published']
+    # Each per-frame picture is a figure (title, colour bar in metres), not the bare 480×640 map.
+    picture = cv2.imread(str(depth_pngs[0]))
+    assert picture is not None and picture.shape[:2] != (480, 640)
+    assert np.count_nonzero(picture[: picture.shape[0] // 12].min(axis=2) < 100) > 50  # title
     points, colours = read_ply(clouds[0])
     assert points.shape[1] == 3 and len(points) == frame['cloud_points'] > 0
     assert colours is not None and colours.dtype == np.uint8
@@ -62,6 +71,13 @@ def test_demo_rejects_bad_arguments():
     done = subprocess.run(
         [sys.executable, '-m', 'adaptive_depth.tools.demo', '--input-size', '500'],
         capture_output=True, text=True, timeout=60, env=env)
-    assert done.returncode != 0
+    assert done.returncode == 2
     assert 'multiple of 14' in done.stderr
     assert 'Traceback' not in done.stderr
+
+
+def test_demo_refuses_a_used_out(tmp_path):
+    from adaptive_depth.tools import demo
+
+    (tmp_path / 'old.png').write_bytes(b'x')
+    assert demo.main(['--out', str(tmp_path)]) == 2   # before anything starts

@@ -16,10 +16,12 @@
 
 import json
 import shutil
+import socket
 
 from adaptive_depth.depth_model import (
-    da2_input_size, DepthAnythingRunner, ImageInputError, ModelLoadError, resolve_device,
-    resolve_precision, UnsupportedModelError)
+    da2_input_size, DepthAnythingRunner, DOCS_URL, hub_unreachable_reason, ImageInputError,
+    ModelLoadError, resolve_device, resolve_precision, UnsupportedModelError)
+from adaptive_depth.input_limits import ImageSizeError, MAX_ASPECT_RATIO
 import numpy as np
 import pytest
 import torch
@@ -54,7 +56,7 @@ def test_output_shape_dtype_and_values(runner, h, w):
 
 
 def test_network_size_keeps_aspect_and_multiples_of_14():
-    for h, w in [(480, 640), (240, 320), (300, 200), (518, 518), (100, 1000), (719, 1283)]:
+    for h, w in [(480, 640), (240, 320), (300, 200), (518, 518), (100, 400), (719, 1283)]:
         th, tw = da2_input_size(h, w, 518)
         assert th % 14 == 0 and tw % 14 == 0
         assert min(th, tw) >= 518
@@ -66,6 +68,24 @@ def test_network_size_keeps_aspect_and_multiples_of_14():
     assert da2_input_size(640, 480, 518) == (686, 518)
     with pytest.raises(ValueError, match='positive'):
         da2_input_size(0, 10)
+
+
+@pytest.mark.parametrize('h,w', [(1, 4097), (4097, 1), (100, 401), (70, 286_790)])
+def test_network_input_is_bounded(h, w):
+    # Beyond 4:1 the image is refused (it would have become a 70 x 286,790 network input).
+    with pytest.raises(ImageSizeError, match='aspect ratio'):
+        da2_input_size(h, w, 518)
+
+
+def test_network_input_tokens_bounded_at_the_aspect_limit():
+    for h, w in [(1, 4), (4, 1), (128, 512), (3, 12)]:
+        th, tw = da2_input_size(h, w, 518)
+        assert th * tw <= MAX_ASPECT_RATIO * (518 + 14) ** 2
+
+
+def test_runner_refuses_extreme_aspect_ratio(runner):
+    with pytest.raises(ImageSizeError, match='aspect ratio'):
+        runner.predict(np.zeros((2, 4097, 3), np.uint8))
 
 
 def test_attributes_and_timings(runner, tiny_da2_dir):
@@ -145,6 +165,60 @@ def test_unreachable_hub_id_gives_download_instructions(monkeypatch):
     assert f'huggingface-cli download {hub_id} --local-dir' in message
     assert 'git lfs' in message
     assert isinstance(info.value, OSError)
+    assert 'HF_HUB_OFFLINE=1' in message and DOCS_URL in message
+    assert 'docs/depth_model.md' not in message.replace(DOCS_URL, '').replace(
+        'share/adaptive_depth/docs/depth_model.md', ''), 'cites a path a colcon install lacks'
+
+
+@pytest.fixture
+def hub_env(monkeypatch):
+    """Online mode without proxies; returns a function that points HF_ENDPOINT at a port."""
+    for name in ('HF_HUB_OFFLINE', 'TRANSFORMERS_OFFLINE', 'HTTPS_PROXY', 'https_proxy',
+                 'ALL_PROXY', 'all_proxy'):
+        monkeypatch.delenv(name, raising=False)
+    return lambda port: monkeypatch.setenv('HF_ENDPOINT', f'http://127.0.0.1:{port}')
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]  # nothing listens there once the socket is closed
+
+
+def test_hub_probe_tells_reachable_from_unreachable(hub_env, monkeypatch):
+    with socket.socket() as server:
+        server.bind(('127.0.0.1', 0))
+        server.listen(1)
+        hub_env(server.getsockname()[1])
+        assert hub_unreachable_reason() is None
+    hub_env(_closed_port())
+    assert 'is unreachable' in hub_unreachable_reason()
+    monkeypatch.setenv('HTTPS_PROXY', 'http://proxy.invalid:3128')
+    assert hub_unreachable_reason() is None, 'with a proxy the download decides'
+    monkeypatch.setenv('TRANSFORMERS_OFFLINE', 'yes')
+    assert 'TRANSFORMERS_OFFLINE=yes' in hub_unreachable_reason()
+
+
+def test_uncached_hub_id_with_unreachable_hub_fails_without_download(hub_env, monkeypatch):
+    """No retries against a hub that is not there: only the cache is consulted, then an error."""
+    import transformers
+
+    hub_env(_closed_port())
+    calls = []
+    real = transformers.AutoConfig.from_pretrained
+
+    def spy(name, *args, **kwargs):
+        calls.append(bool(kwargs.get('local_files_only')))
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(transformers.AutoConfig, 'from_pretrained', spy)
+    hub_id = 'adaptive-depth-tests/not-cached-model-hf'
+    with pytest.raises(ModelLoadError) as info:
+        DepthAnythingRunner(hub_id, device='cpu')
+    message = str(info.value)
+    assert calls == [True], 'only the local cache may be asked, never the hub'
+    assert 'is unreachable' in message and 'not in the local Hugging Face cache' in message
+    assert f'huggingface-cli download {hub_id}' in message
 
 
 def test_device_and_precision_resolution():

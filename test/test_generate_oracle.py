@@ -32,7 +32,14 @@ import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SIM_ARGS = ['--data', 'synthetic:12', '--synthetic-size', '160x120', '--simulated',
+
+
+def cache_dir_name(data):
+    """Return the prediction-cache folder name (sanitised model key) of an oracle directory."""
+    return data.record.cache_directory(data.path).name
+
+
+SIM_ARGS = ['--data', 'synthetic:12', '--synthetic-size', '120x160', '--simulated',
             '--no-progress']
 
 
@@ -81,7 +88,7 @@ def test_simulated_oracle_directory(sim_oracle, capsys):
 
 def test_rerun_reuses_cache_and_no_filter(sim_oracle, capsys):
     before = read_oracle_dir(sim_oracle, load_images=False)
-    assert main(SIM_ARGS + ['--out', str(sim_oracle), '--no-filter']) == 0
+    assert main(SIM_ARGS + ['--out', str(sim_oracle), '--no-filter', '--overwrite']) == 0
     out = capsys.readouterr().out
     assert 'SIMULATED' in out
     assert '0 computed, 12 from the cache' in out
@@ -93,7 +100,7 @@ def test_rerun_reuses_cache_and_no_filter(sim_oracle, capsys):
 def test_predictions_option_uses_another_cache(sim_oracle, tmp_path):
     model_dir = PredictionCache(sim_oracle / 'predictions', SimulatedBaseModel().model_key)
     out = tmp_path / 'from_cache'
-    assert main(['--data', 'synthetic:12', '--synthetic-size', '160x120', '--predictions',
+    assert main(['--data', 'synthetic:12', '--synthetic-size', '120x160', '--predictions',
                  str(model_dir.directory), '--limit', '5', '--no-progress',
                  '--bounds', '0.2', '1.0', '--out', str(out)]) == 0
     data = read_oracle_dir(out)
@@ -110,7 +117,8 @@ def test_real_nyu_frames_with_tiny_da2(tmp_path, tiny_da2_dir, nyu_sample_dir):
     data = read_oracle_dir(out)
     assert data.names == ['nyu-test/00000', 'nyu-test/00001']
     assert not data.simulated and data.base_model_name == str(tiny_da2_dir)
-    cache_dir = Path(data.meta['prediction_cache'])
+    assert data.meta['prediction_cache'] == f'predictions/{cache_dir_name(data)}'
+    cache_dir = data.record.cache_directory(out)
     assert cache_dir.parent == out / 'predictions'
     manifest = json.loads((cache_dir / 'manifest.json').read_text())
     assert manifest['model'] == str(tiny_da2_dir) and manifest['simulated'] is False
@@ -132,12 +140,11 @@ def test_real_nyu_frames_with_tiny_da2(tmp_path, tiny_da2_dir, nyu_sample_dir):
      'filter-percentiles'),
     (['--data', 'synthetic:2', '--predictions', '/no/cache/here'], '/no/cache/here'),
 ])
-def test_user_errors_exit_with_message(argv, pattern, tmp_path):
-    with pytest.raises(SystemExit) as info:
-        main(argv + ['--out', str(tmp_path / 'o'), '--no-progress'])
-    assert isinstance(info.value.code, str)
-    assert info.value.code.startswith('generate_oracle: error:')
-    assert pattern in info.value.code
+def test_user_errors_exit_with_message(argv, pattern, tmp_path, capsys):
+    assert main(argv + ['--out', str(tmp_path / 'o'), '--no-progress']) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith('generate_oracle: error:') and '\n' not in err
+    assert pattern in err
 
 
 @pytest.mark.parametrize('argv', [
@@ -159,7 +166,7 @@ def test_console_subprocess_reports_without_traceback(tmp_path):
         [sys.executable, '-m', 'adaptive_depth.tools.generate_oracle', '--data',
          f'nyu-folder:{tmp_path / "missing"}', '--simulated', '--out', str(tmp_path / 'o')],
         capture_output=True, text=True, env=env, timeout=120)
-    assert proc.returncode != 0
+    assert proc.returncode == 2
     assert 'Traceback' not in proc.stderr
     assert 'missing' in proc.stderr
     help_text = subprocess.run(

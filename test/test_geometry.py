@@ -51,12 +51,33 @@ def test_matrix_round_trip_and_camera_info_k():
 
 
 @pytest.mark.parametrize('bad', [{'fx': 0.0}, {'fy': -1.0}, {'fx': float('nan')},
-                                 {'cy': float('inf')}, {'width': 0}])
+                                 {'cy': float('inf')}, {'width': 0},
+                                 # finite in float64, but 0 / inf in float32
+                                 {'fx': 1e-300}, {'fy': 1e-50}, {'fx': 1e300},
+                                 {'cx': 1e300}, {'cy': -1e39}, {'cx': 2e7}])
 def test_validate_rejects(bad):
     params = {'fx': 500.0, 'fy': 500.0, 'cx': 320.0, 'cy': 240.0, 'width': 640, 'height': 480}
     params.update(bad)
     with pytest.raises(ValueError, match='intrinsics'):
         Intrinsics(**params).validate()
+
+
+def test_no_inf_in_points_or_cloud():
+    # Extreme but valid float32 intrinsics and huge depth: x/y overflow float32.
+    intr = Intrinsics(1e-6, 1e-6, -1e7, 1e7, 64, 48)
+    intr.validate()
+    depth = np.full((48, 64), 3e38, np.float32)
+    depth[0, 0] = 1.0
+    points = backproject(depth, intr)
+    assert not np.isinf(points).any()
+    assert np.isfinite(points[0, 0]).all() and np.isnan(points[1:]).all()
+    raw = np.full((2, 3, 3), np.inf, np.float32)
+    raw[0, 0] = (1.0, 2.0, 3.0)
+    raw[1, 1] = (1.0, -np.inf, 2.0)
+    data = pack_organized_cloud(raw).data.view('<f4').reshape(2, 3, 4)
+    assert not np.isinf(data).any()
+    np.testing.assert_array_equal(data[0, 0, :3], [1.0, 2.0, 3.0])
+    assert np.isnan(data[1, 1, :3]).all() and np.isnan(data[0, 1, :3]).all()
 
 
 def test_backproject_shape_nan_and_reprojection():

@@ -45,6 +45,10 @@ def test_defaults_are_valid_and_documented():
     ('image_topic', ' ', 'image_topic'),
     ('device', 'gpu', 'device'),
     ('publish_points', 1, 'bool'),
+    ('max_input_pixels', 0, 'max_input_pixels must be >= 1'),
+    ('max_input_pixels', 1.5e6, 'integer'),
+    ('fx', 1e-300, 'fx must be 0 (unset) or >= 1e-06'),
+    ('cy', 1e300, 'cy must be <= 1e+07'),
 ])
 def test_check_value_rejects_with_reason(name, value, fragment):
     reason = check_value(name, value)

@@ -19,6 +19,7 @@ import json
 import os
 from pathlib import Path
 import random
+import shutil
 
 from adaptive_depth import bagio
 from adaptive_depth.bagio import BagReader, write_rgbd_bag
@@ -204,6 +205,17 @@ def test_user_errors_exit_cleanly(tmp_path, ros1_bag, tiny_da2_dir, capsys):
     out.mkdir()
     code = replay_bag.main(_args(ros1_bag, out, tiny_da2_dir))
     assert code == 2 and 'already exists' in capsys.readouterr().err
+    (out / 'old.mcap').write_bytes(b'x')       # the shared --out policy of every tool
+    code = replay_bag.main(_args(ros1_bag, out, tiny_da2_dir))
+    assert code == 2 and 'already holds files; pass --overwrite' in capsys.readouterr().err
+    # Corrupt DA2 weights: one line naming the model directory, no traceback, nothing written.
+    garbage = tmp_path / 'garbage_da2'
+    shutil.copytree(tiny_da2_dir, garbage)
+    (garbage / 'model.safetensors').write_bytes(b'\x00garbage' * 64)
+    code = replay_bag.main(_args(ros1_bag, tmp_path / 'o2', garbage))
+    err = capsys.readouterr().err
+    assert code == 2 and str(garbage) in err and 'Traceback' not in err
+    assert not (tmp_path / 'o2').exists()
 
 
 def test_live_mode_matches_offline(tmp_path, ros1_bag, tiny_da2_dir, offline_out):

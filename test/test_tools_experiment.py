@@ -39,7 +39,7 @@ def _rows(path: Path):
 def synthetic_run(tmp_path_factory):
     root = tmp_path_factory.mktemp('cli')
     for split, spec in (('train', 'synthetic:24'), ('test', 'synthetic:6:100000')):
-        rc = generate_oracle.main(['--data', spec, '--synthetic-size', '160x120', '--simulated',
+        rc = generate_oracle.main(['--data', spec, '--synthetic-size', '120x160', '--simulated',
                                    '--out', str(root / f'oracle_{split}'), '--no-progress'])
         assert rc == 0
     rc = train_scale_net.main(['--oracle', str(root / 'oracle_train'), '--out',
@@ -121,7 +121,7 @@ def test_cli_resume_and_user_errors(synthetic_run, tmp_path, capsys):
 
 def test_synthetic_experiment_runs_all_stages_and_checks_the_gap(tmp_path, capsys):
     out = tmp_path / 'exp'
-    tiny = ['--out', str(out), '--train-scenes', '12', '--test-scenes', '3', '--size', '80x60',
+    tiny = ['--out', str(out), '--train-scenes', '12', '--test-scenes', '3', '--size', '60x80',
             '--epochs', '2', '--input-size', '32x32', '--channels', '8,16', '--fc', '8',
             '--batch-size', '8', '--overlay-samples', '0', '--quiet']
     assert synthetic_experiment.main(tiny + ['--require-gap', '-1000']) == 0
@@ -144,13 +144,16 @@ def test_synthetic_experiment_runs_all_stages_and_checks_the_gap(tmp_path, capsy
     assert not test_names & set(split['train'] + split['val'])  # no test leakage
     assert test_names == {f'synthetic/{100000 + i}' for i in range(3)}
     assert len(split['train'] + split['val']) == 12 and not split['excluded_not_kept']
-    # An unreachable requirement fails with status 1; bad options with status 2.
-    assert synthetic_experiment.main(tiny + ['--reuse', '--require-gap', '1000']) == 1
+    # An unreachable requirement fails with status 3 (check failed); bad options with 2.
+    assert synthetic_experiment.main(tiny + ['--reuse', '--require-gap', '1000']) == 3
     assert 'SIMULATED' in capsys.readouterr().out
     assert synthetic_experiment.main(tiny + ['--channels', '8,x']) == 2
     assert "bad list '8,x'" in capsys.readouterr().err
     # An oracle directory from before the depth grids cannot feed the auxiliary loss.
     (out / 'oracle_train' / 'depth_grid.npy').unlink()
+    record = json.loads((out / 'oracle_train' / 'oracle.json').read_text())
+    del record['depth_grid_size']
+    (out / 'oracle_train' / 'oracle.json').write_text(json.dumps(record))
     assert train_scale_net.main(['--oracle', str(out / 'oracle_train'), '--out',
                                  str(tmp_path / 'aux'), '--aux-depth-weight', '3']
                                 + SMALL_NET) == 2

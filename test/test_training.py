@@ -174,7 +174,7 @@ def test_roll_and_channel_shuffle_augmentation_keep_the_image_content():
     aug = _Augmenter(net, flip=False, jitter=0.0, device=torch.device('cpu'), rotate_deg=0.0,
                      channel_shuffle=True)
     batch = torch.randn(16, 3, 8, 8)
-    out = aug(batch, torch.Generator().manual_seed(0))
+    out, _ = aug.with_maps(batch, torch.Generator().manual_seed(0), None)
     moved = 0
     for src, dst in zip(batch, out):
         order = [int(np.argmin([float((dst[c] - src[k]).abs().max()) for k in range(3)]))

@@ -22,9 +22,15 @@ message class. For rclpy messages assign ``fields['data'].tobytes()`` (or an ``a
 assigning a numpy array to an rclpy ``data`` field works but converts element by element (slow).
 """
 
-from typing import Any, Dict, Tuple
+import contextlib
+import os
+import sys
+import tempfile
+import threading
+from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Tuple
 
 from adaptive_depth.geometry import CloudBuffer, Intrinsics
+from adaptive_depth.input_limits import check_image_size
 import cv2
 import numpy as np
 
@@ -73,13 +79,15 @@ def _rows(msg: Any, bytes_per_pixel: int) -> Tuple[np.ndarray, int, int]:
     return buf.reshape(height, step)[:, :row_bytes], height, width
 
 
-def image_msg_to_rgb(msg: Any) -> np.ndarray:
+def image_msg_to_rgb(msg: Any, max_pixels: Optional[int] = None) -> np.ndarray:
     """
     Convert a ``sensor_msgs/Image`` to an H×W×3 uint8 RGB array (a new, writable array).
 
     Supports rgb8, bgr8, rgba8, bgra8 (alpha dropped) and mono8 (replicated); honours ``step``
     row padding. Raises :class:`ImageConversionError` for other encodings, an empty image, a
-    step shorter than a row or a data length different from step × height.
+    step shorter than a row or a data length different from step × height. With ``max_pixels``
+    an image outside :func:`adaptive_depth.input_limits.check_image_size` raises
+    :class:`~adaptive_depth.input_limits.ImageSizeError` before any pixel is copied.
     """
     encoding = str(msg.encoding).strip().lower()
     if encoding not in _COLOR_CHANNELS:
@@ -88,6 +96,8 @@ def image_msg_to_rgb(msg: Any) -> np.ndarray:
             f'{", ".join(SUPPORTED_COLOR_ENCODINGS)}')
     ch = _COLOR_CHANNELS[encoding]
     rows, height, width = _rows(msg, ch)
+    if max_pixels is not None:
+        check_image_size(height, width, max_pixels)
     pix = rows.reshape(height, width, ch)
     if encoding == 'rgb8':
         return np.array(pix, copy=True)
@@ -124,13 +134,171 @@ def image_msg_to_depth(msg: Any) -> np.ndarray:
     return depth
 
 
-def compressed_msg_to_rgb(msg: Any) -> np.ndarray:
-    """
-    Decode a ``sensor_msgs/CompressedImage`` (JPEG or PNG) to H×W×3 uint8 RGB.
+_PNG_MAGIC = b'\x89PNG\r\n\x1a\n'
+_JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}   # SOF0..SOF15 less DHT/JPG/DAC
+_JPEG_MAX_SEGMENTS = 1000
+# Payloads refused by their magic bytes, before any decoder sees them (name for the message).
+_OTHER_MAGICS = ((b'GIF8', 'GIF'), (b'BM', 'BMP'), (b'II*\x00', 'TIFF'), (b'MM\x00*', 'TIFF'),
+                 (b'PF', 'PFM (float)'), (b'Pf', 'PFM (float)'), (b'#?', 'Radiance HDR (float)'),
+                 (b'\x76\x2f\x31\x01', 'OpenEXR (float)'), (b'RIFF', 'RIFF/WebP'),
+                 (b'\x00\x00\x00\x0cjP', 'JPEG 2000'), (b'\xff\x4f\xff\x51', 'JPEG 2000'),
+                 (b'P1', 'PNM'), (b'P2', 'PNM'), (b'P3', 'PNM'), (b'P4', 'PNM'), (b'P5', 'PNM'),
+                 (b'P6', 'PNM'), (b'P7', 'PAM'), (b'qoif', 'QOI'))
+# Lines the image decoders (libpng, libjpeg, OpenCV's logger) print to stderr.
+_DECODER_LINE_PREFIXES = ('libpng', 'Corrupt JPEG', 'Premature end of JPEG', 'Invalid SOS',
+                          'Inconsistent progression', 'Warning: unknown JFIF', 'Bogus',
+                          'Not a JPEG', 'Unsupported', '[ WARN:', '[ERROR:', '[ INFO:',
+                          '[DEBUG:', 'OpenCV(')
+_JPEG_CORRUPTION = ('Corrupt JPEG', 'Premature end of JPEG')
+_stderr_lock = threading.Lock()
+_stderr_sink = -1   # descriptor of one unlinked temporary file, reused for every capture
 
-    ``format`` may be e.g. ``'jpeg'``, ``'png'`` or ``'rgb8; jpeg compressed bgr8'``; the payload
-    is decoded by content. ``compressedDepth`` payloads and undecodable data raise
-    :class:`ImageConversionError`.
+
+class CompressedHeader(NamedTuple):
+    """What a PNG or JPEG header declares: ``format`` ('png'|'jpeg'), size in pixels, depth."""
+
+    format: str  # noqa: A003 - the field name of the ROS message it describes
+    width: int
+    height: int
+    bit_depth: int
+
+
+def compressed_image_header(data: Any) -> CompressedHeader:
+    """
+    Read format, width, height and bit depth from a PNG (IHDR) or JPEG (SOFn) header.
+
+    Parses bytes only (nothing is decoded), so a decompression bomb is sized for a few bytes.
+    Raises :class:`ImageConversionError` for an empty, truncated or malformed header, for other
+    formats (GIF, BMP, TIFF, PFM/HDR/EXR float images, WebP, ...: detected by their magic
+    bytes) and for bit depths other than 8 (JPEG) or 1/2/4/8/16 (PNG).
+    """
+    buf = _buffer(data)
+    head = buf[:16].tobytes()
+    if head.startswith(_PNG_MAGIC):
+        return _png_header(buf)
+    if head.startswith(b'\xff\xd8\xff'):
+        return _jpeg_header(buf)
+    for magic, name in _OTHER_MAGICS:
+        if head.startswith(magic):
+            raise ImageConversionError(
+                f'unsupported compressed image format {name}; supported: png, jpeg (8-bit)')
+    raise ImageConversionError(
+        f'compressed image data is neither PNG nor JPEG (first bytes {head[:8].hex()})')
+
+
+def _png_header(buf: np.ndarray) -> CompressedHeader:
+    if buf.size < 33 or buf[12:16].tobytes() != b'IHDR':
+        raise ImageConversionError(f'PNG data of {buf.size} bytes has no complete IHDR header')
+    width, height = (int(v) for v in buf[16:24].view('>u4'))
+    depth, colour = int(buf[24]), int(buf[25])
+    if colour not in (0, 2, 3, 4, 6) or depth not in (1, 2, 4, 8, 16) or \
+            not (0 < width < 2 ** 31 and 0 < height < 2 ** 31):
+        raise ImageConversionError(
+            f'invalid PNG header: {width}x{height}, bit depth {depth}, colour type {colour}')
+    # A complete PNG ends with an IEND chunk; a truncated one would only make libpng complain.
+    if buf.size < 45 or buf[-8:-4].tobytes() != b'IEND':
+        raise ImageConversionError(f'PNG data of {buf.size} bytes is truncated (no IEND chunk)')
+    return CompressedHeader('png', width, height, depth)
+
+
+def _jpeg_header(buf: np.ndarray) -> CompressedHeader:
+    data = buf.tobytes()
+    pos = 2
+    for _ in range(_JPEG_MAX_SEGMENTS):
+        while pos < len(data) and data[pos] == 0xFF and pos + 1 < len(data) and \
+                data[pos + 1] == 0xFF:
+            pos += 1   # fill bytes
+        if pos + 4 > len(data) or data[pos] != 0xFF:
+            break
+        marker = data[pos + 1]
+        if marker == 0x01 or 0xD0 <= marker <= 0xD7:   # TEM / RSTn: no length
+            pos += 2
+            continue
+        if marker in (0xD9, 0xDA):   # EOI or start of scan before any frame header
+            break
+        length = int.from_bytes(data[pos + 2:pos + 4], 'big')
+        if marker in _JPEG_SOF:
+            if length < 8 or pos + 10 > len(data):
+                break
+            precision = data[pos + 4]
+            height = int.from_bytes(data[pos + 5:pos + 7], 'big')
+            width = int.from_bytes(data[pos + 7:pos + 9], 'big')
+            if precision != 8 or width == 0 or height == 0:
+                raise ImageConversionError(
+                    f'unsupported JPEG: {width}x{height}, {precision}-bit samples (supported: '
+                    '8-bit with the size in the frame header)')
+            # A complete JPEG ends with EOI; a truncated one would only make libjpeg complain.
+            if buf[-2:].tobytes() != b'\xff\xd9':
+                raise ImageConversionError(
+                    f'JPEG data of {buf.size} bytes is truncated (no end-of-image marker)')
+            return CompressedHeader('jpeg', width, height, 8)
+        if length < 2:
+            break
+        pos += 2 + length
+    raise ImageConversionError(f'JPEG data of {buf.size} bytes has no valid frame header')
+
+
+@contextlib.contextmanager
+def _captured_stderr() -> Iterator[List[str]]:
+    """
+    Capture what C libraries write to file descriptor 2 while the block runs.
+
+    Yields a list that receives the captured decoder lines afterwards; any other line (another
+    thread's log output written in the meantime) is written back to stderr unchanged. Where no
+    temporary file or descriptor is available nothing is captured.
+    """
+    global _stderr_sink
+    lines: List[str] = []
+    with _stderr_lock:
+        try:
+            if _stderr_sink < 0:
+                fd, path = tempfile.mkstemp(prefix='adaptive_depth_stderr_')
+                os.unlink(path)
+                _stderr_sink = fd
+            saved = os.dup(2)
+        except OSError:
+            yield lines
+            return
+        try:
+            sys.stderr.flush()
+        except (AttributeError, ValueError, OSError):
+            pass
+        try:
+            os.dup2(_stderr_sink, 2)
+            try:
+                yield lines
+            finally:
+                os.dup2(saved, 2)
+        finally:
+            os.close(saved)
+        size = os.lseek(_stderr_sink, 0, os.SEEK_CUR)
+        os.lseek(_stderr_sink, 0, os.SEEK_SET)
+        text = os.read(_stderr_sink, size).decode('utf-8', 'replace') if size else ''
+        os.ftruncate(_stderr_sink, 0)
+        os.lseek(_stderr_sink, 0, os.SEEK_SET)
+        other = []
+        for line in text.splitlines(keepends=True):
+            if line.lstrip().startswith(_DECODER_LINE_PREFIXES):
+                lines.append(line.strip())
+            else:
+                other.append(line)
+        if other:
+            os.write(2, ''.join(other).encode())
+
+
+def compressed_msg_to_rgb(msg: Any, max_pixels: Optional[int] = None) -> np.ndarray:
+    """
+    Decode a ``sensor_msgs/CompressedImage`` (PNG or 8-bit JPEG) to H×W×3 uint8 RGB.
+
+    The payload is identified by its content (``format`` may say e.g. ``'jpeg'``, ``'png'`` or
+    ``'rgb8; jpeg compressed bgr8'``), and its header is read BEFORE decoding: with
+    ``max_pixels`` an image outside :func:`adaptive_depth.input_limits.check_image_size` raises
+    :class:`~adaptive_depth.input_limits.ImageSizeError` without being decoded. PNG may be 1-16
+    bits per sample, grey, palette or colour, with or without alpha (alpha dropped, 16-bit
+    reduced to its high byte); JPEG must be 8-bit. Every other format (float PFM/HDR/EXR/TIFF,
+    GIF, BMP, WebP, ``compressedDepth``), truncated or corrupt data raise
+    :class:`ImageConversionError`; the decoders' own stderr messages become part of the error
+    message instead of being printed.
     """
     fmt = str(getattr(msg, 'format', '')).lower()
     if 'compresseddepth' in fmt:
@@ -139,12 +307,26 @@ def compressed_msg_to_rgb(msg: Any) -> np.ndarray:
     buf = _buffer(msg.data)
     if buf.size == 0:
         raise ImageConversionError(f'compressed image (format {fmt!r}) has no data')
-    img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+    header = compressed_image_header(buf)
+    if max_pixels is not None:
+        check_image_size(header.height, header.width, max_pixels)
+    with _captured_stderr() as messages:
+        img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+    said = f': {"; ".join(messages)}' if messages else ''
     if img is None:
         raise ImageConversionError(
-            f'could not decode compressed image data ({buf.size} bytes, format {fmt!r})')
+            f'could not decode compressed {header.format} image ({buf.size} bytes, format '
+            f'{fmt!r}){said}')
+    if any(m.startswith(_JPEG_CORRUPTION) for m in messages):
+        raise ImageConversionError(f'corrupt compressed {header.format} image{said}')
+    if img.shape[:2] != (header.height, header.width) or img.dtype not in (np.uint8, np.uint16):
+        raise ImageConversionError(
+            f'decoded {header.format} image is {img.dtype} {img.shape}, its header says '
+            f'{header.width}x{header.height}x{header.bit_depth}-bit')
     if img.dtype == np.uint16:
         img = (img >> 8).astype(np.uint8)
+    if img.ndim == 3 and img.shape[2] == 2:   # grey + alpha
+        img = img[:, :, 0]
     if img.ndim == 2:
         return cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
     if img.shape[2] == 4:

@@ -21,7 +21,9 @@ a single worker thread decodes, runs :class:`adaptive_depth.pipeline.MetricDepth
 publishes, so latency stays bounded by one inference whatever the input rate. See docs/node.md.
 """
 
+import ctypes
 import math
+import os
 from pathlib import Path
 import signal
 import sys
@@ -29,10 +31,12 @@ import threading
 import time
 from typing import Any, Dict, List, Optional, Tuple
 
+from adaptive_depth.errors import ModelLoadError
 from adaptive_depth.geometry import backproject, decimate, Intrinsics, pack_organized_cloud
+from adaptive_depth.input_limits import ImageSizeError
 from adaptive_depth.ros import conversions
-from adaptive_depth.ros.params import declare_node_params, NodeParams, ParameterError
-from adaptive_depth.testing import is_untrained_model
+from adaptive_depth.ros.params import (declare_node_params, describe_parameters, NodeParams,
+                                       ParameterError)
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import Vector3Stamped
 import numpy as np
@@ -47,10 +51,8 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2, Poi
 
 NODE_NAME = 'adaptive_depth_node'
 THROTTLE_S = 5.0
-
-
-class ModelLoadError(RuntimeError):
-    """The depth model or the scale checkpoint could not be loaded."""
+SHUTDOWN_GRACE_S = 2.0
+"""Seconds a shutdown waits for the frame in progress before exiting without it."""
 
 
 class LatestFrameMailbox:
@@ -98,8 +100,8 @@ class LatestFrameMailbox:
 class _Stats:
     """Thread-safe counters and a per-window latency record for the diagnostics."""
 
-    COUNTERS = ('received', 'processed', 'dropped', 'idle', 'bad_images', 'bad_camera_info',
-                'inference_errors', 'no_intrinsics', 'published_points')
+    COUNTERS = ('received', 'processed', 'dropped', 'idle', 'bad_images', 'rejected_images',
+                'bad_camera_info', 'inference_errors', 'no_intrinsics', 'published_points')
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -174,6 +176,7 @@ class AdaptiveDepthNode(Node):
     def __init__(self, pipeline: Any = None, **kwargs: Any) -> None:
         super().__init__(NODE_NAME, **kwargs)
         self._params = declare_node_params(self)
+        self.get_logger().debug(f'parameters: {self._params}')
         self._scale_source, warning = self._params.effective_scale_source()
         if warning:
             self.get_logger().warn(warning)
@@ -183,7 +186,9 @@ class AdaptiveDepthNode(Node):
         self._infos: Dict[Tuple[int, int], Tuple[Intrinsics, Any]] = {}
         self._latest_info: Optional[Tuple[Intrinsics, Any]] = None
         self._log_scale_ema: Optional[float] = None
+        from adaptive_depth.testing import is_untrained_model  # imports torch: not for --help
         self._untrained = is_untrained_model(self._params.model)
+        self._input_seen = (0, time.monotonic())  # (received total, when it last changed)
 
         if pipeline is None:
             self.get_logger().info(
@@ -192,7 +197,6 @@ class AdaptiveDepthNode(Node):
             pipeline = _load_pipeline(self._params, self._scale_source)
         self._pipeline = pipeline
         runner = getattr(pipeline, 'depth_model', None)
-        self._untrained = bool(getattr(runner, 'untrained', self._untrained))
         self._model_name = str(getattr(runner, 'name', self._params.model))
         self._device = str(getattr(runner, 'device', self._params.device))
         if self._untrained:
@@ -350,14 +354,19 @@ class AdaptiveDepthNode(Node):
         return math.exp(self._log_scale_ema)
 
     def _decode(self, kind: str, msg: Any) -> Optional[np.ndarray]:
+        limit = self._params.max_input_pixels
         try:
             if kind == 'compressed':
-                rgb = conversions.compressed_msg_to_rgb(msg)
+                rgb = conversions.compressed_msg_to_rgb(msg, max_pixels=limit)
             else:
-                rgb = conversions.image_msg_to_rgb(msg)
+                rgb = conversions.image_msg_to_rgb(msg, max_pixels=limit)
             if rgb.ndim != 3 or rgb.shape[0] == 0 or rgb.shape[1] == 0:
                 raise ValueError(f'decoded image has shape {rgb.shape}')
             return rgb
+        except ImageSizeError as exc:  # well formed, but outside the input limits
+            self._stats.count('rejected_images')
+            self.get_logger().warn(f'rejecting {kind} image: {exc}',
+                                   throttle_duration_sec=THROTTLE_S)
         except Exception as exc:
             self._stats.count('bad_images')
             what = (f'format {getattr(msg, "format", "?")!r}' if kind == 'compressed' else
@@ -365,7 +374,7 @@ class AdaptiveDepthNode(Node):
                     f'{getattr(msg, "width", "?")}x{getattr(msg, "height", "?")}')
             self.get_logger().warn(f'dropping undecodable {kind} image ({what}): {exc}',
                                    throttle_duration_sec=THROTTLE_S)
-            return None
+        return None
 
     def _process(self, kind: str, msg: Any, received: float) -> None:
         p = self._params
@@ -379,6 +388,8 @@ class AdaptiveDepthNode(Node):
 
         result = self._pipeline.process(rgb, intrinsics=None, compute_points=False)
         t_infer = time.perf_counter()
+        if self._mailbox.closed:  # shutting down: the publishers may be gone
+            return
 
         raw_scale = float(result.scale)
         scale = self._smoothed_scale(raw_scale)
@@ -478,6 +489,8 @@ class AdaptiveDepthNode(Node):
             'device': self._device,
             'untrained_weights': str(self._untrained).lower(),
             'input_transport': self._params.input_transport,
+            'subscribers_depth': str(self._depth_pub.get_subscription_count()),
+            'subscribers_points': str(self._points_pub.get_subscription_count()),
         }
         for key, value in totals.items():
             values[f'{key}_total'] = str(value)
@@ -485,23 +498,36 @@ class AdaptiveDepthNode(Node):
             values[f'latency_{key}_ms_mean'] = f'{float(np.mean(samples)):.3f}'
             values[f'latency_{key}_ms_max'] = f'{float(np.max(samples)):.3f}'
         problems = []
+        silence = self._input_silence(totals['received'])
+        values['seconds_since_last_image'] = f'{silence:.1f}'
+        timeout = self._params.input_timeout
+        starved = 0 < timeout <= silence
         if window['inference_errors']:
             status.level = DiagnosticStatus.ERROR
             problems.append(f'{window["inference_errors"]} frames failed')
-        elif window['bad_images'] or window['bad_camera_info'] or window['no_intrinsics'] or \
-                self._untrained:
+        elif window['bad_images'] or window['rejected_images'] or window['bad_camera_info'] or \
+                window['no_intrinsics'] or self._untrained or starved:
             status.level = DiagnosticStatus.WARN
         else:
             status.level = DiagnosticStatus.OK
         if window['bad_images']:
             problems.append(f'{window["bad_images"]} bad images')
+        if window['rejected_images']:
+            problems.append(f'{window["rejected_images"]} images rejected (size limits)')
         if window['bad_camera_info']:
             problems.append(f'{window["bad_camera_info"]} bad camera_info')
         if window['no_intrinsics']:
             problems.append('no intrinsics: no point cloud')
         if self._untrained:
             problems.append('untrained weights')
-        if not window['received']:
+        if starved:
+            topic = self._image_sub.topic_name
+            problems.append(f'no image for {silence:.0f} s')
+            self.get_logger().warn(
+                f'no image received on {topic!r} for {silence:.0f} s (input_timeout '
+                f'{timeout:g} s): is the camera running and the topic remapped?',
+                throttle_duration_sec=max(THROTTLE_S, timeout))
+        elif not window['received']:
             problems.append('no input')
         elif not window['processed'] and window['idle'] == window['received']:
             problems.append('idle: no subscribers')
@@ -511,21 +537,103 @@ class AdaptiveDepthNode(Node):
         array.header.stamp = self.get_clock().now().to_msg()
         self._diag_pub.publish(array)
 
+    def _input_silence(self, received_total: int) -> float:
+        """Return the seconds since the received-image count last grew (since start if never)."""
+        now = time.monotonic()
+        if received_total != self._input_seen[0]:
+            self._input_seen = (received_total, now)
+        return now - self._input_seen[1]
+
     # ------------------------------------------------------------------ shutdown
-    def destroy_node(self) -> None:
-        """Stop and join the worker thread, then destroy the node."""
+    def stop_worker(self, timeout: float = SHUTDOWN_GRACE_S) -> bool:
+        """
+        Stop taking frames and wait up to ``timeout`` seconds for the worker thread.
+
+        Returns True when the worker has ended; False while it is still inside one frame (it
+        is a daemon thread and publishes nothing after this call).
+        """
         self._mailbox.close()
         if self._worker.is_alive() and self._worker is not threading.current_thread():
-            self._worker.join(timeout=30.0)
+            self._worker.join(timeout=timeout)
+        return not self._worker.is_alive()
+
+    def destroy_node(self) -> None:
+        """Stop the worker thread (see :meth:`stop_worker`), then destroy the node."""
+        if not self._mailbox.closed:
+            self.stop_worker()
         super().destroy_node()
+
+
+def _exit_now(code: int) -> None:
+    """Flush every output stream and end the process at once, without interpreter teardown."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (AttributeError, ValueError, OSError):
+            pass
+    try:
+        ctypes.CDLL(None).fflush(None)
+    except (OSError, AttributeError):
+        pass
+    os._exit(code)
+
+
+def _config_file() -> str:
+    """Return where the parameter YAML of this installation is (share/ or the source tree)."""
+    try:
+        from ament_index_python.packages import get_package_share_directory
+        return str(Path(get_package_share_directory('adaptive_depth')) / 'config' /
+                   'adaptive_depth.yaml')
+    except Exception:  # noqa: B902 - not in an ament index (pip / editable install)
+        source = Path(__file__).resolve().parents[2] / 'config' / 'adaptive_depth.yaml'
+        return str(source) if source.is_file() else 'config/adaptive_depth.yaml (not found)'
+
+
+USAGE = """usage: adaptive_depth_node [-h] [--ros-args ...]
+
+Monocular RGB -> metric depth (REP 118 32FC1, metres), depth camera_info and an organised
+PointCloud2. Subscribes to 'image' (or 'image/compressed') and 'camera_info'; publishes
+'depth', 'depth/camera_info', 'points', 'scale' and /diagnostics.
+
+Examples:
+  ros2 run adaptive_depth adaptive_depth_node --ros-args --params-file {config} \\
+      -r image:=/camera/color/image_raw -r camera_info:=/camera/color/camera_info
+  ros2 launch adaptive_depth depth.launch.py namespace:=front model:=~/models/da2-indoor-small
+
+Parameter file: {config}
+Exit codes: 0 clean shutdown, 1 model failed to load, 2 invalid parameters or arguments.
+
+Parameters (-p name:=value, or the YAML file):
+{parameters}
+"""
+
+
+def _check_arguments(argv: List[str]) -> Optional[int]:
+    """Handle the non-ROS command-line arguments; return an exit code to stop with, or None."""
+    user_args = argv[1:argv.index('--ros-args')] if '--ros-args' in argv else argv[1:]
+    if any(arg in ('-h', '--help') for arg in user_args):
+        print(USAGE.format(config=_config_file(), parameters=describe_parameters()))
+        return 0
+    if user_args:
+        print(f'adaptive_depth_node: error: unknown argument {user_args[0]!r} (the node takes '
+              '--help, and ROS arguments after --ros-args)', file=sys.stderr)
+        return 2
+    return None
 
 
 def main(args: Optional[List[str]] = None) -> int:
     """
     Run the node until SIGINT/SIGTERM; return the process exit code.
 
-    0 after a clean shutdown, 2 for invalid parameters, 1 when the model fails to load.
+    0 after a clean shutdown (or ``--help``), 2 for invalid parameters or arguments, 1 when the
+    model fails to load. A frame still in inference :data:`SHUTDOWN_GRACE_S` seconds after the
+    signal is abandoned: the node is destroyed, rclpy shut down, and the process ends at once
+    with the same code (tearing the interpreter down under a thread that is inside torch can
+    abort the process).
     """
+    code = _check_arguments(list(sys.argv if args is None else args))
+    if code is not None:
+        return code
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     stop = threading.Event()
 
@@ -539,6 +647,7 @@ def main(args: Optional[List[str]] = None) -> int:
     logger = get_logger(NODE_NAME)
     node = None
     code = 0
+    worker_busy = False
     try:
         try:
             node = AdaptiveDepthNode()
@@ -557,8 +666,14 @@ def main(args: Optional[List[str]] = None) -> int:
             logger.info('shutting down')
     finally:
         if node is not None:
+            worker_busy = not node.stop_worker(SHUTDOWN_GRACE_S)
+            if worker_busy:
+                logger.warn(f'a frame is still in inference {SHUTDOWN_GRACE_S:g} s after the '
+                            'shutdown request: exiting without waiting for it')
             node.destroy_node()
         rclpy.try_shutdown()
+    if worker_busy:
+        _exit_now(code)
     return code
 
 

@@ -23,10 +23,12 @@ every parameter on a node with a descriptor built from :data:`PARAM_SPECS`.
 
 from dataclasses import asdict, dataclass, fields, replace
 import math
+import textwrap
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
-DEFAULT_MODEL_ID = 'depth-anything/Depth-Anything-V2-Metric-Indoor-Small-hf'
-"""Same value as ``adaptive_depth.depth_model.DEFAULT_MODEL_ID`` (kept here to avoid torch)."""
+from adaptive_depth.defaults import DEFAULT_MODEL_ID
+from adaptive_depth.geometry import MAX_PRINCIPAL_PX, MIN_FOCAL_PX
+
 
 SCALE_SOURCES = ('learned', 'fixed', 'none')
 DEVICES_HINT = "'auto', 'cpu', 'cuda' or 'cuda:N'"
@@ -69,6 +71,11 @@ PARAM_SPECS: Dict[str, ParamSpec] = {
     'input_size': ParamSpec(
         'Side length (pixels) the image is resized to before DA2; larger = slower, finer.',
         'integer > 0, multiple of 14', True),
+    'max_input_pixels': ParamSpec(
+        'Largest accepted input image (width x height, pixels); bigger raw images and compressed '
+        'images whose PNG/JPEG header declares more are refused before decoding (counted as '
+        'rejected_images). Images with an aspect ratio above 4:1 are refused too.',
+        'integer >= 1', False),
     'max_depth': ParamSpec(
         'Depth beyond this (metres) is published as NaN.', 'finite, > min_depth', False),
     'min_depth': ParamSpec(
@@ -126,6 +133,9 @@ PARAM_SPECS: Dict[str, ParamSpec] = {
         'more than this (seconds); 0 = never warn.', 'finite, >= 0', False),
     'diagnostics_period': ParamSpec(
         'Period (seconds) of the /diagnostics status.', 'finite, > 0', True),
+    'input_timeout': ParamSpec(
+        'Diagnostics turn WARN (and a throttled warning is logged) when no image has arrived for '
+        'this long (seconds); 0 = never warn.', 'finite, >= 0', False),
 }
 
 
@@ -140,6 +150,7 @@ class NodeParams:
     device: str = 'auto'
     precision: str = 'auto'
     input_size: int = 518
+    max_input_pixels: int = 8_388_608
     max_depth: float = 10.0
     min_depth: float = 0.0
     publish_points: bool = True
@@ -164,6 +175,7 @@ class NodeParams:
     cy: float = 0.0
     camera_info_stamp_tolerance: float = 0.5
     diagnostics_period: float = 1.0
+    input_timeout: float = 5.0
 
     @classmethod
     def field_types(cls) -> Dict[str, type]:
@@ -293,8 +305,14 @@ def check_value(name: str, value: Any) -> Optional[str]:
     if name == 'max_depth' and value <= 0:
         return f'max_depth must be > 0 metres, got {value}'
     if name in ('min_depth', 'points_max_range', 'fx', 'fy', 'cx', 'cy',
-                'camera_info_stamp_tolerance') and value < 0:
+                'camera_info_stamp_tolerance', 'input_timeout') and value < 0:
         return f'{name} must be >= 0, got {value}'
+    if name == 'max_input_pixels' and value < 1:
+        return f'max_input_pixels must be >= 1, got {value}'
+    if name in ('fx', 'fy') and 0 < value < MIN_FOCAL_PX:
+        return f'{name} must be 0 (unset) or >= {MIN_FOCAL_PX:g} pixels, got {value}'
+    if name in ('cx', 'cy') and value > MAX_PRINCIPAL_PX:
+        return f'{name} must be <= {MAX_PRINCIPAL_PX:g} pixels, got {value}'
     if name == 'point_decimation' and value < 1:
         return f'point_decimation must be >= 1, got {value}'
     if name == 'scale_smoothing' and not 0.0 <= value < 1.0:
@@ -314,6 +332,19 @@ def check_value(name: str, value: Any) -> Optional[str]:
     if name == 'diagnostics_period' and value <= 0:
         return f'diagnostics_period must be > 0 seconds, got {value}'
     return None
+
+
+def describe_parameters() -> str:
+    """Return a human-readable table of every parameter: name, type, default and constraints."""
+    defaults = NodeParams()
+    lines = []
+    for name, kind in NodeParams.field_types().items():
+        spec = PARAM_SPECS[name]
+        startup = ' [startup: read-only at runtime]' if spec.read_only else ''
+        lines.append(f'  {name} ({kind.__name__}, default {getattr(defaults, name)!r})')
+        lines += textwrap.wrap(f'{spec.description} ({spec.constraints}){startup}', width=96,
+                               initial_indent='      ', subsequent_indent='      ')
+    return '\n'.join(lines)
 
 
 def declare_node_params(node: Any) -> NodeParams:

@@ -21,16 +21,21 @@ are mapped to ``transformers``' ``DepthAnythingForDepthEstimation`` names (the f
 is split into query/key/value), the result is loaded strictly and written with
 ``save_pretrained``, ready for ``DepthAnythingRunner(model=OUT_DIR)``. Example (indoor, ViT-S)::
 
-    convert_da2_pth depth_anything_v2_metric_hypersim_vits.pth ~/models/da2-mi-s --encoder vits
+    adaptive_depth_convert_da2_pth depth_anything_v2_metric_hypersim_vits.pth ~/models/da2-mi-s \
+        --encoder vits
 """
 
 import argparse
+import os
 from pathlib import Path
-import pickle
+import shutil
 import sys
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
+from adaptive_depth.tools.common import check_out, tool_main, UserError
 import torch
+
+PROG = 'convert_da2_pth'
 
 ENCODERS = {
     # hidden size, layers, heads, HF stage indices of the 4 feature maps, neck sizes, fusion size
@@ -153,13 +158,19 @@ def convert_checkpoint(pth: Path, out_dir: Path, encoder: str = 'vits', metric: 
     from transformers import DepthAnythingForDepthEstimation
 
     pth = Path(pth).expanduser()
+    if pth.is_dir():
+        raise ConversionError(f'checkpoint {str(pth)!r} is a directory; pass the original '
+                              'DA2 .pth file')
     if not pth.is_file():
         raise FileNotFoundError(f'checkpoint {str(pth)!r} does not exist')
+    if pth.stat().st_size == 0:
+        raise ConversionError(f'checkpoint {str(pth)!r} is empty (0 bytes)')
     try:
         original = torch.load(str(pth), map_location='cpu', weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError) as exc:
+    except Exception as exc:  # noqa: B902 - unpickling / zip / EOF errors come in many types
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ConversionError(f'refusing {str(pth)!r}: not a plain state dict readable with '
-                              f'torch.load(weights_only=True): {exc}') from exc
+                              f'torch.load(weights_only=True) ({first})') from exc
     if not isinstance(original, Mapping):
         raise ConversionError(f'{str(pth)!r} holds a {type(original).__name__}, not a state dict')
     config = da2_config(encoder, metric, max_depth)
@@ -172,15 +183,30 @@ def convert_checkpoint(pth: Path, out_dir: Path, encoder: str = 'vits', metric: 
         raise ConversionError(f'conversion mismatch: missing {missing[:5]}, unexpected '
                               f'{unexpected[:5]} (wrong --encoder?)')
     out_dir = Path(out_dir).expanduser()
-    model.eval().save_pretrained(out_dir)
+    # Write next to the target and move it in complete, so a failure or Ctrl-C never leaves a
+    # half-written (or half-replaced) model directory.
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = out_dir.parent / f'.{out_dir.name}.partial-{os.getpid()}'
+    try:
+        model.eval().save_pretrained(staging)
+        if out_dir.is_dir():
+            shutil.rmtree(out_dir)
+        os.replace(staging, out_dir)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
     return out_dir
 
 
+@tool_main(PROG, interrupted='interrupted; nothing written')
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Command-line entry point (``convert_da2_pth``)."""
-    parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+    """Command-line entry point (``convert_da2_pth``); returns the exit code (docs/tools.md)."""
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.strip().splitlines()[0])
     parser.add_argument('checkpoint', help='original DA2 .pth state dict')
-    parser.add_argument('output', help='output directory (Hugging Face format)')
+    parser.add_argument('output', help='output directory (Hugging Face format); a used one '
+                                       'needs --overwrite')
+    parser.add_argument('--overwrite', action='store_true',
+                        help='replace a used output directory (once the conversion succeeded)')
     parser.add_argument('--encoder', choices=sorted(ENCODERS), default='vits')
     parser.add_argument('--max-depth', type=float, default=20.0,
                         help='metres: 20 for indoor (Hypersim) models, 80 for outdoor (VKITTI)')
@@ -188,13 +214,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         help='the checkpoint is a relative-depth model (not usable by the '
                              'pipeline, converted for completeness)')
     args = parser.parse_args(argv)
-    try:
-        out = convert_checkpoint(Path(args.checkpoint), Path(args.output), args.encoder,
-                                 not args.relative, args.max_depth)
-    except (ConversionError, FileNotFoundError) as exc:
-        print(f'error: {exc}', file=sys.stderr)
-        return 1
-    print(f'wrote {out}')
+    out = check_out(args.output, overwrite=args.overwrite, option='output')
+    try:   # an unwritable output fails before the work, not after it
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        blocker = next((a for a in out.parents if a.exists() and not a.is_dir()), None)
+        why = f'{blocker} is a file' if blocker else f'cannot create {out.parent} ({exc})'
+        raise UserError(f'output {out} cannot be written: {why}') from None
+    out = convert_checkpoint(Path(args.checkpoint), out, args.encoder, not args.relative,
+                             args.max_depth)
+    print(f'{PROG}: wrote {out}')
     return 0
 
 

@@ -38,8 +38,9 @@ import sys
 import time
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from adaptive_depth.depth_model import DEFAULT_MODEL_ID
+from adaptive_depth.defaults import DEFAULT_MODEL_ID
 from adaptive_depth.sample import RGBDSample
+from adaptive_depth.tools.common import check_out, clear_dir, tool_main, UserError
 import numpy as np
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -72,7 +73,11 @@ def resolve_model(requested: Optional[str], cache_dir: Path) -> Tuple[str, bool,
         try:
             path = snapshot_download(DEFAULT_MODEL_ID, local_files_only=True)
             return path, False, 'found in the local Hugging Face cache'
-        except Exception:  # noqa: B902 - not cached: try the hub next
+        except Exception:  # noqa: B902 - not cached: try the hub next (if it answers)
+            from adaptive_depth.depth_model import hub_unreachable_reason
+            unreachable = hub_unreachable_reason()
+            if unreachable:
+                raise RuntimeError(f'not in the local Hugging Face cache and {unreachable}')
             path = snapshot_download(DEFAULT_MODEL_ID)
             return path, False, 'downloaded from the Hugging Face hub'
     except Exception as exc:  # noqa: B902 - any failure means: no real weights here
@@ -141,16 +146,39 @@ class _Recorder:
                 store[key] = (time.monotonic(), value) if stamp_receive else value
             return callback
 
-        node.create_subscription(Image, f'{NAMESPACE}/depth',
-                                 keyed(self.depth, stamp_receive=True), qos_reliable)
-        node.create_subscription(CameraInfo, f'{NAMESPACE}/depth/camera_info',
-                                 keyed(self.depth_info), qos_reliable)
-        node.create_subscription(PointCloud2, f'{NAMESPACE}/points', keyed(self.points),
-                                 qos_reliable)
-        node.create_subscription(Vector3Stamped, f'{NAMESPACE}/scale',
-                                 keyed(self.scale, lambda m: float(m.vector.x)), qos_reliable)
+        self.outputs = [
+            node.create_subscription(Image, f'{NAMESPACE}/depth',
+                                     keyed(self.depth, stamp_receive=True), qos_reliable),
+            node.create_subscription(CameraInfo, f'{NAMESPACE}/depth/camera_info',
+                                     keyed(self.depth_info), qos_reliable),
+            node.create_subscription(PointCloud2, f'{NAMESPACE}/points', keyed(self.points),
+                                     qos_reliable),
+            node.create_subscription(Vector3Stamped, f'{NAMESPACE}/scale',
+                                     keyed(self.scale, lambda m: float(m.vector.x)),
+                                     qos_reliable),
+        ]
         node.create_subscription(DiagnosticArray, '/diagnostics',
                                  lambda msg: self.diagnostics.append(msg), 10)
+
+    def node_status(self) -> Dict[str, str]:
+        """Return the key/values of the last diagnostics status of the demo's node ({} if none)."""
+        for array in reversed(self.diagnostics):
+            for status in array.status:
+                if status.name.startswith(f'{NAMESPACE}/adaptive_depth_node:'):
+                    return {kv.key: kv.value for kv in status.values}
+        return {}
+
+    def connected(self) -> bool:
+        """Return True once node and recorder see each other on every stream topic."""
+        node = self.node
+        if min(node.count_subscribers(f'{NAMESPACE}/image'),
+               node.count_subscribers(f'{NAMESPACE}/camera_info')) == 0:
+            return False
+        if any(sub.get_publisher_count() == 0 for sub in self.outputs):
+            return False
+        status = self.node_status()
+        return all(int(status.get(f'subscribers_{topic}', '0')) > 0
+                   for topic in ('depth', 'points'))
 
 
 def _start_node(model: str, args: argparse.Namespace, domain_id: int, log_path: Path):
@@ -209,16 +237,18 @@ def run_demo(args: argparse.Namespace) -> int:
     sent: Dict[Tuple[int, int], Tuple[float, int]] = {}
     try:
         deadline = time.monotonic() + args.startup_timeout
-        # Wait for both subscriptions: a camera_info published before its subscription matched
-        # is lost, and the node then publishes the first frame without intrinsics (no cloud).
-        while min(node.count_subscribers(f'{NAMESPACE}/image'),
-                  node.count_subscribers(f'{NAMESPACE}/camera_info')) == 0:
+        # Wait until the graph is connected both ways: the node subscribes to image and
+        # camera_info (a camera_info sent earlier is lost: first frame without intrinsics), our
+        # recorder's subscriptions matched the node's publishers, and the node's own depth and
+        # points publishers report our subscriptions (its diagnostics say so). The node skips
+        # frames nobody subscribes to and publishes clouds only to matched subscribers.
+        while not recorder.connected():
             if process.poll() is not None:
                 _log(f'adaptive_depth_node exited with code {process.returncode}; see '
                      f'{out / "node.log"}')
                 return 1
             if time.monotonic() > deadline:
-                _log('adaptive_depth_node did not subscribe in time; see node.log')
+                _log('adaptive_depth_node did not connect in time; see node.log')
                 return 1
             rclpy.spin_once(node, timeout_sec=0.1)
         _log('node is up; streaming')
@@ -230,6 +260,9 @@ def run_demo(args: argparse.Namespace) -> int:
             image = fill_message(Image(), rgb_to_image_fields(frame.rgb, 'rgb8'))
             image.header.stamp, image.header.frame_id = stamp, FRAME_ID
             recorder.info_pub.publish(info)
+            # camera_info and image travel on separate topics: give the intrinsics a head start
+            # so that the node never processes an image before its first camera_info.
+            rclpy.spin_once(node, timeout_sec=0.02)
             recorder.image_pub.publish(image)
             sent[(stamp.sec, stamp.nanosec)] = (time.monotonic(), index)
             end = time.monotonic() + period
@@ -259,7 +292,7 @@ def run_demo(args: argparse.Namespace) -> int:
 def _write_outputs(out, frames, sent, recorder, label, untrained, model, model_origin, source,
                    args, node_exit, image_msg_to_depth) -> int:
     from adaptive_depth.metrics import depth_metrics, eigen_crop_mask
-    from adaptive_depth.visualize import colorize_depth, save_depth_png, write_ply
+    from adaptive_depth.visualize import colorize_depth, save_depth_figure, write_ply
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
@@ -273,7 +306,12 @@ def _write_outputs(out, frames, sent, recorder, label, untrained, model, model_o
         index = sent[key][1]
         frame = frames[index]
         depth = image_msg_to_depth(recorder.depth[key][1])
-        save_depth_png(out / f'depth_{index:03d}_{tag}.png', depth, vmin=0.0, vmax=args.max_depth)
+        scale = recorder.scale.get(key)
+        scale_text = '' if scale is None else f', scale {scale:.3f}'
+        save_depth_figure(out / f'depth_{index:03d}_{tag}.png', depth, vmin=0.0,
+                          vmax=args.max_depth, label='depth [m] (black: no depth)',
+                          title=f'frame {index} ({frame.name}): published depth{scale_text}\n'
+                                f'{label}')
         valid = np.isfinite(frame.depth) & (frame.depth > 0) & np.isfinite(depth)
         if frame.meta.get('eval_crop') == 'eigen':
             valid &= eigen_crop_mask(*depth.shape)
@@ -316,6 +354,7 @@ def _write_outputs(out, frames, sent, recorder, label, untrained, model, model_o
         'weights': label, 'untrained_weights': untrained, 'model': model,
         'model_origin': model_origin, 'source': source, 'frames_sent': len(sent),
         'frames_published': len(received),
+        'clouds_published': sum(1 for k in received if k in recorder.points),
         'frames_dropped': len(sent) - len(received),
         'input_rate_hz': round((len(sent) - 1) / duration, 2) if duration else None,
         'output_rate_hz': (round((len(out_times) - 1) / (out_times[-1] - out_times[0]), 2)
@@ -335,8 +374,9 @@ def _write_outputs(out, frames, sent, recorder, label, untrained, model, model_o
 def _print_summary(summary: dict, out: Path) -> None:
     _log('-' * 72)
     _log(f'weights: {summary["weights"]}   source: {summary["source"]}')
-    _log(f'frames sent {summary["frames_sent"]}, published {summary["frames_published"]}, '
-         f'dropped (newest frame wins) {summary["frames_dropped"]}')
+    _log(f'frames sent {summary["frames_sent"]}, published {summary["frames_published"]} '
+         f'(with a point cloud: {summary["clouds_published"]}), dropped (newest frame wins) '
+         f'{summary["frames_dropped"]}')
     _log(f'input {summary["input_rate_hz"]} Hz, output {summary["output_rate_hz"]} Hz, latency '
          f'p50 {summary["latency_ms_p50"]} ms, p95 {summary["latency_ms_p95"]} ms')
     for row in summary['frames']:
@@ -356,7 +396,10 @@ def build_parser() -> argparse.ArgumentParser:
         prog='adaptive_depth_demo', description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--out', default='demo_output',
-                        help='output folder (default: %(default)s)')
+                        help='output folder (default: %(default)s); a used one needs '
+                             '--overwrite')
+    parser.add_argument('--overwrite', action='store_true',
+                        help='replace the files of a used --out')
     parser.add_argument('--model', default=None,
                         help='DA2 metric checkpoint: hub id or local directory (default: '
                              '$ADAPTIVE_DEPTH_MODEL, the HF cache, the hub, else untrained)')
@@ -381,16 +424,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@tool_main('adaptive_depth_demo')
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Entry point of ``adaptive_depth_demo``."""
+    """Entry point of ``adaptive_depth_demo``; returns the exit code (docs/tools.md)."""
     args = build_parser().parse_args(argv)
     if args.frames < 1:
-        raise SystemExit('adaptive_depth_demo: error: --frames must be >= 1')
+        raise UserError('--frames must be >= 1')
     if not args.rate > 0:
-        raise SystemExit('adaptive_depth_demo: error: --rate must be > 0')
+        raise UserError('--rate must be > 0')
     if args.input_size <= 0 or args.input_size % 14:
-        raise SystemExit('adaptive_depth_demo: error: --input-size must be a positive multiple '
-                         'of 14')
+        raise UserError('--input-size must be a positive multiple of 14')
+    out = check_out(args.out, overwrite=args.overwrite)
+    if args.overwrite:
+        clear_dir(out)
     return run_demo(args)
 
 

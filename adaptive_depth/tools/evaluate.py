@@ -17,7 +17,7 @@
 
 Example::
 
-    evaluate --checkpoint runs/scale_net/best --split train=runs/oracle_train
+    adaptive_depth_evaluate --checkpoint runs/scale_net/best --split train=runs/oracle_train
         --split test=runs/oracle_test --out runs/eval --max-depth 10 --overlay-samples 3
 
 (one command line).  Writes ``table1.{md,csv,json}``, ``table2.{md,csv,json}``,
@@ -31,6 +31,10 @@ import argparse
 from pathlib import Path
 import sys
 from typing import List, Optional, Sequence, Tuple
+
+from adaptive_depth.tools.common import check_out, clear_dir, tool_main, UserError
+
+PROG = 'evaluate'
 
 
 def _split(text: str) -> Tuple[str, str]:
@@ -57,7 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
                    metavar='NAME=ORACLE_DIR',
                    help='a split to evaluate: label and oracle directory; repeat, e.g. '
                         '--split train=DIR --split test=DIR')
-    p.add_argument('--out', required=True, metavar='DIR', help='output directory')
+    p.add_argument('--out', required=True, metavar='DIR',
+                   help='output directory; a used one needs --overwrite')
+    p.add_argument('--overwrite', action='store_true',
+                   help='delete what a used --out holds before writing the new results')
     p.add_argument('--max-depth', type=float, default=None,
                    help='mask ground truth beyond this depth (metres) and clip scaled '
                         'predictions to it (NYU protocol: 10)')
@@ -96,35 +103,26 @@ def _pick_overlays(names: Sequence[str], count: int) -> List[str]:
     return [names[i] for i in idx][:count]
 
 
+@tool_main(PROG)
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Run the tool; return the process exit status (0 on success)."""
+    """Run the tool; return the exit code (docs/tools.md: 0 ok, 2 user error, 130)."""
     args = build_parser().parse_args(argv)
     labels = [name for name, _ in args.split]
     if len(set(labels)) != len(labels):
-        print(f'evaluate: error: split names must be unique, got {labels}', file=sys.stderr)
-        return 2
+        raise UserError(f'split names must be unique, got {labels}')
     if args.overlay_samples < 0 or args.overlay_stride < 1:
-        print('evaluate: error: --overlay-samples must be >= 0 and --overlay-stride >= 1',
-              file=sys.stderr)
-        return 2
+        raise UserError('--overlay-samples must be >= 0 and --overlay-stride >= 1')
     if args.max_depth is not None and not args.max_depth > args.min_depth:
-        print(f'evaluate: error: --max-depth ({args.max_depth}) must exceed --min-depth '
-              f'({args.min_depth})', file=sys.stderr)
-        return 2
-    try:
-        return _run(args)
-    except (ValueError, FileNotFoundError, OSError) as exc:
-        print(f'evaluate: error: {exc}', file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print('evaluate: interrupted', file=sys.stderr)
-        return 130
+        raise UserError(f'--max-depth ({args.max_depth}) must exceed --min-depth '
+                        f'({args.min_depth})')
+    check_out(args.out, overwrite=args.overwrite)
+    return _run(args)
 
 
 def _run(args: argparse.Namespace) -> int:
     from adaptive_depth import evaluation as ev
     from adaptive_depth.oracle_dataset import read_oracle_dir
-    from adaptive_depth.training import resolve_device
+    from adaptive_depth.depth_model import resolve_device
 
     predictor = None
     checkpoint = None
@@ -139,7 +137,9 @@ def _run(args: argparse.Namespace) -> int:
     if overlay_split not in dict(args.split):
         raise ValueError(f'--overlay-split {overlay_split!r} is not one of the splits '
                          f'{[n for n, _ in args.split]}')
-    out = Path(args.out)
+    out = check_out(args.out, overwrite=args.overwrite)
+    if args.overwrite:
+        clear_dir(out)
     out.mkdir(parents=True, exist_ok=True)
     results = []
     for name, oracle in oracles:

@@ -15,38 +15,31 @@
 """
 ``generate_oracle``: per-image oracle scales s* of a base depth model on an RGB-D dataset.
 
-For every sample: the base model's prediction (cached on disk, so a rerun or an interrupted run
-resumes), ``s* = argmin_{s in bounds} W1(s · D_pred, D_gt)`` over the valid pixels (exact
-solver, ``oracle.optimal_scale``), W1 at s* and the number of valid pixels. Writes the oracle
-directory (``oracle.csv``, ``oracle.json``, ``images.npy``, ``depth_grid.npy`` (coarse
-ground-truth depth for the auxiliary depth loss), ``scale_histogram.png``; see
-``adaptive_depth.oracle_dataset``) that ``train_scale_net`` and ``evaluate`` read.
+A thin command line over :func:`adaptive_depth.oracle_generation.generate_oracle_dir`: for every
+sample the base model's prediction (cached on disk, so ``--resume`` continues an interrupted run),
+``s* = argmin_{s in bounds} W1(s · D_pred, D_gt)`` over the valid pixels, W1 at s* and the number
+of valid pixels. Writes the oracle directory (``oracle.csv``, ``oracle.json``, ``images.npy``,
+``depth_grid.npy``, ``scale_histogram.png``; see ``adaptive_depth.oracle_dataset``) that
+``train_scale_net`` and ``evaluate`` read. A used ``--out`` is refused unless ``--overwrite`` or
+``--resume``; the new files replace the old ones only when the run completes.
 
 Examples (one command each)::
 
-    generate_oracle --data nyu-mat:nyu_depth_v2_labeled.mat --split train
+    adaptive_depth_generate_oracle --data nyu-mat:nyu_depth_v2_labeled.mat --split train
         --split-file splits.mat --model depth-anything/Depth-Anything-V2-Metric-Indoor-Small-hf
         --out oracle/nyu_train
-    generate_oracle --data synthetic:2000 --simulated --out oracle/sim
+    adaptive_depth_generate_oracle --data synthetic:2000 --simulated --out oracle/sim
 """
 
 import argparse
 import math
 from pathlib import Path
 import sys
-import time
-from typing import Any, Callable, List, Optional, Sequence
-import warnings
+from typing import Any, Callable, Optional, Sequence
 
-import numpy as np
+from adaptive_depth.tools.common import argv_list, check_out, tool_main, UserError
 
 PROG = 'generate_oracle'
-MIN_VALID_PIXELS = 100
-"""Samples with fewer valid pixels get no oracle scale (NaN, not kept)."""
-
-
-class UserError(Exception):
-    """A problem with the user's arguments or files (reported without a traceback)."""
 
 
 def _number_parser(convert: Callable[[str], Any], accept: Callable[[Any], bool],
@@ -70,15 +63,16 @@ _nonneg_float = _number_parser(float, lambda v: math.isfinite(v) and v >= 0, 'a 
 
 
 def _image_size(text: str):
+    """Parse an image size HEIGHTxWIDTH (rows x columns, the arrays' order) for argparse."""
     parts = text.lower().replace('×', 'x').split('x')
     try:
-        w, h = (int(p) for p in parts)
+        h, w = (int(p) for p in parts)
     except ValueError:
-        raise argparse.ArgumentTypeError(f'expected WIDTHxHEIGHT, e.g. 640x480, got {text!r}') \
+        raise argparse.ArgumentTypeError(f'expected HEIGHTxWIDTH, e.g. 480x640, got {text!r}') \
             from None
     if w <= 0 or h <= 0:
         raise argparse.ArgumentTypeError(f'image size must be positive, got {text!r}')
-    return w, h
+    return h, w
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -119,8 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help='bag only: registered depth image topic (default: auto-detected)')
     d.add_argument('--info-topic', default=None, metavar='TOPIC',
                    help='bag only: colour camera_info topic (default: auto-detected)')
-    d.add_argument('--synthetic-size', type=_image_size, default=None, metavar='WxH',
-                   help='synthetic only: rendered image size; default 640x480')
+    d.add_argument('--synthetic-size', type=_image_size, default=None, metavar='HxW',
+                   help='synthetic only: rendered image size, height x width (rows x '
+                        'columns); default 480x640')
     d.add_argument('--limit', type=_positive_int, default=None, metavar='N',
                    help='use only the first N samples of the dataset')
 
@@ -174,7 +169,15 @@ def build_parser() -> argparse.ArgumentParser:
                         "(meta eval_crop), 'eigen' = always, 'none' = the whole image")
 
     io = p.add_argument_group('output')
-    io.add_argument('--out', required=True, metavar='DIR', help='oracle directory to write')
+    io.add_argument('--out', required=True, metavar='DIR',
+                    help='oracle directory to write; a used one needs --overwrite or --resume')
+    again = io.add_mutually_exclusive_group()
+    again.add_argument('--overwrite', action='store_true',
+                       help='replace the oracle files in a used --out (the old ones stay until '
+                            'the new run completes; cached predictions are reused)')
+    again.add_argument('--resume', action='store_true',
+                       help='continue an interrupted run into --out: cached predictions are '
+                            'read back, so the result equals an uninterrupted run')
     io.add_argument('--cache', default=None, metavar='DIR',
                     help='prediction cache root (reused across runs; default OUT/predictions)')
     io.add_argument('--cache-dtype', choices=('float32', 'float16'), default='float32',
@@ -194,7 +197,7 @@ def _dataset_options(args: argparse.Namespace) -> dict:
         'info_topic': args.info_topic,
     }
     if args.synthetic_size is not None:
-        given['width'], given['height'] = args.synthetic_size
+        given['height'], given['width'] = args.synthetic_size
     flags = {'split': '--split', 'split_file': '--split-file', 'depth_scale': '--depth-scale',
              'intrinsics': '--intrinsics', 'association': '--association',
              'color_topic': '--color-topic', 'depth_topic': '--depth-topic',
@@ -223,25 +226,23 @@ def _make_model(args: argparse.Namespace):
     return base_models.DepthAnythingBase(runner)
 
 
-def _crop_mask(mode: str, sample, cache: dict) -> Optional[np.ndarray]:
-    from adaptive_depth.metrics import eigen_crop_mask
+def _check_out(args: argparse.Namespace) -> Path:
+    from adaptive_depth.oracle_dataset import ORACLE_JSON
+    from adaptive_depth.oracle_generation import STAGING_DIR
 
-    if mode == 'none' or (mode == 'auto' and (sample.meta or {}).get('eval_crop') != 'eigen'):
-        return None
-    h, w = np.asarray(sample.depth).shape[:2]
-    if (h, w) not in cache:
-        cache[(h, w)] = eigen_crop_mask(h, w)
-    return cache[(h, w)]
+    out = check_out(args.out, overwrite=args.overwrite, resume=args.resume)
+    if args.resume and (out / ORACLE_JSON).is_file() and not (out / STAGING_DIR).exists():
+        raise UserError(f'--resume: {out} holds a finished oracle directory and no interrupted '
+                        'run; pass --overwrite to compute it again')
+    return out
 
 
-def run(args: argparse.Namespace) -> dict:
-    """Run ``generate_oracle`` with parsed ``args``; return the summary dict (see ``main``)."""
-    from adaptive_depth import oracle as oracle_mod
+def run(args: argparse.Namespace):
+    """Run ``generate_oracle`` with parsed ``args``; return the :class:`OracleSummary`."""
     from adaptive_depth.datasets import open_dataset, Subset
-    from adaptive_depth.oracle_dataset import (coarse_depth_grid, DEPTH_GRID_SIZE,
-                                               open_images_memmap, resize_for_oracle,
-                                               write_oracle_dir)
-    from adaptive_depth.prediction_cache import predict_cached, PredictionCache
+    from adaptive_depth.oracle_dataset import OracleMeta
+    from adaptive_depth.oracle_generation import generate_oracle_dir, OracleSettings
+    from adaptive_depth.prediction_cache import PredictionCache
 
     low, high = args.bounds
     if not low < high:
@@ -250,138 +251,59 @@ def run(args: argparse.Namespace) -> dict:
     if not args.no_filter and not 0.0 <= plow < phigh <= 100.0:
         raise UserError(f'--filter-percentiles must satisfy 0 <= LOW < HIGH <= 100, '
                         f'got {plow} {phigh}')
-    t_start = time.perf_counter()
+    settings = OracleSettings(
+        bounds=(low, high), eval_crop=args.eval_crop,
+        percentile_filter=None if args.no_filter else (plow, phigh))
+    out = _check_out(args)
     options = _dataset_options(args)
     dataset = open_dataset(args.data, **options)
     if len(dataset) == 0:
         raise UserError(f'dataset {args.data} has no samples')
     if args.limit is not None and args.limit < len(dataset):
         dataset = Subset(dataset, range(args.limit))
-    n = len(dataset)
     model = _make_model(args)
-    out = Path(args.out).expanduser()
-    if out.exists() and not out.is_dir():
-        raise UserError(f'--out {out} exists and is not a directory')
-    out.mkdir(parents=True, exist_ok=True)
     cache = None
-    cache_dir = None
     if args.predictions is None:
         cache_dir = Path(args.cache).expanduser() if args.cache else out / 'predictions'
         cache = PredictionCache(cache_dir, model.model_key, dtype=args.cache_dtype,
                                 model_name=model.name, simulated=model.simulated,
                                 dataset_spec=args.data)
     label = ' [SIMULATED base model]' if model.simulated else ''
-    print(f'{PROG}: {n} samples from {args.data}; base model {model.name}{label}', flush=True)
-
-    names: List[str] = []
-    scales = np.full(n, np.nan)
-    w1 = np.full(n, np.nan)
-    n_valid = np.zeros(n, dtype=np.int64)
-    images = open_images_memmap(out, n)
-    depth_grids = np.full((n,) + DEPTH_GRID_SIZE, np.nan, dtype=np.float32)
-    crop_cache: dict = {}
-    from tqdm import tqdm
-    stream = predict_cached(dataset, model, cache)
-    bar = tqdm(stream, total=n, desc=PROG, unit='img', disable=args.no_progress,
-               file=sys.stderr, dynamic_ncols=True)
-    for i, (sample, pred) in enumerate(bar):
-        names.append(sample.name)
-        images[i] = resize_for_oracle(sample.rgb)
-        gt = np.asarray(sample.depth, dtype=np.float32)
-        gt_valid = sample.valid_mask()
-        depth_grids[i] = coarse_depth_grid(gt, gt_valid)
-        with np.errstate(invalid='ignore'):
-            valid = gt_valid & np.isfinite(pred) & (pred > 0)
-        crop = _crop_mask(args.eval_crop, sample, crop_cache)
-        if crop is not None:
-            valid &= crop
-        count = int(valid.sum())
-        n_valid[i] = count
-        if count < MIN_VALID_PIXELS:
-            warnings.warn(f'{sample.name}: only {count} valid depth pixels; no oracle scale',
-                          stacklevel=1)
-            continue
-        s = oracle_mod.optimal_scale(pred, gt, valid, bounds=(low, high), method='exact')
-        scales[i] = s
-        w1[i] = oracle_mod.scaled_wasserstein(pred, gt, s, valid)
-    bar.close()
-    images.flush()
-    del images
-
-    finite = np.isfinite(scales)
-    if not finite.any():
-        raise UserError(f'no sample of {args.data} has {MIN_VALID_PIXELS}+ valid depth pixels')
-    kept = finite.copy() if args.no_filter else oracle_mod.percentile_mask(scales, plow, phigh)
-    elapsed = time.perf_counter() - t_start
-    meta = {
-        'dataset': {'spec': args.data, 'options': options, 'limit': args.limit},
-        'base_model': {'name': model.name, 'simulated': bool(model.simulated),
-                       'model_key': getattr(model, 'model_key', None)},
-        'prediction_cache': str(cache.directory if cache is not None
-                                else getattr(model, 'directory', args.predictions)),
-        'bounds': [low, high],
-        'percentile_filter': None if args.no_filter else [plow, phigh],
-        'eval_crop': args.eval_crop,
-        'min_valid_pixels': MIN_VALID_PIXELS,
-        'oracle_method': 'exact',
-        'elapsed_s': elapsed,
-        'command': [PROG] + list(getattr(args, '_argv', []) or []),
-    }
-    if model.simulated:
-        meta['simulated'] = True
-        meta['note'] = ('SIMULATED base model: scales come from a synthetic error model, '
-                        'not from a real depth network')
-    write_oracle_dir(out, names, scales, w1, n_valid, kept, images=None, meta=meta,
-                     depth_grids=depth_grids)
-
-    with np.errstate(invalid='ignore'):
-        at_bounds = int(np.sum((scales <= low * (1 + 1e-9)) | (scales >= high * (1 - 1e-9))))
-    pct = np.percentile(scales[finite], [0, 5, 25, 50, 75, 95, 100])
-    summary = {'count': n, 'valid': int(finite.sum()), 'kept': int(kept.sum()),
-               'at_bounds': at_bounds, 'percentiles': pct.tolist(),
-               'mean_w1': float(np.nanmean(w1)), 'elapsed_s': elapsed,
-               'cache_hits': cache.hits if cache is not None else None,
-               'cache_misses': cache.misses if cache is not None else None,
-               'simulated': bool(model.simulated), 'out': str(out)}
+    print(f'{PROG}: {len(dataset)} samples from {args.data}; base model {model.name}{label}',
+          flush=True)
+    record = OracleMeta(dataset_spec=args.data, dataset_options=options,
+                        dataset_limit=args.limit, command=[PROG] + list(args._argv))
+    summary = generate_oracle_dir(dataset, model, out, cache=cache, settings=settings,
+                                  record=record, progress=not args.no_progress, desc=PROG)
     _print_summary(summary, model.name)
     return summary
 
 
-def _print_summary(summary: dict, model_name: str) -> None:
-    p = summary['percentiles']
-    label = 'SIMULATED ' if summary['simulated'] else ''
+def _print_summary(summary, model_name: str) -> None:
+    p = summary.percentiles
+    label = 'SIMULATED ' if summary.simulated else ''
     lines = [
         f'{PROG}: {label}oracle scales for base model {model_name}',
-        f'  samples {summary["count"]}, with a scale {summary["valid"]}, kept '
-        f'{summary["kept"]}, at the bounds {summary["at_bounds"]}',
+        f'  samples {summary.count}, with a scale {summary.valid}, kept '
+        f'{summary.kept}, at the bounds {summary.at_bounds}',
         '  s* min/p5/p25/median/p75/p95/max: ' + ' / '.join(f'{v:.3f}' for v in p),
-        f'  mean W1 at s*: {summary["mean_w1"]:.4f} m',
+        f'  mean W1 at s*: {summary.mean_w1:.4f} m',
     ]
-    if summary['cache_hits'] is not None:
-        lines.append(f'  predictions: {summary["cache_misses"]} computed, '
-                     f'{summary["cache_hits"]} from the cache')
-    lines.append(f'  time {summary["elapsed_s"]:.1f} s; wrote {summary["out"]}')
+    if summary.cache_hits is not None:
+        lines.append(f'  predictions: {summary.cache_misses} computed, '
+                     f'{summary.cache_hits} from the cache')
+    lines.append(f'  time {summary.elapsed_s:.1f} s; wrote {summary.out}')
     print('\n'.join(lines), flush=True)
 
 
+@tool_main(PROG, interrupted='interrupted: cached predictions are kept and a finished --out is '
+                             'unchanged; rerun with --resume to continue')
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Console entry point; returns 0 on success, exits with a message on user errors."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    args._argv = argv
-    from adaptive_depth.datasets import DatasetError
-    try:
-        run(args)
-    except UserError as exc:
-        raise SystemExit(f'{PROG}: error: {exc}') from None
-    except (DatasetError, FileNotFoundError, NotADirectoryError, PermissionError) as exc:
-        raise SystemExit(f'{PROG}: error: {exc}') from None
-    except (ValueError, OSError, ImportError) as exc:
-        raise SystemExit(f'{PROG}: error: {type(exc).__name__}: {exc}') from None
-    except KeyboardInterrupt:
-        raise SystemExit(f'{PROG}: interrupted (cached predictions are kept; rerun to resume)') \
-            from None
+    """Console entry point; returns the exit code (docs/tools.md: 0 ok, 2 user error, 130)."""
+    argv = argv_list(argv)
+    args = build_parser().parse_args(argv)
+    args._argv = [a for a in argv if a not in ('--resume', '--overwrite')]
+    run(args)
     return 0
 
 

@@ -736,7 +736,7 @@ def _send(state: _LiveState, pos: int, frame: BagFrame, img_pub: Any, info_pub: 
 # ---------------------------------------------------------------------- CLI
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of ``replay_bag``."""
-    from adaptive_depth.depth_model import DEFAULT_MODEL_ID
+    from adaptive_depth.defaults import DEFAULT_MODEL_ID
 
     p = argparse.ArgumentParser(
         prog=PROG, description='Run adaptive_depth over a ROS 1 / rosbag2 recording and write a '
@@ -835,7 +835,8 @@ def replay(args: argparse.Namespace) -> Dict[str, Any]:
     bag = Path(args.bag).expanduser()
     if not bag.exists():
         raise FileNotFoundError(f'bag not found: {bag}')
-    out = Path(args.out).expanduser()
+    from adaptive_depth.tools.common import check_out
+    out = check_out(args.out, overwrite=args.overwrite)   # the output policy of every tool
     if out.resolve() == bag.resolve():
         raise ReplayError('--out must differ from the input bag')
     with BagReader(bag) as reader:

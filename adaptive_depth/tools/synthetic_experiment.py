@@ -28,9 +28,11 @@ Runs on a CPU in minutes, with the SIMULATED base model (no network weights need
    for training or model selection (that uses the seeded 20 % hold-out of the training scenes);
 3. ``evaluate`` on both splits (Tables I / II, scatter, Fig. 3 overlays).
 
-It writes ``experiment.json`` (stage run times, gap closure, settings) and exits with status 1
+It writes ``experiment.json`` (stage run times, gap closure, settings) and exits with status 3
 when the learned scale closes less than ``--require-gap`` of the test AbsRel gap between no
-scaling and the oracle (default 0.7).  Stages whose outputs exist are reused with ``--reuse``.
+scaling and the oracle (default 0.7).  A used ``--out`` needs ``--overwrite`` (every stage
+starts again) or ``--reuse`` (oracle directories that exist are reused, the later stages are
+replaced).
 """
 
 import argparse
@@ -39,6 +41,12 @@ from pathlib import Path
 import sys
 import time
 from typing import Callable, Dict, List, Optional, Sequence
+
+from adaptive_depth.io_helpers import atomic_write_json
+from adaptive_depth.tools.common import (check_out, EXIT_CHECK_FAILED, EXIT_INTERRUPTED, EXIT_OK,
+                                         tool_main, UserError)
+
+PROG = 'synthetic_experiment'
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,8 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--test-scenes', type=int, default=100, help='test scenes')
     p.add_argument('--test-first-seed', type=int, default=100000,
                    help='first seed of the test scenes (disjoint from the training seeds)')
-    p.add_argument('--size', default='320x240', metavar='WxH',
-                   help='rendered scene size (the oracle keeps 320x240 training copies anyway)')
+    p.add_argument('--size', default='240x320', metavar='HxW',
+                   help='rendered scene size, height x width (the oracle keeps 240x320 '
+                        'training copies anyway)')
     p.add_argument('--epochs', type=int, default=50, help='training epochs')
     p.add_argument('--batch-size', type=int, default=32, help='training batch size')
     p.add_argument('--lr', type=float, default=1e-3, help='initial learning rate')
@@ -100,8 +109,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--oracle-arg', action='append', default=[], metavar='ARG',
                    help='extra argument passed to both generate_oracle runs, repeat for each '
                         'token, e.g. --oracle-arg=--sim-gamma --oracle-arg=1.5')
-    p.add_argument('--reuse', action='store_true',
-                   help='reuse oracle directories that already exist in --out')
+    again = p.add_mutually_exclusive_group()
+    again.add_argument('--reuse', action='store_true',
+                       help='reuse oracle directories that already exist in --out (the '
+                            'training and evaluation stages are run again)')
+    again.add_argument('--overwrite', action='store_true',
+                       help='run every stage again in a used --out')
     p.add_argument('--quiet', action='store_true', help='no progress bars')
     return p
 
@@ -112,20 +125,21 @@ def _stage(name: str, fn: Callable[[List[str]], int], argv: List[str],
     t0 = time.perf_counter()
     rc = fn(argv)
     timings[name] = time.perf_counter() - t0
+    if rc == EXIT_INTERRUPTED:
+        raise KeyboardInterrupt
     if rc != 0:
-        raise RuntimeError(f'stage {name} failed with exit status {rc}')
+        raise UserError(f'stage {name} failed with exit status {rc} (its message is above)')
 
 
+@tool_main(PROG)
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Run the experiment; return 0 when the gap requirement is met, 1 if not, 2 on errors."""
+    """Run the experiment; return 0 when the gap requirement is met, else 3 (docs/tools.md)."""
     args = build_parser().parse_args(argv)
     from adaptive_depth.tools import evaluate, generate_oracle, train_scale_net
     import torch
 
     if args.train_scenes < 10 or args.test_scenes < 1:
-        print('synthetic_experiment: error: need --train-scenes >= 10 and --test-scenes >= 1',
-              file=sys.stderr)
-        return 2
+        raise UserError('need --train-scenes >= 10 and --test-scenes >= 1')
     # Check the network options with train_scale_net's own parsers now, before minutes of
     # oracle generation, rather than when its stage parses them.
     try:
@@ -133,8 +147,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         train_scale_net.parse_int_list(args.channels)
         train_scale_net.parse_int_list(args.fc)
     except argparse.ArgumentTypeError as exc:
-        print(f'synthetic_experiment: error: {exc}', file=sys.stderr)
-        return 2
+        raise UserError(str(exc)) from None
+    check_out(args.out, overwrite=args.overwrite, resume=args.reuse, resume_option='--reuse')
     threads_before = torch.get_num_threads()
     if args.threads:
         torch.set_num_threads(int(args.threads))
@@ -145,8 +159,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 def _run(args: argparse.Namespace, evaluate, generate_oracle, train_scale_net) -> int:
-    out = Path(args.out)
+    out = Path(args.out).expanduser()
     out.mkdir(parents=True, exist_ok=True)
+    again = ['--overwrite'] if args.overwrite or args.reuse else []
     timings: Dict[str, float] = {}
     quiet = ['--no-progress'] if args.quiet else []
     started = time.perf_counter()
@@ -154,43 +169,39 @@ def _run(args: argparse.Namespace, evaluate, generate_oracle, train_scale_net) -
         filter_args = ['--no-filter']
     else:
         filter_args = ['--filter-percentiles'] + [f'{v:g}' for v in args.filter_percentiles]
-    try:
-        for split, spec in (('train', f'synthetic:{args.train_scenes}'),
-                            ('test', f'synthetic:{args.test_scenes}:{args.test_first_seed}')):
-            target = out / f'oracle_{split}'
-            if args.reuse and (target / 'oracle.csv').is_file():
-                print(f'reusing {target}')
-                continue
-            _stage(f'generate_oracle_{split}', generate_oracle.main,
-                   ['--data', spec, '--synthetic-size', args.size, '--simulated',
-                    '--out', str(target)] + filter_args + list(args.oracle_arg) + quiet,
-                   timings)
-        train_argv = ['--oracle', str(out / 'oracle_train'), '--out', str(out / 'scale_net'),
-                      '--recipe', 'paper',
-                      '--epochs', str(args.epochs), '--batch-size', str(args.batch_size),
-                      '--lr', str(args.lr), '--step-size', str(args.step_size),
-                      '--input-size', args.input_size, '--channels', args.channels,
-                      '--fc', args.fc, '--seed', str(args.seed), '--device', args.device,
-                      '--members', str(args.members), '--rotate-deg', str(args.rotate_deg),
-                      '--aux-depth-weight', str(args.aux_depth_weight)]
-        if args.aux_depth_block is not None:
-            train_argv += ['--aux-depth-block', str(args.aux_depth_block)]
-        if not args.no_channel_shuffle:
-            train_argv.append('--channel-shuffle')
-        if not args.no_test_time_flip:
-            train_argv.append('--test-time-flip')
-        if args.quiet:
-            train_argv.append('--quiet')
-        _stage('train_scale_net', train_scale_net.main, train_argv, timings)
-        _stage('evaluate', evaluate.main,
-               ['--checkpoint', str(out / 'scale_net' / 'best'),
-                '--split', f'train={out / "oracle_train"}', '--split',
-                f'test={out / "oracle_test"}', '--out', str(out / 'eval'), '--device',
-                args.device, '--overlay-samples', str(args.overlay_samples)]
-               + (['--quiet'] if args.quiet else []), timings)
-    except (RuntimeError, ValueError, OSError) as exc:
-        print(f'synthetic_experiment: error: {exc}', file=sys.stderr)
-        return 2
+    for split, spec in (('train', f'synthetic:{args.train_scenes}'),
+                        ('test', f'synthetic:{args.test_scenes}:{args.test_first_seed}')):
+        target = out / f'oracle_{split}'
+        if args.reuse and (target / 'oracle.csv').is_file():
+            print(f'reusing {target}')
+            continue
+        _stage(f'generate_oracle_{split}', generate_oracle.main,
+               ['--data', spec, '--synthetic-size', args.size, '--simulated',
+                '--out', str(target)] + again + filter_args + list(args.oracle_arg)
+               + quiet,
+               timings)
+    train_argv = ['--oracle', str(out / 'oracle_train'), '--out', str(out / 'scale_net'),
+                  '--recipe', 'paper', '--epochs', str(args.epochs), '--batch-size', str(args.batch_size),
+                  '--lr', str(args.lr), '--step-size', str(args.step_size),
+                  '--input-size', args.input_size, '--channels', args.channels,
+                  '--fc', args.fc, '--seed', str(args.seed), '--device', args.device,
+                  '--members', str(args.members), '--rotate-deg', str(args.rotate_deg),
+                  '--aux-depth-weight', str(args.aux_depth_weight)] + again
+    if args.aux_depth_block is not None:
+        train_argv += ['--aux-depth-block', str(args.aux_depth_block)]
+    if not args.no_channel_shuffle:
+        train_argv.append('--channel-shuffle')
+    if not args.no_test_time_flip:
+        train_argv.append('--test-time-flip')
+    if args.quiet:
+        train_argv.append('--quiet')
+    _stage('train_scale_net', train_scale_net.main, train_argv, timings)
+    _stage('evaluate', evaluate.main,
+           ['--checkpoint', str(out / 'scale_net' / 'best'),
+            '--split', f'train={out / "oracle_train"}', '--split',
+            f'test={out / "oracle_test"}', '--out', str(out / 'eval'), '--device',
+            args.device, '--overlay-samples', str(args.overlay_samples)] + again
+           + (['--quiet'] if args.quiet else []), timings)
     total = time.perf_counter() - started
     table2 = json.loads((out / 'eval' / 'table2.json').read_text())
     gap = table2['splits']['test']['gap_closure']
@@ -199,13 +210,13 @@ def _run(args: argparse.Namespace, evaluate, generate_oracle, train_scale_net) -
                'require_gap': args.require_gap, 'passed': gap is not None and
                gap >= args.require_gap, 'seconds': timings, 'total_seconds': total,
                'settings': vars(args), 'simulated_base_model': True}
-    (out / 'experiment.json').write_text(json.dumps(summary, indent=2) + '\n')
+    atomic_write_json(out / 'experiment.json', summary)
     print('\nstage times [s]: ' + ', '.join(f'{k} {v:.1f}' for k, v in timings.items())
           + f'; total {total:.1f}')
     gap_text = 'undefined' if gap is None else f'{100 * gap:.1f} %'
     print(f'test AbsRel gap closed by the learned scale: {gap_text} '
           f'(required {100 * args.require_gap:.0f} %) — SIMULATED base model')
-    return 0 if summary['passed'] else 1
+    return EXIT_OK if summary['passed'] else EXIT_CHECK_FAILED
 
 
 if __name__ == '__main__':

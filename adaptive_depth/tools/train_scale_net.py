@@ -17,8 +17,8 @@
 
 Example::
 
-    train_scale_net --oracle runs/nyu_train_oracle --out runs/scale_net
-    train_scale_net --oracle runs/nyu_train_oracle --out runs/paper --recipe paper
+    adaptive_depth_train_scale_net --oracle runs/nyu_train_oracle --out runs/scale_net
+    adaptive_depth_train_scale_net --oracle runs/nyu_train_oracle --out runs/paper --recipe paper
 
 ``--recipe`` picks the settings (adaptive_depth.recipes; default: the measured best), every other
 option overrides one of them.
@@ -28,8 +28,13 @@ Writes ``best/`` and ``last/`` checkpoints (``model.safetensors`` + ``config.jso
 """
 
 import argparse
+from pathlib import Path
 import sys
 from typing import List, Optional, Sequence, Tuple
+
+from adaptive_depth.tools.common import check_out, clear_dir, Interrupted, tool_main
+
+PROG = 'train_scale_net'
 
 
 def parse_size(text: str) -> Tuple[int, int]:
@@ -107,9 +112,12 @@ def build_parser() -> argparse.ArgumentParser:
                         '(same seed -> same losses)')
     p.add_argument('--device',
                    help="'auto' (CUDA if available, default), 'cpu', 'cuda' or 'cuda:N'")
-    p.add_argument('--resume', action='store_true', default=False,
-                   help='continue the run in --out from last/training_state.pt up to --epochs '
-                        '(same oracle, seed and network options required)')
+    again = p.add_mutually_exclusive_group()
+    again.add_argument('--resume', action='store_true', default=False,
+                       help='continue the run in --out from last/training_state.pt up to '
+                            '--epochs (same oracle, seed and network options required)')
+    again.add_argument('--overwrite', action='store_true', default=False,
+                       help='delete what a used --out holds and train from scratch')
     p.add_argument('--input-size', type=parse_size, metavar='N|HxW',
                    help='network input size in pixels (height x width); e.g. 128x160 is faster')
     p.add_argument('--backbone', choices=BACKBONES,
@@ -179,8 +187,9 @@ def config_from_args(args: argparse.Namespace):
     return recipe_config(args.recipe, net_options=net, **train)
 
 
+@tool_main(PROG)
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Run the tool; return the process exit status (0 on success)."""
+    """Run the tool; return the exit code (docs/tools.md: 0 ok, 2 user error, 130)."""
     args = build_parser().parse_args(argv)
     from adaptive_depth.oracle_dataset import read_oracle_dir
     from adaptive_depth.training import train_scale_net
@@ -188,20 +197,19 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     if getattr(args, 'threads', None):
         torch.set_num_threads(int(args.threads))
+    cfg = config_from_args(args)
+    cfg.validate()
+    oracle = read_oracle_dir(args.oracle)
+    out = check_out(args.out, overwrite=args.overwrite, resume=args.resume)
+    if oracle.simulated and not args.quiet:
+        print(f'note: {args.oracle} was made with the SIMULATED base model '
+              f'({oracle.base_model_name})', file=sys.stderr)
+    if args.overwrite:
+        clear_dir(out)
     try:
-        cfg = config_from_args(args)
-        oracle = read_oracle_dir(args.oracle)
-        if oracle.simulated and not args.quiet:
-            print(f'note: {args.oracle} was made with the SIMULATED base model '
-                  f'({oracle.base_model_name})', file=sys.stderr)
-        result = train_scale_net(oracle, cfg, args.out, resume=args.resume,
-                                 progress=not args.quiet)
-    except (ValueError, FileNotFoundError, OSError, ImportError) as exc:
-        print(f'train_scale_net: error: {exc}', file=sys.stderr)
-        return 2
+        result = train_scale_net(oracle, cfg, out, resume=args.resume, progress=not args.quiet)
     except KeyboardInterrupt:
-        print('train_scale_net: interrupted; continue with --resume', file=sys.stderr)
-        return 130
+        raise Interrupted(_interrupted_message(out)) from None
     lines: List[str] = [
         f'trained {len(result.history)} epoch(s) on {len(result.train_names)} samples '
         f'({len(result.val_names)} held out) in {result.seconds:.1f} s (recipe {args.recipe})',
@@ -210,6 +218,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ]
     print('\n'.join(lines))
     return 0
+
+
+def _interrupted_message(out: Path) -> str:
+    from adaptive_depth.training import STATE_FILE
+
+    state = out / 'last' / STATE_FILE
+    if state.is_file():
+        return f'interrupted; continue with --resume (from {state})'
+    return ('interrupted before the first epoch was saved: nothing can be resumed; train again '
+            'with --overwrite')
 
 
 if __name__ == '__main__':
