@@ -28,6 +28,7 @@ repository uses ``cv2.INTER_CUBIC``), followed by ImageNet normalisation.
 """
 
 import contextlib
+import json
 import math
 import os
 from pathlib import Path
@@ -346,6 +347,31 @@ def _check_image_array(arr, ndim: int) -> None:
         raise ImageInputError(f'expected a uint8 RGB image, got dtype {dtype}')
     if shape[-2] == 0 or shape[-3] == 0:
         raise ImageInputError(f'image has zero size: shape {shape}')
+
+
+# Backbone widths of the released Depth Anything V2 models (ViT-S, B, L, G).
+_RELEASED_DA2_HIDDEN_SIZES = (384, 768, 1024, 1536)
+
+
+def is_untrained_model(model: Union[str, Path]) -> bool:
+    """
+    Return True when ``model`` is a local directory holding a known-untrained DA2 model.
+
+    A model is untrained when its ``config.json`` has ``"adaptive_depth_untrained": true`` (as
+    :func:`make_untrained_depth_anything` writes) or its backbone width matches no released
+    Depth Anything V2. Hub ids and unreadable configs count as trained.
+    """
+    config_path = Path(model).expanduser() / 'config.json'
+    if not config_path.is_file():
+        return False
+    try:
+        config = json.loads(config_path.read_text())
+    except (OSError, ValueError):
+        return False
+    if config.get('adaptive_depth_untrained'):
+        return True
+    hidden = (config.get('backbone_config') or {}).get('hidden_size')
+    return hidden is not None and hidden not in _RELEASED_DA2_HIDDEN_SIZES
 
 
 class DepthAnythingRunner:

@@ -17,19 +17,17 @@ Helpers that build small, offline Depth Anything V2 models for tests, demos and 
 
 Nothing here downloads anything: models are built from a ``DepthAnythingConfig`` with random
 weights and written with ``save_pretrained`` so they load through the same code path as a real
-checkpoint directory.
+checkpoint directory. :func:`write_rgbd_bag` writes RGB-D samples as a camera recording (a test
+fixture for bag readers, replay and format conversion).
 """
 
-import json
 from pathlib import Path
-from typing import Union
+from typing import Any, Dict, Optional, Sequence, Union
 
+import numpy as np
 import torch
 
 PathLike = Union[str, Path]
-
-# Backbone widths of the released Depth Anything V2 models (ViT-S, B, L, G).
-_RELEASED_DA2_HIDDEN_SIZES = (384, 768, 1024, 1536)
 
 
 def _depth_anything_config(size: str, max_depth: int):
@@ -87,22 +85,106 @@ def make_untrained_depth_anything(directory: PathLike, size: str = 'tiny', seed:
     return directory
 
 
-def is_untrained_model(model: PathLike) -> bool:
-    """
-    Return True when ``model`` is a local directory holding a known-untrained DA2 model.
+BAG_STORAGES = ('mcap', 'sqlite3', 'ros1')
 
-    A model is untrained when its ``config.json`` has ``"adaptive_depth_untrained": true`` (as
-    :func:`make_untrained_depth_anything` writes) or its backbone width matches no released
-    Depth Anything V2. Hub ids and unreadable configs count as trained.
+
+def write_rgbd_bag(path: PathLike, samples: Sequence[Any], storage: str = 'mcap',
+                   image_topic: str = '/camera/color/image_raw',
+                   info_topic: Optional[str] = '/camera/color/camera_info',
+                   depth_topic: Optional[str] = '/camera/aligned_depth_to_color/image_raw',
+                   frame_id: str = 'camera_color_optical_frame', fps: float = 10.0,
+                   start_ns: int = 1_700_000_000_000_000_000, depth_encoding: str = '16UC1',
+                   depth_offset_ns: int = 0, compressed: bool = False) -> Path:
     """
-    config_path = Path(model).expanduser() / 'config.json'
-    if not config_path.is_file():
-        return False
-    try:
-        config = json.loads(config_path.read_text())
-    except (OSError, ValueError):
-        return False
-    if config.get('adaptive_depth_untrained'):
-        return True
-    hidden = (config.get('backbone_config') or {}).get('hidden_size')
-    return hidden is not None and hidden not in _RELEASED_DA2_HIDDEN_SIZES
+    Write ``RGBDSample``s as a camera recording (for tests, demos and format conversion).
+
+    ``storage`` is 'mcap' or 'sqlite3' (rosbag2 directory) or 'ros1' (a .bag file). Frame i is
+    stamped ``start_ns + i/fps`` (depth ``depth_offset_ns`` later); colour is rgb8 (or JPEG
+    when ``compressed``, on ``<image_topic>/compressed``), depth 16UC1 millimetres or 32FC1
+    metres (NaN → 0 for 16UC1). A topic set to None is not written. Returns the bag path.
+    """
+    import cv2
+    from adaptive_depth.bagio import CAMERA_INFO, COMPRESSED_IMAGE, IMAGE, ROSBAG2_VERSION
+    from adaptive_depth.ros import conversions
+    from rosbags.typesys import get_typestore, Stores
+
+    if storage not in BAG_STORAGES:
+        raise ValueError(f'storage must be one of {BAG_STORAGES}, got {storage!r}')
+    if depth_encoding not in ('16UC1', '32FC1'):
+        raise ValueError(f"depth_encoding must be '16UC1' or '32FC1', got {depth_encoding!r}")
+    path = Path(path)
+    ros1 = storage == 'ros1'
+    ts = get_typestore(Stores.ROS1_NOETIC if ros1 else Stores.ROS2_JAZZY)
+    if ros1:
+        from rosbags.rosbag1 import Writer as Writer1
+        writer: Any = Writer1(path)
+    else:
+        from rosbags.rosbag2 import StoragePlugin, Writer as Writer2
+        plugin = StoragePlugin.MCAP if storage == 'mcap' else StoragePlugin.SQLITE3
+        writer = Writer2(path, version=ROSBAG2_VERSION, storage_plugin=plugin)
+    types = ts.types
+    header_t, time_t = types['std_msgs/msg/Header'], types['builtin_interfaces/msg/Time']
+    roi_t = types['sensor_msgs/msg/RegionOfInterest']
+
+    def header(stamp: int, seq: int) -> Any:
+        t = time_t(sec=stamp // 1_000_000_000, nanosec=stamp % 1_000_000_000)
+        if ros1:
+            return header_t(seq=seq, stamp=t, frame_id=frame_id)
+        return header_t(stamp=t, frame_id=frame_id)
+
+    def serialize(msg: Any, msgtype: str) -> bytes:
+        return bytes(ts.serialize_ros1(msg, msgtype) if ros1 else ts.serialize_cdr(msg, msgtype))
+
+    def image(hdr: Any, fields: Dict[str, Any]) -> Any:
+        return types[IMAGE](header=hdr, height=fields['height'], width=fields['width'],
+                            encoding=fields['encoding'], is_bigendian=0, step=fields['step'],
+                            data=np.ascontiguousarray(fields['data']).view(np.uint8).reshape(-1))
+
+    with writer:
+        color_name = image_topic + '/compressed' if compressed else image_topic
+        color_type = COMPRESSED_IMAGE if compressed else IMAGE
+        conns = {'color': writer.add_connection(color_name, color_type, typestore=ts)}
+        if info_topic:
+            conns['info'] = writer.add_connection(info_topic, CAMERA_INFO, typestore=ts)
+        if depth_topic:
+            conns['depth'] = writer.add_connection(depth_topic, IMAGE, typestore=ts)
+        for i, sample in enumerate(samples):
+            stamp = int(start_ns + round(i * 1e9 / fps))
+            hdr = header(stamp, i)
+            rgb = np.ascontiguousarray(sample.rgb, dtype=np.uint8)
+            h, w = rgb.shape[:2]
+            if compressed:
+                ok, buf = cv2.imencode('.jpg', cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+                if not ok:
+                    raise ValueError('JPEG encoding failed')
+                color = types[COMPRESSED_IMAGE](header=hdr, format='rgb8; jpeg compressed bgr8',
+                                                data=buf.reshape(-1).astype(np.uint8))
+            else:
+                color = image(hdr, conversions.rgb_to_image_fields(rgb))
+            if 'info' in conns:
+                fields = conversions.intrinsics_to_camera_info_fields(sample.intrinsics)
+                arrays = {k: np.asarray(fields[k], dtype=np.float64) for k in 'dkrp'}
+                if ros1:
+                    arrays = {k.upper(): v for k, v in arrays.items()}
+                info = types[CAMERA_INFO](
+                    header=hdr, height=h, width=w, distortion_model=fields['distortion_model'],
+                    binning_x=0, binning_y=0,
+                    roi=roi_t(x_offset=0, y_offset=0, height=0, width=0, do_rectify=False),
+                    **arrays)
+                writer.write(conns['info'], stamp, serialize(info, CAMERA_INFO))
+            writer.write(conns['color'], stamp, serialize(color, color_type))
+            if 'depth' in conns:
+                depth = np.asarray(sample.depth, dtype=np.float32)
+                if depth_encoding == '16UC1':
+                    with np.errstate(invalid='ignore'):
+                        mm = np.where(np.isfinite(depth) & (depth > 0),
+                                      np.round(depth * 1000.0), 0)
+                    data = np.clip(mm, 0, 65535).astype('<u2')
+                    fields = {'encoding': '16UC1', 'height': h, 'width': w, 'step': 2 * w,
+                              'data': data}
+                else:
+                    fields = conversions.depth_to_image_fields(depth)
+                dstamp = stamp + int(depth_offset_ns)
+                writer.write(conns['depth'], dstamp,
+                             serialize(image(header(dstamp, i), fields), IMAGE))
+    return path

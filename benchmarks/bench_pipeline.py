@@ -40,22 +40,23 @@ import time
 from typing import Dict, List
 
 from adaptive_depth.depth_model import DepthAnythingRunner
+from adaptive_depth.frame_processor import FrameProcessor
 from adaptive_depth.geometry import NYU_INTRINSICS
-from adaptive_depth.pipeline import LearnedScale, MetricDepthPipeline
 from adaptive_depth.scale_net import ScaleNet, ScaleNetConfig, ScalePredictor
+from adaptive_depth.scale_source import LearnedScale
 from adaptive_depth.testing import make_untrained_depth_anything
 import numpy as np
 import torch
 from tqdm import tqdm
 
-STAGES = ('preprocess', 'depth_forward', 'scale_net', 'postprocess', 'backproject', 'total')
+STAGES = ('preprocess', 'depth_forward', 'scale', 'postprocess', 'cloud', 'download', 'total')
 
 
 def _percentile(values: List[float], q: float) -> float:
     return float(np.percentile(np.asarray(values), q))
 
 
-def time_pipeline(pipe: MetricDepthPipeline, rgb: np.ndarray, repeats: int, warmup: int,
+def time_pipeline(pipe: FrameProcessor, rgb: np.ndarray, repeats: int, warmup: int,
                   compute_points: bool = True) -> Dict[str, List[float]]:
     """
     Run ``pipe.process`` ``warmup + repeats`` times; return per-stage ms lists.
@@ -166,7 +167,7 @@ def main() -> None:
         repeats = args.repeats or (200 if cuda else 3)
         warmup = args.warmup if args.warmup is not None else (20 if cuda else 1)
         predictor = ScalePredictor(ScaleNet(ScaleNetConfig()), device=runner.device)
-        pipe = MetricDepthPipeline(runner, LearnedScale(predictor), max_depth=10.0)
+        pipe = FrameProcessor(runner, LearnedScale(predictor), max_depth=10.0)
         rgb = np.random.default_rng(0).integers(0, 256, size=(480, 640, 3), dtype=np.uint8)
         h, w = runner.network_size(480, 640)
         gpu = f'{torch.cuda.get_device_name(runner.device)}, ' if cuda else ''

@@ -29,13 +29,13 @@ import json
 import os
 from pathlib import Path
 import random
-import shutil
-import subprocess
+import signal
 import sys
 import tempfile
 import time
 from typing import Dict, List, Optional
 
+from adaptive_depth.ros.node_process import node_env, NodeProcess
 import numpy as np
 from tqdm import tqdm
 
@@ -65,16 +65,6 @@ def synthetic_frames(width: int, height: int, count: int = 8) -> List[np.ndarray
     return frames
 
 
-def node_command(params: Dict[str, object]) -> List[str]:
-    """Return the node command line with ``-p name:=value`` overrides."""
-    script = shutil.which('adaptive_depth_node')
-    cmd = [script] if script else [sys.executable, '-m', 'adaptive_depth.ros.node']
-    cmd += ['--ros-args', '--params-file', str(REPO_ROOT / 'config' / 'adaptive_depth.yaml')]
-    for name, value in params.items():
-        cmd += ['-p', f'{name}:={value}']
-    return cmd
-
-
 def percentiles(values: List[float]) -> Dict[str, float]:
     """Return p50/p95/p99/max of ``values`` (NaN when empty)."""
     if not values:
@@ -102,12 +92,11 @@ def run(args: argparse.Namespace) -> Dict[str, object]:
     params = {'model': model, 'device': args.device, 'scale_source': 'fixed',
               'fixed_scale': 0.8, 'input_size': args.input_size,
               'point_decimation': args.point_decimation}
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        [str(REPO_ROOT)] + ([os.environ['PYTHONPATH']] if os.environ.get('PYTHONPATH') else [])))
-    env.setdefault('OMP_NUM_THREADS', str(args.threads))
+    env = node_env(domain_id, extra={
+        'OMP_NUM_THREADS': os.environ.get('OMP_NUM_THREADS', str(args.threads))})
     log_path = workdir / 'node.log'
-    log = open(log_path, 'wb')
-    proc = subprocess.Popen(node_command(params), env=env, stdout=log, stderr=subprocess.STDOUT)
+    proc = NodeProcess(params, domain_id, log_path,
+                       params_file=REPO_ROOT / 'config' / 'adaptive_depth.yaml', env=env)
 
     rclpy.init()
     node = rclpy.create_node('adaptive_depth_soak')
@@ -192,14 +181,7 @@ def run(args: argparse.Namespace) -> Dict[str, object]:
     finally:
         node.destroy_node()
         rclpy.try_shutdown()
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        log.close()
+        proc.stop(signal.SIGTERM, timeout=30)
 
     samples = [s for s in rss_samples if s is not None]
     half = len(samples) // 2
@@ -215,7 +197,7 @@ def run(args: argparse.Namespace) -> Dict[str, object]:
         'rss_mib_end': rss_end / 1024 if rss_end else None,
         'rss_growth_mib': (rss_end - rss_start) / 1024 if rss_start and rss_end else None,
         'rss_growth_second_half_mib': (samples[-1] - samples[half]) / 1024 if samples else None,
-        'node_exit_code': proc.returncode,
+        'node_exit_code': proc.proc.returncode,
         'image_size': f'{args.width}x{args.height}', 'input_size': args.input_size,
         'model': args.model or f'untrained {args.model_size} DA2',
         'last_diagnostics': diag,

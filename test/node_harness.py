@@ -23,14 +23,13 @@ same machine never see each other.
 import os
 from pathlib import Path
 import random
-import shutil
 import signal
-import subprocess
-import sys
 import threading
 import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
+from adaptive_depth.ros.node_process import node_command  # noqa: F401 - used by the tests
+from adaptive_depth.ros.node_process import node_env, NodeProcess as _NodeProcess
 import numpy as np
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -44,75 +43,20 @@ def pick_domain_id() -> int:
 
 def ros_env(domain_id: int) -> Dict[str, str]:
     """Return a copy of the environment for a node subprocess on ``domain_id``."""
-    env = dict(os.environ)
-    env['ROS_DOMAIN_ID'] = str(domain_id)
-    env['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
-    env['OMP_NUM_THREADS'] = '1'
-    env['PYTHONUNBUFFERED'] = '1'
-    env['RCUTILS_LOGGING_BUFFERED_STREAM'] = '0'
-    env['PYTHONPATH'] = os.pathsep.join(
-        [str(REPO_ROOT)] + ([env['PYTHONPATH']] if env.get('PYTHONPATH') else []))
-    return env
+    return node_env(domain_id, extra={'OMP_NUM_THREADS': '1'})
 
 
-def node_command(parameters: Dict[str, Any], extra_ros_args: Sequence[str] = (),
-                 params_file: Optional[Path] = CONFIG_FILE) -> List[str]:
-    """Return the command users run: the console script if installed, else ``python -m``."""
-    script = shutil.which('adaptive_depth_node')
-    if script is None:
-        candidate = Path(sys.executable).parent / 'adaptive_depth_node'
-        script = str(candidate) if candidate.exists() else None
-    cmd = [script] if script else [sys.executable, '-m', 'adaptive_depth.ros.node']
-    cmd.append('--ros-args')
-    if params_file is not None:
-        cmd += ['--params-file', str(params_file)]
-    for name, value in parameters.items():
-        if isinstance(value, bool):
-            value = 'true' if value else 'false'
-        cmd += ['-p', f'{name}:={value}']
-    cmd += list(extra_ros_args)
-    return cmd
-
-
-class NodeProcess:
-    """A node subprocess whose stdout+stderr go to a log file."""
+class NodeProcess(_NodeProcess):
+    """The node as users start it (with config/adaptive_depth.yaml), for the tests."""
 
     def __init__(self, parameters: Dict[str, Any], domain_id: int, log_path: Path,
                  extra_ros_args: Sequence[str] = ()) -> None:
-        self.log_path = Path(log_path)
-        self._log = open(self.log_path, 'wb')
-        self.command = node_command(parameters, extra_ros_args)
-        self.proc = subprocess.Popen(self.command, env=ros_env(domain_id), stdout=self._log,
-                                     stderr=subprocess.STDOUT, cwd=str(REPO_ROOT))
-        self.signalled = False
-
-    def send_signal(self, sig: int = signal.SIGTERM) -> None:
-        """Send ``sig`` once (later calls and :meth:`stop` do not signal again)."""
-        if self.proc.poll() is None and not self.signalled:
-            self.proc.send_signal(sig)
-            self.signalled = True
-
-    def log(self) -> str:
-        """Return everything the node has logged so far."""
-        if not self._log.closed:
-            self._log.flush()
-        return self.log_path.read_text(errors='replace')
-
-    def wait(self, timeout: float) -> int:
-        """Wait for the process to exit; return its exit code."""
-        return self.proc.wait(timeout=timeout)
+        super().__init__(parameters, domain_id, log_path, params_file=CONFIG_FILE,
+                         ros_args=extra_ros_args, env=ros_env(domain_id), cwd=REPO_ROOT)
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int:
-        """Send ``sig`` and wait for exit (kill after ``timeout``); return the exit code."""
-        if self.proc.poll() is None:
-            self.send_signal(sig)
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        self._log.close()
-        return self.proc.returncode
+        """Send ``sig`` (SIGTERM by default) and wait; return the exit code."""
+        return super().stop(sig, timeout)
 
 
 class RosTester:

@@ -18,10 +18,11 @@ from pathlib import Path
 
 from adaptive_depth import bagio
 from adaptive_depth.bagio import (BagError, BagReader, BagReadError, BagTopicError,
-                                  OutputBagWriter, write_rgbd_bag)
+                                  OutputBagWriter)
 from adaptive_depth.datasets import open_dataset
 from adaptive_depth.datasets.bag import BagDataset
 from adaptive_depth.synthetic import render_scene
+from adaptive_depth.testing import write_rgbd_bag
 import numpy as np
 import pytest
 

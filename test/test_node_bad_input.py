@@ -23,7 +23,7 @@ import re
 import signal
 import time
 
-from adaptive_depth.pipeline import MetricDepthPipeline
+from adaptive_depth.frame_processor import FrameProcessor
 from node_fuzz import FuzzSession, HEIGHT, MAX_INPUT_PIXELS, WIDTH
 from node_harness import (diagnostic_values, make_image_msg, NodeProcess, pick_domain_id,
                           RosTester, synthetic_rgb)
@@ -48,9 +48,9 @@ def _diag(tester, ns):
 
 def test_fuzzed_nodes_stay_alive_and_publish_every_valid_frame(tmp_path, tiny_da2_dir):
     rgb = synthetic_rgb(WIDTH, HEIGHT, seed=3)
-    reference = MetricDepthPipeline.from_paths(
-        tiny_da2_dir, scale='fixed', fixed_scale=FIXED_SCALE, device='cpu', precision='fp32',
-        input_size=INPUT_SIZE)
+    reference = FrameProcessor.from_paths(
+        tiny_da2_dir, scale_source='fixed', fixed_scale=FIXED_SCALE, device='cpu',
+        precision='fp32', input_size=INPUT_SIZE)
     expected = reference.process(rgb).depth
     max_depth = float(np.round(np.percentile(expected[np.isfinite(expected)], 60), 3))
     params = {'model': str(tiny_da2_dir), 'device': 'cpu', 'precision': 'fp32',

@@ -24,8 +24,8 @@ import math
 import signal
 import time
 
+from adaptive_depth.frame_processor import FrameProcessor
 from adaptive_depth.geometry import Intrinsics
-from adaptive_depth.pipeline import MetricDepthPipeline
 import cv2
 from node_harness import (diagnostic_values, image_to_array, make_camera_info_msg,
                           make_image_msg, NodeProcess, pick_domain_id, RosTester, stamp,
@@ -50,9 +50,9 @@ class Graph:
         root = tmp_path_factory.mktemp('node_graph')
         self.model = model_dir
         self.rgb = synthetic_rgb(WIDTH, HEIGHT, seed=1)
-        reference = MetricDepthPipeline.from_paths(
-            self.model, scale='fixed', fixed_scale=FIXED_SCALE, device='cpu', precision='fp32',
-            input_size=INPUT_SIZE)
+        reference = FrameProcessor.from_paths(
+            self.model, scale_source='fixed', fixed_scale=FIXED_SCALE, device='cpu',
+            precision='fp32', input_size=INPUT_SIZE)
         self.raw_expected = reference.process(self.rgb).depth  # no range limit yet
         finite = self.raw_expected[np.isfinite(self.raw_expected)]
         # Put max_depth inside the predicted range so some pixels must become NaN.
@@ -344,3 +344,28 @@ def test_compressed_without_camera_info_and_idle(graph):
     # Without camera_info (and without fx/fy) there is no cloud and no depth camera_info.
     assert t.messages('/cmp/points') == [] and t.messages('/cmp/depth/camera_info') == []
     assert 'no camera_info' in graph.cmp.log()
+
+
+def test_runtime_parameters_reach_the_processor(graph, first_frame):
+    """Parameters set at runtime change the next frame's outputs (post-set → processor)."""
+    from rcl_interfaces.srv import SetParameters
+    from rclpy.parameter import Parameter
+    t = graph.tester
+    client = t.node.create_client(SetParameters, '/adaptive_depth_node/set_parameters')
+    assert client.wait_for_service(timeout_sec=30), 'set_parameters service not available'
+    limit = float(np.round(np.nanpercentile(graph.expected, 40), 3))
+    values = {'point_decimation': 3, 'colorize_points': False, 'max_depth': limit}
+    future = client.call_async(SetParameters.Request(
+        parameters=[Parameter(k, value=v).to_parameter_msg() for k, v in values.items()]))
+    t.wait_for(future.done, 30, 'set_parameters response')
+    t.node.destroy_client(client)
+    assert all(r.successful for r in future.result().results)
+    sec = graph.new_stamp()
+    graph.publish_info(sec)
+    time.sleep(0.2)
+    graph.image_pub.publish(make_image_msg(graph.rgb, sec, FRAME))
+    cloud = graph.output('/points', sec)
+    assert (cloud.height, cloud.width) == ((HEIGHT + 2) // 3, (WIDTH + 2) // 3)
+    assert [f.name for f in cloud.fields] == ['x', 'y', 'z']
+    depth = image_to_array(graph.output('/depth', sec))
+    assert np.nanmax(depth) <= limit and np.isnan(depth).mean() > np.isnan(graph.expected).mean()

@@ -16,8 +16,8 @@
 
 import signal
 
-from adaptive_depth.ros.params import (check_value, NodeParams, PARAM_SPECS,
-                                       ParameterError)
+from adaptive_depth.ros.params import (check_value, load_params_file, NodeParams, PARAM_SPECS,
+                                       ParameterError, parse_param_assignment)
 from node_harness import NodeProcess, pick_domain_id, RosTester
 import pytest
 
@@ -66,6 +66,31 @@ def test_cross_parameter_rules():
     source, warning = NodeParams(scale_source='learned').effective_scale_source()
     assert source == 'none' and 'scale_checkpoint' in warning
     assert NodeParams(scale_source='fixed').effective_scale_source() == ('fixed', None)
+
+
+def test_params_file_and_assignments_without_ros(tmp_path):
+    from node_harness import CONFIG_FILE
+    assert NodeParams.from_mapping(load_params_file(CONFIG_FILE)) == NodeParams()
+    path = tmp_path / 'p.yaml'
+    path.write_text('/**:\n  ros__parameters:\n    max_depth: 4\n    model: a\n'
+                    'adaptive_depth_node:\n  ros__parameters:\n    model: b\n')
+    assert load_params_file(path) == {'max_depth': 4, 'model': 'b'}
+    path.write_text('other_node:\n  ros__parameters:\n    model: c\n')
+    with pytest.raises(ParameterError, match='has no'):
+        load_params_file(path)
+    assert parse_param_assignment('scale_smoothing:=0.5') == ('scale_smoothing', 0.5)
+    assert parse_param_assignment('colorize_points:=false') == ('colorize_points', False)
+    assert parse_param_assignment("scale_checkpoint:=''") == ('scale_checkpoint', '')
+    assert parse_param_assignment('model:=/a/b:c') == ('model', '/a/b:c')
+    with pytest.raises(ParameterError, match='NAME:=VALUE'):
+        parse_param_assignment('max_depth=3')
+    p = NodeParams.from_mapping({'max_depth': 4, 'point_decimation': 2})
+    assert p.output_settings() == {'min_depth': 0.0, 'max_depth': 4.0, 'scale_smoothing': 0.0,
+                                   'point_decimation': 2, 'points_max_range': 0.0,
+                                   'colorize_points': True}
+    assert p.fallback_intrinsics(64, 48) is None
+    intr = NodeParams.from_mapping({'fx': 50, 'fy': 51}).fallback_intrinsics(64, 48)
+    assert (intr.fx, intr.fy, intr.cx, intr.cy) == (50.0, 51.0, 31.5, 23.5)
 
 
 @pytest.fixture(scope='module')

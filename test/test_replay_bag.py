@@ -22,14 +22,18 @@ import random
 import shutil
 
 from adaptive_depth import bagio
-from adaptive_depth.bagio import BagReader, write_rgbd_bag
+from adaptive_depth.bagio import BagReader
+from adaptive_depth.frame_processor import FrameProcessor
 from adaptive_depth.metrics import depth_metrics
 from adaptive_depth.oracle import optimal_scale
 from adaptive_depth.ros import conversions
+from adaptive_depth.scale_net import save_scale_net, ScaleNet, ScaleNetConfig
 from adaptive_depth.synthetic import render_scene
+from adaptive_depth.testing import write_rgbd_bag
 from adaptive_depth.tools import replay_bag
 import numpy as np
 import pytest
+import torch
 
 W, H = 160, 120
 N_FRAMES = 5
@@ -53,10 +57,17 @@ def ros1_bag(tmp_path_factory, scenes):
                           depth_offset_ns=4_000_000)
 
 
+def _params(**values):
+    out = []
+    for name, value in values.items():
+        out += ['--param', f'{name}:={value}']
+    return out
+
+
 def _args(bag, out, model, *extra):
-    return [str(bag), '--out', str(out), '--model', str(model), '--device', 'cpu',
-            '--input-size', '70', '--scale', 'fixed', '--fixed-scale', str(FIXED),
-            '--max-depth', '50', *extra]
+    return [str(bag), '--out', str(out), *_params(model=model, device='cpu', input_size=70,
+                                                  scale_source='fixed', fixed_scale=FIXED,
+                                                  max_depth=50.0), *extra]
 
 
 @pytest.fixture(scope='module')
@@ -166,7 +177,8 @@ def test_offline_metrics_match_depth_metrics(offline_out, ros1_bag):
 def test_every_and_metrics_dir(tmp_path, ros1_bag, tiny_da2_dir):
     out = tmp_path / 'every2'
     mdir = tmp_path / 'm'
-    assert replay_bag.main(_args(ros1_bag, out, tiny_da2_dir, '--every', '2', '--no-points',
+    assert replay_bag.main(_args(ros1_bag, out, tiny_da2_dir, '--every', '2',
+                                 '--param', 'publish_points:=false',
                                  '--metrics-dir', str(mdir))) == 0
     with BagReader(out) as reader:
         topics = reader.topics
@@ -198,8 +210,15 @@ def test_user_errors_exit_cleanly(tmp_path, ros1_bag, tiny_da2_dir, capsys):
 
     code = replay_bag.main(_args(ros1_bag, out, tmp_path / 'no_model'))
     assert code == 2 and 'model directory not found' in capsys.readouterr().err
-    code = replay_bag.main(_args(ros1_bag, out, tiny_da2_dir, '--scale', 'learned'))
-    assert code == 2 and '--scale-checkpoint' in capsys.readouterr().err
+    code = replay_bag.main(_args(ros1_bag, out, tiny_da2_dir, '--param',
+                                 f'scale_checkpoint:={tmp_path / "nope"}'))
+    assert code == 2 and 'scale checkpoint not found' in capsys.readouterr().err
+    code = replay_bag.main(_args(ros1_bag, out, tiny_da2_dir, '--param', 'point_decimation:=0'))
+    err = capsys.readouterr().err
+    assert code == 2 and 'point_decimation must be >= 1' in err and len(err.splitlines()) == 1
+    code = replay_bag.main(_args(ros1_bag, out, tiny_da2_dir, '--params-file',
+                                 str(tmp_path / 'none.yaml')))
+    assert code == 2 and 'none.yaml' in capsys.readouterr().err
     assert _leftovers(tmp_path) == ['broken.bag']
 
     out.mkdir()
@@ -218,42 +237,83 @@ def test_user_errors_exit_cleanly(tmp_path, ros1_bag, tiny_da2_dir, capsys):
     assert not (tmp_path / 'o2').exists()
 
 
-def test_live_mode_matches_offline(tmp_path, ros1_bag, tiny_da2_dir, offline_out):
+@pytest.fixture(scope='module')
+def scale_checkpoint(tmp_path_factory):
+    """Return a small random scale network whose log s varies from image to image."""
+    torch.manual_seed(3)
+    cfg = ScaleNetConfig(input_size=(64, 64), channels=(8, 8, 16, 16), fc=(8,))
+    model = ScaleNet(cfg)
+    with torch.no_grad():
+        model.head[-1].weight.mul_(50.0)
+        model.head[-1].bias.fill_(np.log(0.7))
+    return save_scale_net(tmp_path_factory.mktemp('scale') / 'net', model, cfg)
+
+
+def test_offline_and_live_outputs_are_identical(tmp_path, ros1_bag, tiny_da2_dir,
+                                                scale_checkpoint, scenes):
+    """The node and offline replay run one frame processor: same bytes for a non-default set."""
     pytest.importorskip('rclpy')
+    # depth limits inside the tiny model's range, so both cut pixels
+    probe = FrameProcessor.from_paths(str(tiny_da2_dir), scale_source='learned',
+                                      scale_checkpoint=scale_checkpoint, device='cpu',
+                                      input_size=70)
+    sample = probe.process(scenes[0].rgb).depth
+    lo, hi = (float(np.round(np.nanpercentile(sample, q), 3)) for q in (10, 85))
+    params_file = tmp_path / 'params.yaml'
+    params_file.write_text(
+        'adaptive_depth_node:\n  ros__parameters:\n'
+        f'    model: {tiny_da2_dir}\n    device: cpu\n    input_size: 70\n'
+        f'    scale_source: learned\n    scale_checkpoint: {scale_checkpoint}\n'
+        '    scale_smoothing: 0.7\n    colorize_points: false\n')
+    common = ['--params-file', str(params_file),
+              *_params(min_depth=lo, max_depth=hi, point_decimation=2,
+                       points_max_range=round(hi * 0.9, 3))]
+    offline_dir, live_dir = tmp_path / 'offline', tmp_path / 'live'
+    assert replay_bag.main([str(ros1_bag), '--out', str(offline_dir), *common]) == 0
     domain = random.SystemRandom().randint(201, 232)
-    out = tmp_path / 'live'
     old = {k: os.environ.get(k) for k in ('ROS_DOMAIN_ID', 'ROS_AUTOMATIC_DISCOVERY_RANGE')}
     try:
-        code = replay_bag.main(_args(ros1_bag, out, tiny_da2_dir, '--mode', 'live',
-                                     '--lockstep', '--domain-id', str(domain),
-                                     '--startup-timeout', '90', '--frame-timeout', '20'))
+        code = replay_bag.main([str(ros1_bag), '--out', str(live_dir), *common,
+                                '--mode', 'live', '--lockstep', '--domain-id', str(domain),
+                                '--startup-timeout', '90', '--frame-timeout', '20'])
     finally:
         for k, v in old.items():
             if v is None:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-    log = (out / 'node.log').read_text() if (out / 'node.log').exists() else ''
+    log = (live_dir / 'node.log').read_text() if (live_dir / 'node.log').exists() else ''
     assert code == 0, log
     topics = [f'{NS}/depth', f'{NS}/scale', f'{NS}/depth/camera_info', f'{NS}/points']
-    live = _read(out, topics)
-    offline = _read(offline_out, topics)
+    live = _read(live_dir, topics)
+    offline = _read(offline_dir, topics)
     for name in topics:
-        assert len(live[name]) == N_FRAMES, (name, log)
+        assert len(live[name]) == len(offline[name]) == N_FRAMES, (name, log)
         assert [_stamp(m) for _, m in live[name]] == [_stamp(m) for _, m in offline[name]]
+    depths = []
     for (_, a), (_, b) in zip(live[f'{NS}/depth'], offline[f'{NS}/depth']):
-        np.testing.assert_allclose(conversions.image_msg_to_depth(a),
-                                   conversions.image_msg_to_depth(b), rtol=1e-5, atol=1e-6)
+        assert (a.encoding, a.height, a.width, a.step) == (b.encoding, b.height, b.width, b.step)
+        assert bytes(a.data) == bytes(b.data)
+        depths.append(conversions.image_msg_to_depth(b))
+    scales = []
     for (_, a), (_, b) in zip(live[f'{NS}/scale'], offline[f'{NS}/scale']):
-        assert a.vector.x == pytest.approx(b.vector.x)
-    with open(out / 'metrics' / 'frames.csv', newline='') as fh:
-        live_rows = list(csv.DictReader(fh))
-    with open(offline_out / 'metrics' / 'frames.csv', newline='') as fh:
-        off_rows = list(csv.DictReader(fh))
-    assert [(r['stamp_ns'], r['method']) for r in live_rows] == \
-        [(r['stamp_ns'], r['method']) for r in off_rows]
-    for a, b in zip(live_rows, off_rows):
-        assert float(a['abs_rel']) == pytest.approx(float(b['abs_rel']), rel=1e-4)
+        assert (a.vector.x, a.vector.y, a.vector.z) == (b.vector.x, b.vector.y, b.vector.z)
+        scales.append((b.vector.x, b.vector.z))
+    for (_, a), (_, b) in zip(live[f'{NS}/points'], offline[f'{NS}/points']):
+        assert (a.height, a.width, a.point_step, a.row_step, a.is_dense) == \
+            (b.height, b.width, b.point_step, b.row_step, b.is_dense)
+        assert [f.name for f in a.fields] == [f.name for f in b.fields] == ['x', 'y', 'z']
+        assert bytes(a.data) == bytes(b.data)
+    infos = zip(live[f'{NS}/depth/camera_info'], offline[f'{NS}/depth/camera_info'])
+    for (_, a), (_, b) in infos:
+        assert list(a.k) == list(b.k) and (a.width, a.height) == (b.width, b.height)
+    # the parameters took effect: limits cut pixels, smoothing changed the scale, decimation
+    stacked = np.stack(depths)
+    finite = stacked[np.isfinite(stacked)]
+    assert finite.min() >= lo and finite.max() <= hi and np.isnan(stacked).mean() > 0.1
+    assert scales[0][0] == scales[0][1] and any(s != r for s, r in scales[1:])
+    cloud = live[f'{NS}/points'][0][1]
+    assert (cloud.height, cloud.width) == ((H + 1) // 2, (W + 1) // 2)
 
 
 def test_real_bag_without_camera_info(tmp_path, tiny_da2_dir):

@@ -17,12 +17,15 @@ ROS 2 node ``adaptive_depth_node``: monocular RGB → metric depth, camera_info 
 
 Threading model: the executor thread only caches camera_info and drops each incoming image into
 a one-slot mailbox (the newest frame replaces an unprocessed one, which is counted as dropped);
-a single worker thread decodes, runs :class:`adaptive_depth.pipeline.MetricDepthPipeline` and
-publishes, so latency stays bounded by one inference whatever the input rate. See docs/node.md.
+a single worker thread decodes, calls :class:`adaptive_depth.frame_processor.FrameProcessor`
+(which owns every output rule and returns depth, scale and the packed cloud), fills the messages
+and publishes them, so latency stays bounded by one inference whatever the input rate. Large
+messages are published as serialized CDR (``ros/cdr.py``): one copy of each payload. Parameter
+updates are validated in the on-set callback and applied in the post-set callback. See
+docs/node.md.
 """
 
 import ctypes
-import math
 import os
 from pathlib import Path
 import signal
@@ -32,11 +35,11 @@ import time
 from typing import Any, Dict, List, Optional, Tuple
 
 from adaptive_depth.errors import ModelLoadError
-from adaptive_depth.geometry import backproject, decimate, Intrinsics, pack_organized_cloud
+from adaptive_depth.geometry import Intrinsics
 from adaptive_depth.input_limits import ImageSizeError
-from adaptive_depth.ros import conversions
-from adaptive_depth.ros.params import (declare_node_params, describe_parameters, NodeParams,
-                                       ParameterError)
+from adaptive_depth.ros import cdr, conversions
+from adaptive_depth.ros.params import (declare_node_params, describe_parameters, NODE_NAME,
+                                       NodeParams, ParameterError)
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import Vector3Stamped
 import numpy as np
@@ -47,9 +50,8 @@ from rclpy.logging import get_logger
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, qos_profile_sensor_data, QoSProfile, ReliabilityPolicy
 from rclpy.signals import SignalHandlerOptions
-from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2, PointField
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
-NODE_NAME = 'adaptive_depth_node'
 THROTTLE_S = 5.0
 SHUTDOWN_GRACE_S = 2.0
 """Seconds a shutdown waits for the frame in progress before exiting without it."""
@@ -143,7 +145,7 @@ def _looks_like_path(name: str) -> bool:
     return name.startswith(('/', './', '../', '~')) or name.count('/') > 1 or '\\' in name
 
 
-def _load_pipeline(params: NodeParams, scale_source: str) -> Any:
+def _load_processor(params: NodeParams, scale_source: str) -> Any:
     # Fail fast (before importing torch) on paths that cannot exist.
     if _looks_like_path(params.model) and not Path(params.model).expanduser().exists():
         raise ModelLoadError(f'failed to load the depth pipeline: model directory '
@@ -152,11 +154,8 @@ def _load_pipeline(params: NodeParams, scale_source: str) -> Any:
         raise ModelLoadError(f'failed to load the depth pipeline: scale_checkpoint '
                              f'{params.scale_checkpoint!r} does not exist')
     try:
-        from adaptive_depth.pipeline import MetricDepthPipeline
-        return MetricDepthPipeline.from_paths(
-            params.model, scale_checkpoint=params.scale_checkpoint or None, scale=scale_source,
-            fixed_scale=params.fixed_scale, device=params.device, precision=params.precision,
-            input_size=params.input_size, max_depth=None)
+        from adaptive_depth.frame_processor import FrameProcessor
+        return FrameProcessor.from_paths(**params.processor_arguments())
     except Exception as exc:
         raise ModelLoadError(
             f'failed to load the depth pipeline (model={params.model!r}, '
@@ -164,16 +163,21 @@ def _load_pipeline(params: NodeParams, scale_source: str) -> Any:
             f'device={params.device!r}): {type(exc).__name__}: {exc}') from exc
 
 
+def _untrained(model: str) -> bool:
+    from adaptive_depth.depth_model import is_untrained_model
+    return is_untrained_model(model)
+
+
 class AdaptiveDepthNode(Node):
     """
     Publishes metric depth, depth camera_info, an organised cloud and the scale per image.
 
-    ``pipeline`` may be injected (any object with ``process(rgb, intrinsics, compute_points)``
-    returning a ``DepthResult``); by default it is built from the parameters and a failure raises
-    :class:`ModelLoadError`. Invalid parameters raise :class:`ParameterError`.
+    ``processor`` may be injected (a ``FrameProcessor``); by default it is built from the
+    parameters and a failure raises :class:`ModelLoadError`. Invalid parameters raise
+    :class:`ParameterError`.
     """
 
-    def __init__(self, pipeline: Any = None, **kwargs: Any) -> None:
+    def __init__(self, processor: Any = None, **kwargs: Any) -> None:
         super().__init__(NODE_NAME, **kwargs)
         self._params = declare_node_params(self)
         self.get_logger().debug(f'parameters: {self._params}')
@@ -185,18 +189,16 @@ class AdaptiveDepthNode(Node):
         self._info_lock = threading.Lock()
         self._infos: Dict[Tuple[int, int], Tuple[Intrinsics, Any]] = {}
         self._latest_info: Optional[Tuple[Intrinsics, Any]] = None
-        self._log_scale_ema: Optional[float] = None
-        from adaptive_depth.testing import is_untrained_model  # imports torch: not for --help
-        self._untrained = is_untrained_model(self._params.model)
         self._input_seen = (0, time.monotonic())  # (received total, when it last changed)
 
-        if pipeline is None:
+        if processor is None:
             self.get_logger().info(
                 f'loading model {self._params.model!r} (scale source {self._scale_source!r}, '
                 f'device {self._params.device!r}, input size {self._params.input_size})')
-            pipeline = _load_pipeline(self._params, self._scale_source)
-        self._pipeline = pipeline
-        runner = getattr(pipeline, 'depth_model', None)
+            processor = _load_processor(self._params, self._scale_source)
+        self._processor = processor
+        runner = getattr(processor, 'depth_model', None)
+        self._untrained = _untrained(self._params.model)
         self._model_name = str(getattr(runner, 'name', self._params.model))
         self._device = str(getattr(runner, 'device', self._params.device))
         if self._untrained:
@@ -233,6 +235,7 @@ class AdaptiveDepthNode(Node):
         self._info_sub = self.create_subscription(
             CameraInfo, p.camera_info_topic, self._on_camera_info, input_qos)
         self.add_on_set_parameters_callback(self._on_set_parameters)
+        self.add_post_set_parameters_callback(self._on_parameters_set)
         self._diag_timer = self.create_timer(p.diagnostics_period, self._publish_diagnostics)
 
         self._worker = threading.Thread(target=self._worker_loop, name='adaptive_depth_worker',
@@ -248,18 +251,24 @@ class AdaptiveDepthNode(Node):
         """Return the current (validated) parameter values."""
         return self._params
 
-    def _on_set_parameters(self, parameters: List[Any]) -> SetParametersResult:
+    @staticmethod
+    def _ours(parameters: List[Any]) -> Dict[str, Any]:
         known = NodeParams.field_types()
         # use_sim_time, qos_overrides... belong to rclpy, not to us.
-        values = {param.name: param.value for param in parameters if param.name in known}
+        return {param.name: param.value for param in parameters if param.name in known}
+
+    def _on_set_parameters(self, parameters: List[Any]) -> SetParametersResult:
+        """Validate a parameter update (nothing is stored here; see _on_parameters_set)."""
         try:
-            new_params = self._params.with_values(values)
+            self._params.with_values(self._ours(parameters))
         except ParameterError as exc:
             return SetParametersResult(successful=False, reason=str(exc))
-        if new_params.scale_smoothing != self._params.scale_smoothing:
-            self._log_scale_ema = None
-        self._params = new_params
         return SetParametersResult(successful=True)
+
+    def _on_parameters_set(self, parameters: List[Any]) -> None:
+        """Store an accepted update and hand the output rules to the processor."""
+        self._params = self._params.with_values(self._ours(parameters))
+        self._processor.configure(**self._params.output_settings())
 
     # ------------------------------------------------------------------ callbacks (executor)
     def _has_subscribers(self) -> bool:
@@ -325,12 +334,8 @@ class AdaptiveDepthNode(Node):
             self.get_logger().warn(
                 f'camera_info is {latest[0].width}x{latest[0].height} but the image is '
                 f'{width}x{height}: scaling the intrinsics', throttle_duration_sec=THROTTLE_S)
-        elif p.fx > 0 and p.fy > 0:
-            cx = p.cx if p.cx > 0 else (width - 1) / 2.0
-            cy = p.cy if p.cy > 0 else (height - 1) / 2.0
-            return Intrinsics(p.fx, p.fy, cx, cy, width, height), None
         else:
-            return None, None
+            return p.fallback_intrinsics(width, height), None
         tolerance = p.camera_info_stamp_tolerance
         if tolerance > 0:
             drift = abs(_stamp_ns(header) - _stamp_ns(info.header)) * 1e-9
@@ -340,18 +345,6 @@ class AdaptiveDepthNode(Node):
                     f'(> camera_info_stamp_tolerance {tolerance} s); using it anyway',
                     throttle_duration_sec=THROTTLE_S)
         return intr, info
-
-    def _smoothed_scale(self, scale: float) -> float:
-        alpha = self._params.scale_smoothing
-        if alpha <= 0 or not (math.isfinite(scale) and scale > 0):
-            self._log_scale_ema = None
-            return scale
-        log_s = math.log(scale)
-        if self._log_scale_ema is None:
-            self._log_scale_ema = log_s
-        else:
-            self._log_scale_ema = alpha * self._log_scale_ema + (1.0 - alpha) * log_s
-        return math.exp(self._log_scale_ema)
 
     def _decode(self, kind: str, msg: Any) -> Optional[np.ndarray]:
         limit = self._params.max_input_pixels
@@ -385,63 +378,49 @@ class AdaptiveDepthNode(Node):
         t_decode = time.perf_counter()
         height, width = rgb.shape[:2]
         intr, info = self._lookup_intrinsics(width, height, msg.header)
-
-        result = self._pipeline.process(rgb, intrinsics=None, compute_points=False)
+        want_points = (intr is not None and p.publish_points and
+                       self._points_pub.get_subscription_count() > 0)
+        result = self._processor.process(rgb, intrinsics=intr, compute_points=want_points)
         t_infer = time.perf_counter()
         if self._mailbox.closed:  # shutting down: the publishers may be gone
             return
 
-        raw_scale = float(result.scale)
-        scale = self._smoothed_scale(raw_scale)
-        if scale != raw_scale:
-            depth = np.asarray(result.raw_depth, dtype=np.float32) * np.float32(scale)
-        else:
-            depth = np.array(result.depth, dtype=np.float32, copy=True)
-        with np.errstate(invalid='ignore'):
-            invalid = ~np.isfinite(depth) | (depth <= 0) | (depth > p.max_depth)
-            if p.min_depth > 0:
-                invalid |= depth < p.min_depth
-        depth[invalid] = np.nan
-        dh, dw = depth.shape
-        if intr is not None and (intr.width, intr.height) != (dw, dh):
-            intr = intr.scaled(dw, dh)
-        t_post = time.perf_counter()
-
         header = msg.header
-        depth_msg = conversions.fill_message(Image(header=header),
-                                             conversions.depth_to_image_fields(depth))
-        self._depth_pub.publish(depth_msg)
+        self._depth_pub.publish(cdr.depth_image_cdr(header, result.depth))
         scale_msg = Vector3Stamped(header=header)
-        scale_msg.vector.x = float(scale)
-        scale_msg.vector.y = math.log(scale) if scale > 0 and math.isfinite(scale) else math.nan
-        scale_msg.vector.z = raw_scale
+        scale_msg.vector.x = float(result.scale)
+        scale_msg.vector.y = float(result.log_scale)
+        scale_msg.vector.z = float(result.raw_scale)
         self._scale_pub.publish(scale_msg)
-
-        t_points = time.perf_counter()
-        if intr is None:
+        if result.intrinsics is None:
             self._stats.count('no_intrinsics')
             self.get_logger().warn(
                 'no camera_info received and no fx/fy parameters: publishing depth only '
                 '(no depth/camera_info, no point cloud) until intrinsics arrive',
                 throttle_duration_sec=THROTTLE_S)
         else:
-            self._info_pub.publish(self._camera_info_msg(header, intr, info))
-            if p.publish_points and self._points_pub.get_subscription_count() > 0:
-                t_points = time.perf_counter()
-                self._points_pub.publish(self._cloud_msg(header, depth, rgb, intr, p))
-                self._stats.count('published_points')
+            self._info_pub.publish(self._camera_info_msg(header, result.intrinsics, info))
+        if result.cloud is not None:
+            c = result.cloud
+            self._points_pub.publish(cdr.pointcloud2_cdr(
+                header, c.height, c.width,
+                [(f.name, f.offset, f.datatype, f.count) for f in c.fields],
+                c.point_step, c.row_step, c.data))
+            self._stats.count('published_points')
         t_end = time.perf_counter()
 
-        timings = {f'pipeline_{k}': float(v) for k, v in dict(result.timings).items()}
+        timings = {f'processor_{k}': float(v) for k, v in result.timings.items()}
         timings.update({
             'decode': (t_decode - t0) * 1e3,
             'inference': (t_infer - t_decode) * 1e3,
-            'postprocess': (t_post - t_infer) * 1e3,
-            'points': (t_end - t_points) * 1e3 if intr is not None else 0.0,
+            'publish': (t_end - t_infer) * 1e3,
+            # everything but the two networks' forward passes
+            'node_overhead': ((t_end - t0) * 1e3 - result.timings['depth_forward'] -
+                              result.timings['scale']),
             'total_since_receipt': (time.monotonic() - received) * 1e3,
         })
         self._stats.count('processed')
-        self._stats.record(timings, scale, raw_scale)
+        self._stats.record(timings, result.scale, result.raw_scale)
 
     def _camera_info_msg(self, header: Any, intr: Intrinsics, source: Any) -> CameraInfo:
         msg = conversions.fill_message(
@@ -450,29 +429,6 @@ class AdaptiveDepthNode(Node):
             msg.distortion_model = source.distortion_model
             msg.d = list(source.d)
         return msg
-
-    def _cloud_msg(self, header: Any, depth: np.ndarray, rgb: np.ndarray, intr: Intrinsics,
-                   p: NodeParams) -> PointCloud2:
-        factor = p.point_decimation
-        depth_d, intr_d = decimate(depth, intr, factor) if factor > 1 else (depth, intr)
-        points = backproject(depth_d, intr_d)
-        if p.points_max_range > 0:
-            with np.errstate(invalid='ignore'):
-                far = np.linalg.norm(points, axis=2) > p.points_max_range
-            points[far] = np.nan
-        colors = None
-        if p.colorize_points:
-            if rgb.shape[:2] != depth.shape:
-                import cv2
-                rgb = cv2.resize(rgb, (depth.shape[1], depth.shape[0]),
-                                 interpolation=cv2.INTER_AREA)
-            colors = np.ascontiguousarray(rgb[::factor, ::factor])
-        buf = pack_organized_cloud(points, colors)
-        fields = conversions.cloud_to_pointcloud2_fields(buf)
-        point_fields = [PointField(name=f['name'], offset=int(f['offset']),
-                                   datatype=int(f['datatype']), count=int(f.get('count', 1)))
-                        for f in fields.pop('fields')]
-        return conversions.fill_message(PointCloud2(header=header, fields=point_fields), fields)
 
     # ------------------------------------------------------------------ diagnostics
     def _publish_diagnostics(self) -> None:

@@ -23,14 +23,19 @@ every parameter on a node with a descriptor built from :data:`PARAM_SPECS`.
 
 from dataclasses import asdict, dataclass, fields, replace
 import math
+from pathlib import Path
 import textwrap
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
 from adaptive_depth.defaults import DEFAULT_MODEL_ID
-from adaptive_depth.geometry import MAX_PRINCIPAL_PX, MIN_FOCAL_PX
+from adaptive_depth.geometry import Intrinsics, MAX_PRINCIPAL_PX, MIN_FOCAL_PX
+from adaptive_depth.scale_source import SCALE_SOURCES
 
 
-SCALE_SOURCES = ('learned', 'fixed', 'none')
+NODE_NAME = 'adaptive_depth_node'
+OUTPUT_SETTINGS = ('min_depth', 'max_depth', 'scale_smoothing', 'point_decimation',
+                   'points_max_range', 'colorize_points')
+"""Parameters that are ``FrameProcessor`` output settings (changeable at runtime)."""
 DEVICES_HINT = "'auto', 'cpu', 'cuda' or 'cuda:N'"
 PRECISIONS = ('auto', 'fp32', 'fp16', 'bf16')
 INPUT_TRANSPORTS = ('raw', 'compressed')
@@ -234,6 +239,35 @@ class NodeParams:
         if problems:
             raise ParameterError('invalid parameters: ' + '; '.join(problems))
 
+    def output_settings(self) -> Dict[str, Any]:
+        """Return the ``OutputSettings`` keywords of the frame processor for these values."""
+        return {name: getattr(self, name) for name in OUTPUT_SETTINGS}
+
+    def processor_arguments(self) -> Dict[str, Any]:
+        """
+        Return the keywords of ``FrameProcessor.from_paths`` for these parameters.
+
+        The node and ``replay_bag`` build their processor from this one mapping; the scale
+        source is :meth:`effective_scale_source`'s.
+        """
+        return {'model': self.model, 'scale_source': self.effective_scale_source()[0],
+                'scale_checkpoint': self.scale_checkpoint or None,
+                'fixed_scale': self.fixed_scale, 'device': self.device,
+                'precision': self.precision, 'input_size': self.input_size,
+                **self.output_settings()}
+
+    def fallback_intrinsics(self, width: int, height: int) -> Optional[Intrinsics]:
+        """
+        Return the intrinsics of the fx/fy/cx/cy parameters for a W×H image, or None if unset.
+
+        Used when no camera_info was received; cx/cy = 0 means the image centre.
+        """
+        if not (self.fx > 0 and self.fy > 0):
+            return None
+        cx = self.cx if self.cx > 0 else (width - 1) / 2.0
+        cy = self.cy if self.cy > 0 else (height - 1) / 2.0
+        return Intrinsics(self.fx, self.fy, cx, cy, width, height)
+
     def effective_scale_source(self) -> Tuple[str, Optional[str]]:
         """
         Return the scale source actually used and a warning (or None).
@@ -332,6 +366,52 @@ def check_value(name: str, value: Any) -> Optional[str]:
     if name == 'diagnostics_period' and value <= 0:
         return f'diagnostics_period must be > 0 seconds, got {value}'
     return None
+
+
+def load_params_file(path: Union[str, Path], node_name: str = NODE_NAME) -> Dict[str, Any]:
+    """
+    Read the node's parameters from a ROS 2 YAML parameter file (as ``--params-file`` does).
+
+    Takes ``ros__parameters`` of the ``/**`` wildcard, then of ``/**/<node_name>`` and of the
+    ``node_name`` key (with or without a leading '/'); later keys win. Raises
+    :class:`ParameterError` for an unreadable file or one without parameters for this node;
+    values are checked by :class:`NodeParams`.
+    """
+    import yaml
+
+    path = Path(path).expanduser()
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise ParameterError(f'cannot read parameter file {path}: {exc}') from None
+    if not isinstance(doc, dict):
+        raise ParameterError(f'parameter file {path} is not a YAML mapping')
+    values: Dict[str, Any] = {}
+    found = False
+    name = node_name.lstrip('/')
+    for key in ('/**', f'/**/{name}', name, '/' + name):
+        entry = doc.get(key)
+        if isinstance(entry, dict) and isinstance(entry.get('ros__parameters'), dict):
+            values.update(entry['ros__parameters'])
+            found = True
+    if not found:
+        raise ParameterError(f'parameter file {path} has no "{node_name}: ros__parameters:" '
+                             f'section (keys: {", ".join(map(str, doc))})')
+    return values
+
+
+def parse_param_assignment(text: str) -> Tuple[str, Any]:
+    """Parse ``NAME:=VALUE`` (VALUE read as YAML, like ``ros2 run ... -p``); return both."""
+    import yaml
+
+    name, sep, raw = text.partition(':=')
+    if not sep or not name.strip():
+        raise ParameterError(f'expected NAME:=VALUE, got {text!r}')
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ''
+    except yaml.YAMLError:
+        value = raw
+    return name.strip(), value
 
 
 def describe_parameters() -> str:

@@ -32,13 +32,13 @@ import json
 import os
 from pathlib import Path
 import random
-import shutil
-import subprocess
+import signal
 import sys
 import time
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from adaptive_depth.defaults import DEFAULT_MODEL_ID
+from adaptive_depth.ros.node_process import node_env, NodeProcess
 from adaptive_depth.sample import RGBDSample
 from adaptive_depth.tools.common import check_out, clear_dir, tool_main, UserError
 import numpy as np
@@ -62,7 +62,7 @@ def resolve_model(requested: Optional[str], cache_dir: Path) -> Tuple[str, bool,
     """
     requested = requested or os.environ.get('ADAPTIVE_DEPTH_MODEL')
     if requested:
-        from adaptive_depth.testing import is_untrained_model
+        from adaptive_depth.depth_model import is_untrained_model
         untrained = is_untrained_model(requested)
         return requested, untrained, ('given by --model / $ADAPTIVE_DEPTH_MODEL'
                                       + (' (marked untrained)' if untrained else ''))
@@ -181,9 +181,8 @@ class _Recorder:
                    for topic in ('depth', 'points'))
 
 
-def _start_node(model: str, args: argparse.Namespace, domain_id: int, log_path: Path):
-    executable = shutil.which('adaptive_depth_node')
-    command = ([executable] if executable else [sys.executable, '-m', 'adaptive_depth.ros.node'])
+def _start_node(model: str, args: argparse.Namespace, domain_id: int,
+                log_path: Path) -> NodeProcess:
     params = {
         'model': model, 'device': args.device, 'input_size': args.input_size,
         'max_depth': args.max_depth, 'publish_points': True, 'colorize_points': True,
@@ -194,14 +193,9 @@ def _start_node(model: str, args: argparse.Namespace, domain_id: int, log_path: 
     }
     if args.scale_checkpoint:
         params['scale_checkpoint'] = args.scale_checkpoint
-    command += ['--ros-args', '-r', f'__ns:={NAMESPACE}']
-    for name, value in params.items():
-        command += ['-p', f'{name}:={value}']
-    env = dict(os.environ, ROS_DOMAIN_ID=str(domain_id),
-               ROS_AUTOMATIC_DISCOVERY_RANGE=os.environ.get('ROS_AUTOMATIC_DISCOVERY_RANGE',
-                                                            'LOCALHOST'))
-    log = open(log_path, 'w')
-    return subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT), log
+    env = node_env(domain_id, os.environ.get('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST'))
+    return NodeProcess(params, domain_id, log_path, ros_args=['-r', f'__ns:={NAMESPACE}'],
+                       env=env)
 
 
 def _percentile(values: Sequence[float], q: float) -> float:
@@ -227,7 +221,7 @@ def run_demo(args: argparse.Namespace) -> int:
         fill_message, image_msg_to_depth, intrinsics_to_camera_info_fields, rgb_to_image_fields)
     from sensor_msgs.msg import CameraInfo, Image
 
-    process, log_file = _start_node(model, args, domain_id, out / 'node.log')
+    process = _start_node(model, args, domain_id, out / 'node.log')
     _log(f'started adaptive_depth_node (pid {process.pid}, ROS_DOMAIN_ID={domain_id}, '
          f'log {out / "node.log"})')
     rclpy.init()
@@ -276,17 +270,12 @@ def run_demo(args: argparse.Namespace) -> int:
         for _ in range(20):
             rclpy.spin_once(node, timeout_sec=0.05)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log_file.close()
+        process.stop(signal.SIGTERM, timeout=20)
         node.destroy_node()
         rclpy.try_shutdown()
 
     return _write_outputs(out, frames, sent, recorder, label, untrained, model, model_origin,
-                          source, args, process.returncode, image_msg_to_depth)
+                          source, args, process.proc.returncode, image_msg_to_depth)
 
 
 def _write_outputs(out, frames, sent, recorder, label, untrained, model, model_origin, source,

@@ -1,0 +1,416 @@
+# Copyright 2026 The adaptive_depth Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+The frame processor: one RGB image → everything the node publishes, on the model's device.
+
+This module owns every output rule, for the ROS node, offline replay and the Python API alike:
+
+1. DA2 metric depth (``DepthAnythingRunner``) at the image's H×W;
+2. the scale source's log s (``adaptive_depth.scale_source``), clamped to the source's training
+   bounds, optionally smoothed over frames by an exponential moving average of log s;
+3. depth = s × DA2 depth (float32 metres), NaN where invalid: non-finite, ``<= 0``,
+   ``< min_depth`` or ``> max_depth`` (never 0, never inf; REP 117);
+4. intrinsics rescaled to the depth resolution;
+5. the organised point cloud: every ``point_decimation``-th pixel back-projected (optical frame),
+   points farther than ``points_max_range`` NaN, packed straight into the PointCloud2 byte
+   layout (x, y, z float32 + ``rgb`` packed as depth_image_proc does, point_step 16).
+
+Everything runs as torch ops on the model's device; each output (depth, cloud) is copied to the
+host once (through pinned memory on CUDA). :meth:`FrameProcessor.process` returns a
+:class:`FrameResult`. No rclpy here.
+"""
+
+import contextlib
+from dataclasses import dataclass, field, replace
+import math
+from pathlib import Path
+import threading
+import time
+from typing import Any, Dict, Iterator, Optional, Tuple, Union
+
+from adaptive_depth.defaults import DEFAULT_MODEL_ID
+from adaptive_depth.depth_model import DepthAnythingRunner
+from adaptive_depth.geometry import CloudBuffer, FLOAT32, Intrinsics, PointField
+from adaptive_depth.scale_source import (check_scale_source, FixedScale, LearnedScale, NoScale,
+                                         ScaleSource)
+import numpy as np
+import torch
+
+PathLike = Union[str, Path]
+RGBInput = Union[np.ndarray, torch.Tensor]
+POINT_STEP = 16
+"""Bytes per cloud point: x, y, z float32 and the rgb float32 (or 4 zero bytes of padding)."""
+
+
+@dataclass(frozen=True)
+class OutputSettings:
+    """
+    The output rules that may change at runtime (the node's dynamic parameters).
+
+    ``min_depth``/``max_depth`` in metres (``max_depth=None``: no upper limit);
+    ``scale_smoothing`` a in [0, 1): log s ← a·log s_prev + (1 − a)·log s_new (0 = off);
+    ``point_decimation``: keep every N-th row and column in the cloud; ``points_max_range``:
+    Euclidean range (metres) beyond which points are NaN (0 = off); ``colorize_points``: add the
+    packed ``rgb`` field.
+    """
+
+    min_depth: float = 0.0
+    max_depth: Optional[float] = None
+    scale_smoothing: float = 0.0
+    point_decimation: int = 1
+    points_max_range: float = 0.0
+    colorize_points: bool = True
+
+    def __post_init__(self) -> None:
+        """Raise ValueError naming the first invalid value."""
+        if not (math.isfinite(self.min_depth) and self.min_depth >= 0):
+            raise ValueError(f'min_depth must be finite and >= 0 metres, got {self.min_depth}')
+        if self.max_depth is not None:
+            if not (math.isfinite(self.max_depth) and self.max_depth > 0):
+                raise ValueError(f'max_depth must be finite and > 0 metres, got {self.max_depth}')
+            if self.max_depth <= self.min_depth:
+                raise ValueError(f'max_depth ({self.max_depth}) must exceed min_depth '
+                                 f'({self.min_depth})')
+        if not 0.0 <= self.scale_smoothing < 1.0:
+            raise ValueError(f'scale_smoothing must be in [0, 1), got {self.scale_smoothing}')
+        if int(self.point_decimation) != self.point_decimation or self.point_decimation < 1:
+            raise ValueError(f'point_decimation must be an integer >= 1, got '
+                             f'{self.point_decimation}')
+        if not (math.isfinite(self.points_max_range) and self.points_max_range >= 0):
+            raise ValueError(f'points_max_range must be finite and >= 0 metres, got '
+                             f'{self.points_max_range}')
+
+
+@dataclass
+class FrameResult:
+    """
+    Everything published for one H×W image.
+
+    ``depth``: H×W float32 metres, NaN invalid. ``scale``: the s applied (smoothed);
+    ``raw_scale``: s before smoothing (clamped to the bounds); ``log_scale``: ln of ``scale``;
+    ``log_scale_std``: uncertainty of log s when the scale source gives one, else None.
+    ``intrinsics``: at H×W (None without intrinsics). ``cloud``: the packed organised cloud
+    (``CloudBuffer``: uint8 height × row_step, fields x/y/z[/rgb]) or None. ``timings``: ms.
+    """
+
+    depth: np.ndarray
+    scale: float
+    raw_scale: float
+    log_scale: float
+    intrinsics: Optional[Intrinsics] = None
+    cloud: Optional[CloudBuffer] = None
+    timings: Dict[str, float] = field(default_factory=dict)
+    log_scale_std: Optional[float] = None
+
+    @property
+    def points(self) -> Optional[np.ndarray]:
+        """Return the cloud's h×w×3 float32 x/y/z (metres, a view of ``cloud.data``) or None."""
+        if self.cloud is None:
+            return None
+        c = self.cloud
+        return c.data.view('<f4').reshape(c.height, c.width, POINT_STEP // 4)[..., :3]
+
+
+def mask_depth_(depth: torch.Tensor, min_depth: float, max_depth: Optional[float]) -> torch.Tensor:
+    """
+    Set depth (metres, any shape) to NaN in place where invalid; return it.
+
+    Valid: finite, > 0, >= ``min_depth`` and <= ``max_depth`` (None: no upper limit).
+    NaN fails every comparison, +inf fails the upper one, so no separate finiteness test.
+    """
+    valid = depth > 0
+    if min_depth > 0:
+        valid &= depth >= min_depth
+    valid &= (depth <= max_depth) if max_depth is not None else (depth < math.inf)
+    return depth.masked_fill_(valid.logical_not_(), math.nan)
+
+
+def decimated_intrinsics(intr: Intrinsics, factor: int) -> Intrinsics:
+    """Return the intrinsics of every ``factor``-th pixel (as ``geometry.decimate`` does)."""
+    h = -(-intr.height // factor)
+    w = -(-intr.width // factor)
+    return Intrinsics(intr.fx / factor, intr.fy / factor, intr.cx / factor, intr.cy / factor,
+                      w, h)
+
+
+def organised_cloud(depth: torch.Tensor, intr: Intrinsics, max_range: float = 0.0,
+                    rgb: Optional[torch.Tensor] = None,
+                    depth_bound: Optional[float] = None) -> torch.Tensor:
+    """
+    Back-project and pack an h×w depth map straight into the PointCloud2 point layout.
+
+    ``depth``: h×w float32 metres on any device, NaN where invalid (as :func:`mask_depth_`
+    leaves it; NaN propagates to x, y, z); ``intr``: intrinsics of this h×w image; points farther
+    than ``max_range`` metres (Euclidean; 0 = off) become NaN; ``rgb``: h×w×3 uint8 or None;
+    ``depth_bound``: the largest depth present (metres; None = unknown) — a point whose x or y
+    overflows float32 becomes NaN (never ±inf), checked only when the bound allows overflow.
+    Returns an h×w×4 float32 tensor on the same device: x right, y down, z forward (the same
+    float32 arithmetic as ``geometry.backproject``), then the ``rgb`` float packed as
+    depth_image_proc does (bits ``0x00RRGGBB``, little-endian) or zero padding — byte for byte
+    ``geometry.pack_organized_cloud``.
+    """
+    h, w = depth.shape
+    if (intr.height, intr.width) != (h, w):
+        raise ValueError(f'depth shape {tuple(depth.shape)} does not match intrinsics size '
+                         f'{intr.height}x{intr.width} (HxW)')
+    intr.validate()
+    f32 = torch.float32
+    dev = depth.device
+    u = (torch.arange(w, dtype=f32, device=dev) - np.float32(intr.cx).item()) \
+        / np.float32(intr.fx).item()
+    v = (torch.arange(h, dtype=f32, device=dev) - np.float32(intr.cy).item()) \
+        / np.float32(intr.fy).item()
+    buf = torch.empty((h, w, 4), dtype=f32, device=dev)
+    torch.mul(depth, u, out=buf[..., 0])
+    torch.mul(depth, v[:, None], out=buf[..., 1])
+    buf[..., 2] = depth
+    xyz = buf[..., :3]
+    reach = max(abs(intr.cx), abs(w - 1 - intr.cx)) / intr.fx + \
+        max(abs(intr.cy), abs(h - 1 - intr.cy)) / intr.fy + 1.0  # max |x|/z, |y|/z, 1 (host)
+    if depth_bound is None or depth_bound * reach >= 1e38:
+        xyz.masked_fill_(~torch.isfinite(xyz).all(dim=-1, keepdim=True), math.nan)
+    if max_range > 0:
+        far = xyz.square().sum(dim=-1) > float(max_range) ** 2
+        xyz.masked_fill_(far.unsqueeze(-1), math.nan)
+    # the rgb float's bytes, little-endian 0x00RRGGBB: b, g, r, 0 (plain byte copies: no
+    # integer arithmetic, and a denormal float pattern is never touched as a float)
+    colour = buf.view(torch.uint8).view(h, w, POINT_STEP)
+    if rgb is None:
+        colour[..., 12:] = 0
+    else:
+        colour[..., 12] = rgb[..., 2]
+        colour[..., 13] = rgb[..., 1]
+        colour[..., 14] = rgb[..., 0]
+        colour[..., 15] = 0
+    return buf
+
+
+def cloud_fields(colorize: bool) -> list:
+    """Return the PointField list of the packed cloud (x, y, z [, rgb]; float32)."""
+    fields = [PointField('x', 0, FLOAT32), PointField('y', 4, FLOAT32),
+              PointField('z', 8, FLOAT32)]
+    if colorize:
+        fields.append(PointField('rgb', 12, FLOAT32))
+    return fields
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == 'cuda':
+        torch.cuda.synchronize(device)
+
+
+@contextlib.contextmanager
+def output_stage_threads(device: torch.device) -> Iterator[None]:
+    """
+    Run the output stages (masking, cloud) single-threaded on CPU; no-op on other devices.
+
+    These ops are memory-bound and take about a millisecond on one core, but each of them is a
+    parallel region: on a loaded machine waking torch's worker threads costs tens of
+    milliseconds per op (``benchmarks/bench_frame_output.py``). The thread count is restored
+    afterwards, so the networks keep every thread.
+    """
+    if device.type != 'cpu':
+        yield
+        return
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _start_download(t: torch.Tensor) -> torch.Tensor:
+    """Return a host tensor holding ``t``: ``t`` itself on CPU, a pinned async copy on CUDA."""
+    if t.device.type == 'cpu':
+        return t
+    host = torch.empty(t.shape, dtype=t.dtype, pin_memory=True)
+    host.copy_(t, non_blocking=True)
+    return host
+
+
+class FrameProcessor:
+    """
+    DA2 metric depth × a per-image scale, and the cloud, for one image at a time; see module doc.
+
+    ``depth_model``: a ``DepthAnythingRunner``; ``scale_source``: ``NoScale``, ``FixedScale`` or
+    ``LearnedScale`` (anything with ``name``, ``bounds``, ``estimate(rgb, raw)``);
+    ``settings``: the :class:`OutputSettings` (or their fields as keywords). Settings and the
+    smoothing state may be changed from another thread while frames are processed; each frame
+    uses one consistent snapshot. Call :meth:`process` from one thread at a time (the EMA is
+    sequential, and on CPU the output stages briefly set torch's thread count).
+    """
+
+    def __init__(self, depth_model: DepthAnythingRunner, scale_source: ScaleSource,
+                 settings: Optional[OutputSettings] = None, **setting_values: Any) -> None:
+        if not hasattr(scale_source, 'estimate'):
+            raise TypeError(f'scale_source must have an estimate(rgb, raw_depth) method, got '
+                            f'{type(scale_source).__name__}')
+        self.depth_model = depth_model
+        self.scale_source = scale_source
+        self._settings = replace(settings or OutputSettings(), **setting_values)
+        self._lock = threading.Lock()
+        self._log_scale_ema: Optional[float] = None
+
+    @classmethod
+    def from_paths(cls, model: PathLike = DEFAULT_MODEL_ID, scale_source: str = 'learned',
+                   scale_checkpoint: Optional[PathLike] = None, fixed_scale: float = 1.0,
+                   device: str = 'auto', precision: str = 'auto', input_size: int = 518,
+                   **setting_values: Any) -> 'FrameProcessor':
+        """
+        Build a processor from a DA2 model (hub id or directory) and a ``scale_source``.
+
+        ``scale_source`` is 'learned' (needs ``scale_checkpoint``), 'fixed' (``fixed_scale``)
+        or 'none'; further keywords are :class:`OutputSettings` fields.
+        """
+        from adaptive_depth.scale_net import ScalePredictor
+
+        scale_source = check_scale_source(scale_source)
+        if scale_source == 'learned' and scale_checkpoint is None:
+            raise ValueError("scale_source='learned' needs scale_checkpoint (a scale-network "
+                             "checkpoint directory); pass scale_source='fixed' or 'none' to run "
+                             'without one')
+        settings = OutputSettings(**setting_values)  # fail before loading any model
+        source: Any = FixedScale(fixed_scale) if scale_source == 'fixed' else NoScale()
+        runner = DepthAnythingRunner(model, device=device, precision=precision,
+                                     input_size=input_size)
+        if scale_source == 'learned':
+            source = LearnedScale(ScalePredictor.from_checkpoint(scale_checkpoint, runner.device))
+        return cls(runner, source, settings)
+
+    @property
+    def device(self) -> torch.device:
+        """Return the torch device the models run on."""
+        return self.depth_model.device
+
+    @property
+    def settings(self) -> OutputSettings:
+        """Return the current output settings."""
+        return self._settings
+
+    def configure(self, **changes: Any) -> OutputSettings:
+        """
+        Change output settings (validated, all or nothing); return the new settings.
+
+        Changing ``scale_smoothing`` restarts the average at the next frame.
+        """
+        with self._lock:
+            new = replace(self._settings, **changes)
+            if new.scale_smoothing != self._settings.scale_smoothing:
+                self._log_scale_ema = None
+            self._settings = new
+            return new
+
+    def set_smoothing(self, alpha: float) -> None:
+        """Set the EMA factor on log s (0 = off); the average restarts at the next frame."""
+        self.configure(scale_smoothing=float(alpha))
+
+    def reset_smoothing(self) -> None:
+        """Forget the smoothed log s (e.g. after a camera switch); the next frame starts anew."""
+        with self._lock:
+            self._log_scale_ema = None
+
+    def _scales(self, log_raw: float, alpha: float) -> Tuple[float, float, float]:
+        """Return (scale, raw_scale, log_scale): bounds applied, then EMA of log s."""
+        bounds = getattr(self.scale_source, 'bounds', None)
+        raw_scale = math.exp(log_raw) if math.isfinite(log_raw) else math.nan
+        if bounds is not None and math.isfinite(raw_scale):
+            raw_scale = min(max(raw_scale, bounds[0]), bounds[1])
+        if not (math.isfinite(raw_scale) and raw_scale > 0):
+            return raw_scale, raw_scale, math.nan
+        log_s = math.log(raw_scale)
+        with self._lock:
+            if alpha <= 0:
+                self._log_scale_ema = None
+            else:
+                if self._log_scale_ema is not None:
+                    log_s = alpha * self._log_scale_ema + (1.0 - alpha) * log_s
+                self._log_scale_ema = log_s
+        scale = raw_scale if alpha <= 0 else math.exp(log_s)
+        return scale, raw_scale, log_s
+
+    def process(self, rgb: RGBInput, intrinsics: Optional[Intrinsics] = None,
+                compute_points: Optional[bool] = None) -> FrameResult:
+        """
+        Process one H×W×3 uint8 RGB image (numpy or a torch tensor on any device).
+
+        ``intrinsics`` (any resolution; rescaled to H×W) are needed for the cloud, which is
+        computed when ``compute_points`` is True (default: whenever intrinsics are given).
+        Timings (ms): 'preprocess', 'depth_forward', 'scale', 'postprocess', 'cloud',
+        'download', 'total'.
+        """
+        shape = tuple(rgb.shape)
+        if len(shape) != 3:
+            raise ValueError(f'process expects one H×W×3 image, got shape {shape}')
+        s = self._settings
+        if compute_points is None:
+            compute_points = intrinsics is not None
+        if compute_points and intrinsics is None:
+            raise ValueError('compute_points=True needs camera intrinsics')
+        runner = self.depth_model
+        device = runner.device
+        t0 = time.perf_counter()
+        with torch.inference_mode():
+            x = runner.upload(rgb)  # 1×H×W×3 uint8 on the device, read by both networks
+            _, h, w, _ = x.shape
+            intr = None
+            if intrinsics is not None:
+                intr = intrinsics if (intrinsics.width, intrinsics.height) == (w, h) \
+                    else intrinsics.scaled(w, h)
+                intr.validate()
+            pixel_values = runner.preprocess(x)
+            _sync(device)
+            t_pre = time.perf_counter()
+            raw = runner.postprocess(runner.forward(pixel_values), h, w)
+            _sync(device)
+            t_fwd = time.perf_counter()
+            estimate = self.scale_source.estimate(x, raw)
+            scale, raw_scale, log_scale = self._scales(float(estimate.log_scale),
+                                                       s.scale_smoothing)
+            t_scale = time.perf_counter()
+            with output_stage_threads(device):
+                depth = mask_depth_(raw[0].mul_(scale), s.min_depth, s.max_depth)
+                depth_host = _start_download(depth)
+                _sync(device)
+                t_post = time.perf_counter()
+                cloud = cloud_host = None
+                if compute_points:
+                    f = int(s.point_decimation)
+                    intr_d = decimated_intrinsics(intr, f) if f > 1 else intr
+                    colours = x[0, ::f, ::f] if s.colorize_points else None
+                    cloud_host = _start_download(organised_cloud(
+                        depth[::f, ::f], intr_d, s.points_max_range, colours, s.max_depth))
+            t_cloud = time.perf_counter()
+            if device.type == 'cuda':
+                torch.cuda.current_stream(device).synchronize()
+            depth_np = depth_host.numpy()
+            if cloud_host is not None:
+                hd, wd = cloud_host.shape[:2]
+                cloud = CloudBuffer(data=cloud_host.numpy().view(np.uint8).reshape(
+                    hd, wd * POINT_STEP), height=hd, width=wd, point_step=POINT_STEP,
+                    row_step=wd * POINT_STEP, fields=cloud_fields(s.colorize_points))
+        t_end = time.perf_counter()
+        timings = {
+            'preprocess': (t_pre - t0) * 1e3,
+            'depth_forward': (t_fwd - t_pre) * 1e3,
+            'scale': (t_scale - t_fwd) * 1e3,
+            'postprocess': (t_post - t_scale) * 1e3,
+            'cloud': (t_cloud - t_post) * 1e3,
+            'download': (t_end - t_cloud) * 1e3,
+            'total': (t_end - t0) * 1e3,
+        }
+        return FrameResult(depth=depth_np, scale=scale, raw_scale=raw_scale, log_scale=log_scale,
+                           intrinsics=intr, cloud=cloud, timings=timings,
+                           log_scale_std=estimate.log_scale_std)

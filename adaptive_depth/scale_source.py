@@ -1,0 +1,122 @@
+# Copyright 2026 The adaptive_depth Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+Scale sources: where the per-image global scale s (dimensionless, > 0) comes from.
+
+``scale_source`` is the one name of this choice everywhere (node parameter, CLIs, Python API):
+one of :data:`SCALE_SOURCES`. A source only *estimates* log s; clamping to the training bounds,
+smoothing and applying s are the frame processor's rules (``adaptive_depth.frame_processor``).
+This module imports no torch (the ROS parameter validation uses :data:`SCALE_SOURCES`).
+"""
+
+from dataclasses import dataclass
+import math
+from typing import Any, Optional, Protocol, Tuple
+
+SCALE_SOURCES = ('learned', 'fixed', 'none')
+"""The valid values of ``scale_source``: scale network, constant ``fixed_scale``, or s = 1."""
+
+
+@dataclass(frozen=True)
+class ScaleEstimate:
+    """
+    One image's scale estimate: natural-log scale and, when the source gives one, its std.
+
+    ``log_scale_std`` (uncertainty of log s) is None unless the source estimates it.
+    """
+
+    log_scale: float
+    log_scale_std: Optional[float] = None
+
+
+class ScaleSource(Protocol):
+    """Anything that estimates log s for one image; ``bounds`` = linear clamp or None."""
+
+    name: str
+    bounds: Optional[Tuple[float, float]]
+
+    def estimate(self, rgb: Any, raw_depth: Any = None) -> ScaleEstimate:
+        """Return log s for a 1×H×W×3 uint8 device tensor and its 1×H×W raw depth (metres)."""
+        ...
+
+
+class NoScale:
+    """Scale source that leaves DA2's metric depth unchanged (s = 1)."""
+
+    name = 'none'
+    bounds: Optional[Tuple[float, float]] = None
+
+    def estimate(self, rgb: Any, raw_depth: Any = None) -> ScaleEstimate:
+        """Return log s = 0."""
+        return ScaleEstimate(0.0)
+
+    def __repr__(self) -> str:
+        return 'NoScale()'
+
+
+class FixedScale:
+    """Scale source with a constant scale ``k`` (finite, > 0)."""
+
+    name = 'fixed'
+    bounds: Optional[Tuple[float, float]] = None
+
+    def __init__(self, k: float) -> None:
+        k = float(k)
+        if not (math.isfinite(k) and k > 0):
+            raise ValueError(f'fixed scale must be finite and > 0, got {k}')
+        self.k = k
+
+    def estimate(self, rgb: Any, raw_depth: Any = None) -> ScaleEstimate:
+        """Return log k."""
+        return ScaleEstimate(math.log(self.k))
+
+    def __repr__(self) -> str:
+        return f'FixedScale({self.k})'
+
+
+class LearnedScale:
+    """
+    Scale source log s = scale network output (``ScalePredictor``).
+
+    ``bounds`` (linear scale, applied by the frame processor) default to the scale bounds stored
+    in the network's config (0.1, 2.0 by default).
+    """
+
+    name = 'learned'
+
+    def __init__(self, predictor: Any, bounds: Optional[Tuple[float, float]] = None) -> None:
+        if bounds is None:
+            bounds = predictor.cfg.scale_bounds
+        lo, hi = (float(b) for b in bounds)
+        if not (math.isfinite(lo) and math.isfinite(hi) and 0 < lo < hi):
+            raise ValueError(f'scale bounds must satisfy 0 < low < high, got {bounds}')
+        self.predictor = predictor
+        self.bounds: Optional[Tuple[float, float]] = (lo, hi)
+
+    def estimate(self, rgb: Any, raw_depth: Any = None) -> ScaleEstimate:
+        """Return the network's log s for a 1×H×W×3 uint8 tensor (one small host copy)."""
+        return ScaleEstimate(float(self.predictor.predict_log_scale_tensor(rgb)[0]))
+
+    def __repr__(self) -> str:
+        return f'LearnedScale(bounds={self.bounds})'
+
+
+def check_scale_source(scale_source: str) -> str:
+    """Return ``scale_source`` lower-cased, or raise ValueError naming the valid choices."""
+    value = str(scale_source).lower()
+    if value not in SCALE_SOURCES:
+        raise ValueError(f'unknown scale_source {scale_source!r}: expected one of '
+                         f'{", ".join(SCALE_SOURCES)}')
+    return value
