@@ -106,11 +106,33 @@ class LearnedScale:
         self.bounds: Optional[Tuple[float, float]] = (lo, hi)
 
     def estimate(self, rgb: Any, raw_depth: Any = None) -> ScaleEstimate:
-        """Return the network's log s for a 1×H×W×3 uint8 tensor (one small host copy)."""
-        return ScaleEstimate(float(self.predictor.predict_log_scale_tensor(rgb)[0]))
+        """
+        Return the network's log s and its std for a 1×H×W×3 uint8 tensor (one host copy).
+
+        The std (``ScalePredictor.estimate_tensor``: ensemble / flip spread plus a predicted
+        variance) is None for a network with no uncertainty source (one member, no variance
+        head, no flip averaging).
+        """
+        cfg = self.predictor.cfg
+        if not (cfg.members > 1 or cfg.predict_variance or cfg.test_time_flip):
+            return ScaleEstimate(float(self.predictor.predict_log_scale_tensor(rgb)[0]))
+        log_s, std = self.predictor.estimate_tensor(rgb)
+        value, spread = _pair_to_floats(log_s[0], std[0])
+        return ScaleEstimate(value, spread)
 
     def __repr__(self) -> str:
         return f'LearnedScale(bounds={self.bounds})'
+
+
+def _pair_to_floats(a: Any, b: Any) -> Tuple[float, float]:
+    """Return two 0-d tensors (or numbers) as Python floats with one host copy."""
+    if hasattr(a, 'new_tensor'):
+        pair = a.new_empty(2)
+        pair[0] = a
+        pair[1] = b
+        first, second = pair.tolist()
+        return float(first), float(second)
+    return float(a), float(b)
 
 
 def check_scale_source(scale_source: str) -> str:

@@ -113,10 +113,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--device',
                    help="'auto' (CUDA if available, default), 'cpu', 'cuda' or 'cuda:N'")
     again = p.add_mutually_exclusive_group()
-    again.add_argument('--resume', action='store_true',
+    again.add_argument('--resume', action='store_true', default=False,
                        help='continue the run in --out from last/training_state.pt up to '
                             '--epochs (same oracle, seed and network options required)')
-    again.add_argument('--overwrite', action='store_true',
+    again.add_argument('--overwrite', action='store_true', default=False,
                        help='delete what a used --out holds and train from scratch')
     p.add_argument('--input-size', type=parse_size, metavar='N|HxW',
                    help='network input size in pixels (height x width); e.g. 128x160 is faster')
