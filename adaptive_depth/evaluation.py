@@ -173,8 +173,10 @@ def _resize_to(pred: np.ndarray, shape: Tuple[int, int]) -> np.ndarray:
 def scaled_prediction(pred: np.ndarray, s: float, min_depth: float = 1e-3,
                       max_depth: Optional[float] = None) -> np.ndarray:
     """
-    Return ``s · pred`` (H×W metres) as the protocol scores it: clipped to ``[min_depth,
-    max_depth]`` when ``max_depth`` is given (pixels out of range are clipped, never dropped).
+    Return ``s · pred`` (H×W metres) as the protocol scores it.
+
+    The product is clipped to ``[min_depth, max_depth]`` when ``max_depth`` is given (pixels out
+    of range are clipped, never dropped).
     """
     out = pred * np.float32(s)
     if max_depth is not None:

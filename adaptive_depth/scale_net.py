@@ -41,8 +41,8 @@ from pathlib import Path
 import pickle
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
-from adaptive_depth.defaults import DEFAULT_MODEL_ID
 from adaptive_depth import backbones as bb
+from adaptive_depth.defaults import DEFAULT_MODEL_ID
 from adaptive_depth.depth_model import normalisation_constants, resize_normalise
 import numpy as np
 import torch

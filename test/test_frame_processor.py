@@ -190,7 +190,7 @@ def test_uncertain_frames_hold_the_applied_scale(runner, frames, alpha):
 
 
 def test_learned_scale_reports_the_ensemble_spread(runner, frames):
-    """LearnedScale's std is ScalePredictor.estimate's; a net with no spread gives None."""
+    """The learned source's std is ScalePredictor.estimate's; no spread gives None."""
     torch.manual_seed(3)
     cfg = ScaleNetConfig(**dict(SMALL_NET, members=3))
     predictor = ScalePredictor(ScaleNet(cfg), cfg)

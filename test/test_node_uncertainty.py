@@ -14,8 +14,10 @@
 
 
 """
-The scale uncertainty in a real ROS 2 graph: the ``scale/uncertainty`` topic, its diagnostics and
-``scale_hold_uncertainty`` holding the scale, with a learned 3-member ensemble as the source.
+The scale uncertainty in a real ROS 2 graph.
+
+The ``scale/uncertainty`` topic, its diagnostics and ``scale_hold_uncertainty`` holding the
+scale, with a learned 3-member ensemble as the scale source.
 """
 
 import math

@@ -135,7 +135,7 @@ def _raw_depths(model, scenes):
 
 
 def _protocol_metrics(raw, s, gt, max_depth, min_depth=1e-3):
-    """The protocol, written out: every GT pixel in (min, max], prediction clipped."""
+    """Return the protocol's metrics, written out: GT pixels in (min, max], clipped."""
     mask = np.isfinite(gt) & (gt > min_depth) & (gt <= max_depth)
     return depth_metrics(np.clip(raw * np.float32(s), min_depth, max_depth), gt, mask), mask
 

@@ -321,7 +321,7 @@ class MetricsCollector:
             lines += ['', f'Protocol (as `evaluate`): every valid ground-truth pixel in {rng}, '
                       f'crop {proto["crop"]}; predictions clipped to the range, so pixels the '
                       'node left NaN count at the limit. All rows scale the same raw DA2 depth: '
-                      '`none` with s = 1, `oracle` with the W1-optimal scale, the node\'s row '
+                      "`none` with s = 1, `oracle` with the W1-optimal scale, the node's row "
                       'with the scale it applied.']
         else:
             lines.append('No frame had ground-truth depth: no metrics.')
@@ -341,7 +341,7 @@ def raw_depth_frames(bag: Path, topics: Any, index: Any, processor_arguments: Di
     from adaptive_depth.frame_processor import FrameProcessor
     from adaptive_depth.replay.recording import progress
 
-    wanted = set(int(i) for i in wanted)
+    wanted = {int(i) for i in wanted}
     if not wanted:
         return
     args = dict(processor_arguments, scale_source='none', scale_checkpoint=None)

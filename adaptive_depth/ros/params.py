@@ -100,8 +100,8 @@ PARAM_SPECS: Dict[str, ParamSpec] = {
         'Exponential moving average factor on log(scale) across frames: '
         'log s = a*log s_prev + (1-a)*log s_new; 0 = off.', '0 <= value < 1', False),
     'scale_hold_uncertainty': ParamSpec(
-        'Hold the applied (smoothed) scale when the frame\'s uncertainty of ln s (std, from the '
-        'scale network\'s ensemble spread / variance head) exceeds this; 0 = off. Frames without '
+        "Hold the applied (smoothed) scale when the frame's uncertainty of ln s (std, from the "
+        "scale network's ensemble spread / variance head) exceeds this; 0 = off. Frames without "
         'an uncertainty are never held.', 'finite, >= 0', False),
     'input_transport': ParamSpec(
         "'raw' subscribes to sensor_msgs/Image on image_topic, 'compressed' to "
