@@ -43,7 +43,8 @@ from typing import Any, Dict, Iterator, Optional, Tuple, Union
 from adaptive_depth.defaults import DEFAULT_MODEL_ID
 from adaptive_depth.depth_model import DepthAnythingRunner
 from adaptive_depth.geometry import CloudBuffer, FLOAT32, Intrinsics, PointField
-from adaptive_depth.scale_source import (check_scale_source, FixedScale, LearnedScale, NoScale,
+from adaptive_depth.scale_source import (check_scale_source, CHECKPOINT_SOURCES,
+                                         FeatureHeadScale, FixedScale, LearnedScale, NoScale,
                                          ScaleSource)
 from adaptive_depth.smoothing import ScaleSmoother
 import numpy as np
@@ -288,14 +289,15 @@ class FrameProcessor:
         """
         Build a processor from a DA2 model (hub id or directory) and a ``scale_source``.
 
-        ``scale_source`` is 'learned' (needs ``scale_checkpoint``), 'fixed' (``fixed_scale``)
-        or 'none'; further keywords are :class:`OutputSettings` fields.
+        ``scale_source`` is 'learned' (needs ``scale_checkpoint``, a scale network), 'da2_head'
+        (needs ``scale_checkpoint``, a head on DA2's features: ``da2_head.save_feature_head``),
+        'fixed' (``fixed_scale``) or 'none'; further keywords are :class:`OutputSettings` fields.
         """
         from adaptive_depth.scale_net import ScalePredictor
 
         scale_source = check_scale_source(scale_source)
-        if scale_source == 'learned' and scale_checkpoint is None:
-            raise ValueError("scale_source='learned' needs scale_checkpoint (a scale-network "
+        if scale_source in CHECKPOINT_SOURCES and scale_checkpoint is None:
+            raise ValueError(f'scale_source={scale_source!r} needs scale_checkpoint (a '
                              "checkpoint directory); pass scale_source='fixed' or 'none' to run "
                              'without one')
         settings = OutputSettings(**setting_values)  # fail before loading any model
@@ -304,6 +306,15 @@ class FrameProcessor:
                                      input_size=input_size)
         if scale_source == 'learned':
             source = LearnedScale(ScalePredictor.from_checkpoint(scale_checkpoint, runner.device))
+        elif scale_source == 'da2_head':
+            from adaptive_depth.da2_head import load_feature_head
+
+            source = FeatureHeadScale(load_feature_head(scale_checkpoint, runner.device))
+            width = 2 * int(runner.model.config.backbone_config.hidden_size)
+            if source.feature_dim != width:
+                raise ValueError(f'DA2 feature head {str(scale_checkpoint)!r} expects '
+                                 f'{source.feature_dim} features but model {str(model)!r} gives '
+                                 f'{width} (a head only fits the DA2 it was trained on)')
         return cls(runner, source, settings)
 
     @property
@@ -396,10 +407,18 @@ class FrameProcessor:
             pixel_values = runner.preprocess(x)
             _sync(device)
             t_pre = time.perf_counter()
-            raw = runner.postprocess(runner.forward(pixel_values), h, w)
-            _sync(device)
-            t_fwd = time.perf_counter()
-            estimate = self.scale_source.estimate(x, raw)
+            if getattr(self.scale_source, 'needs_features', False):
+                # one DA2 forward gives the depth and the encoder tokens the head reads
+                predicted, features = runner.forward_with_features(pixel_values)
+                raw = runner.postprocess(predicted, h, w)
+                _sync(device)
+                t_fwd = time.perf_counter()
+                estimate = self.scale_source.estimate(x, raw, features=features)
+            else:
+                raw = runner.postprocess(runner.forward(pixel_values), h, w)
+                _sync(device)
+                t_fwd = time.perf_counter()
+                estimate = self.scale_source.estimate(x, raw)
             scale, raw_scale, log_scale, held = self._scales(float(estimate.log_scale),
                                                              estimate.log_scale_std)
             t_scale = time.perf_counter()

@@ -17,12 +17,14 @@
 The scale uncertainty in a real ROS 2 graph.
 
 The ``scale/uncertainty`` topic, its diagnostics and ``scale_hold_uncertainty`` holding the
-scale, with a learned 3-member ensemble as the scale source.
+scale, with a learned 3-member ensemble (spread) and the DA2-feature head (variance) as the
+scale source.
 """
 
 import math
 import signal
 
+from adaptive_depth import da2_head as dh
 from adaptive_depth.frame_processor import FrameProcessor
 from adaptive_depth.scale_net import save_scale_net, ScaleNet, ScaleNetConfig
 from node_harness import (diagnostic_values, make_image_msg, NodeProcess, pick_domain_id,
@@ -36,7 +38,7 @@ WIDTH, HEIGHT = 96, 72
 FRAME = 'camera_optical_frame'
 
 
-def test_uncertainty_topic_diagnostics_and_hold(tmp_path, tiny_da2_dir):
+def _ensemble(directory):
     torch.manual_seed(5)
     cfg = ScaleNetConfig(input_size=(64, 64), channels=(8, 8, 16, 16), fc=(8,), members=3)
     model = ScaleNet(cfg)
@@ -44,9 +46,27 @@ def test_uncertainty_topic_diagnostics_and_hold(tmp_path, tiny_da2_dir):
         for member_head in model.modules():
             if isinstance(member_head, torch.nn.Linear) and member_head.out_features == 1:
                 member_head.weight.mul_(50.0)
-    checkpoint = save_scale_net(tmp_path / 'ensemble', model, cfg)
+    return save_scale_net(directory, model, cfg)
+
+
+def _feature_head(directory, model_dir):
+    from transformers import AutoConfig
+
+    width = 2 * AutoConfig.from_pretrained(str(model_dir)).backbone_config.hidden_size
+    torch.manual_seed(6)
+    head = dh.FeatureScaleHead(dh.FeatureHeadConfig(width, hidden=16))
+    with torch.no_grad():   # image-dependent log s and log-variance
+        head.net[-1].weight.normal_(0.0, 0.5)
+        head.net[-1].bias.copy_(torch.tensor([-0.3, -1.0]))
+    return dh.save_feature_head(directory, head)
+
+
+@pytest.mark.parametrize('source', ['learned', 'da2_head'])
+def test_uncertainty_topic_diagnostics_and_hold(tmp_path, tiny_da2_dir, source):
+    checkpoint = (_ensemble(tmp_path / 'ensemble') if source == 'learned'
+                  else _feature_head(tmp_path / 'head', tiny_da2_dir))
     frames = [synthetic_rgb(WIDTH, HEIGHT, seed=s) for s in (1, 2)]
-    reference = FrameProcessor.from_paths(str(tiny_da2_dir), scale_source='learned',
+    reference = FrameProcessor.from_paths(str(tiny_da2_dir), scale_source=source,
                                           scale_checkpoint=checkpoint, device='cpu',
                                           precision='fp32', input_size=70)
     expected = [reference.process(rgb) for rgb in frames]   # no hold: each frame's own scale
@@ -55,7 +75,7 @@ def test_uncertainty_topic_diagnostics_and_hold(tmp_path, tiny_da2_dir):
     hold = 0.5 * min(r.log_scale_std for r in expected)
     domain = pick_domain_id()
     node = NodeProcess({'model': str(tiny_da2_dir), 'device': 'cpu', 'precision': 'fp32',
-                        'input_size': 70, 'scale_source': 'learned',
+                        'input_size': 70, 'scale_source': source,
                         'scale_checkpoint': str(checkpoint), 'scale_hold_uncertainty': hold,
                         'diagnostics_period': 0.3, 'publish_points': False},
                        domain, tmp_path / 'node.log')

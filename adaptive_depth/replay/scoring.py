@@ -115,7 +115,7 @@ def replay_label(model: str, scale_source: str,
     labels = []
     if is_untrained_model(model):
         labels.append(UNTRAINED_LABEL)
-    if scale_source == 'learned' and scale_checkpoint:
+    if scale_source in ('learned', 'da2_head') and scale_checkpoint:
         config = Path(scale_checkpoint).expanduser() / 'config.json'
         try:
             meta = json.loads(config.read_text()).get('metadata') or {}

@@ -154,7 +154,8 @@ def _load_processor(params: NodeParams, scale_source: str) -> Any:
     if _looks_like_path(params.model) and not Path(params.model).expanduser().exists():
         raise ModelLoadError(f'failed to load the depth pipeline: model directory '
                              f'{params.model!r} does not exist')
-    if scale_source == 'learned' and not Path(params.scale_checkpoint).expanduser().exists():
+    if scale_source in ('learned', 'da2_head') and \
+            not Path(params.scale_checkpoint).expanduser().exists():
         raise ModelLoadError(f'failed to load the depth pipeline: scale_checkpoint '
                              f'{params.scale_checkpoint!r} does not exist')
     try:

@@ -65,7 +65,9 @@ PARAM_SPECS: Dict[str, ParamSpec] = {
         'metric output without learned rescaling (a warning is logged).', 'string', True),
     'scale_source': ParamSpec(
         "Where the per-image scale comes from: 'learned' (scale network), 'fixed' "
-        "(fixed_scale) or 'none' (scale 1).", 'one of ' + ', '.join(SCALE_SOURCES), True),
+        "(fixed_scale), 'none' (scale 1) or 'da2_head' (a head on DA2's own encoder features, "
+        'checkpoint in scale_checkpoint; not yet measured for accuracy).',
+        'one of ' + ', '.join(SCALE_SOURCES), True),
     'fixed_scale': ParamSpec(
         "Scale multiplied onto the DA2 depth when scale_source is 'fixed' (unitless).",
         'finite, > 0', True),
@@ -240,6 +242,9 @@ class NodeParams:
         if self.min_depth >= self.max_depth:
             problems.append(f'min_depth ({self.min_depth} m) must be smaller than max_depth '
                             f'({self.max_depth} m)')
+        if self.scale_source == 'da2_head' and not self.scale_checkpoint:
+            problems.append("scale_source 'da2_head' needs scale_checkpoint (a DA2 feature-head "
+                            'checkpoint directory)')
         if (self.fx > 0) != (self.fy > 0):
             problems.append(f'fx and fy must be set together (got fx={self.fx}, fy={self.fy})')
         return problems
