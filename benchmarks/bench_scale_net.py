@@ -15,18 +15,18 @@
 """
 Cost of each scale-network option per frame at the node's input size (640×480 uint8 RGB).
 
-Times ``ScalePredictor.estimate`` (resize + normalise + network, median of repeats after
-warm-up) for the recipes of ``adaptive_depth.recipes`` (random weights: speed does not depend on
-them), and the DA2 feature head: the extra cost of returning the encoder features from the depth
-forward (``forward_with_features`` vs ``forward``) plus the head itself, with the tiny and the
-untrained DA2-Small model. Ratios are against the DA2-Small forward of the same run::
+Times ``ScalePredictor.estimate`` (resize + normalise + network; best of the repeats after
+warm-up, as the median drifts with the load of a shared machine) for the recipes of
+``adaptive_depth.recipes`` (random weights: speed does not depend on them), and the DA2
+feature head: the extra cost of returning the encoder features from the depth forward
+(``forward_with_features`` vs ``forward``) plus the head itself, with the tiny and the untrained
+DA2-Small model. Ratios are against the DA2-Small forward of the same run::
 
     python benchmarks/bench_scale_net.py                 # CPU, 2 threads
     python benchmarks/bench_scale_net.py --device cuda
 """
 
 import argparse
-import statistics
 import tempfile
 import time
 from typing import Callable, Dict
@@ -40,9 +40,9 @@ import numpy as np
 import torch
 
 
-def median_ms(fn: Callable[[], object], repeats: int, warmup: int, sync: Callable[[], None]
-              ) -> float:
-    """Return the median wall time of ``fn`` in milliseconds."""
+def best_ms(fn: Callable[[], object], repeats: int, warmup: int,
+            sync: Callable[[], None]) -> float:
+    """Return the best (minimum) wall time of ``fn`` in milliseconds."""
     for _ in range(warmup):
         fn()
     sync()
@@ -52,12 +52,12 @@ def median_ms(fn: Callable[[], object], repeats: int, warmup: int, sync: Callabl
         fn()
         sync()
         times.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(times)
+    return min(times)
 
 
 def paired_ms(fn_a: Callable[[], object], fn_b: Callable[[], object], repeats: int,
               warmup: int, sync: Callable[[], None]) -> tuple:
-    """Return the median ms of ``fn_a`` and ``fn_b``, timed alternately (same machine load)."""
+    """Return the best ms of ``fn_a`` and ``fn_b``, timed alternately (same machine load)."""
     for _ in range(warmup):
         fn_a()
         fn_b()
@@ -69,7 +69,7 @@ def paired_ms(fn_a: Callable[[], object], fn_b: Callable[[], object], repeats: i
             fn()
             sync()
             out.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(a), statistics.median(b)
+    return min(a), min(b)
 
 
 def main() -> None:
@@ -95,7 +95,7 @@ def main() -> None:
         pred = ScalePredictor(ScaleNet(net_cfg), net_cfg, device)
         rows[f'scale net: {name} ({net_cfg.backbone}, {net_cfg.input_size[0]}x'
              f'{net_cfg.input_size[1]}, {net_cfg.members} member(s)'
-             f'{", flip" if net_cfg.test_time_flip else ""})'] = median_ms(
+             f'{", flip" if net_cfg.test_time_flip else ""})'] = best_ms(
             lambda pred=pred: pred.estimate(rgb), args.repeats, args.warmup, sync)
     with tempfile.TemporaryDirectory() as tmp:
         for size in ('tiny', 'small'):
@@ -108,7 +108,7 @@ def main() -> None:
                                         args.warmup, sync)
                 feats = runner.forward_with_features(x)[1]
                 head = FeatureScaleHead(FeatureHeadConfig(feats.shape[1])).to(device).eval()
-                head_ms = median_ms(lambda: head(feats), args.repeats, args.warmup, sync)
+                head_ms = best_ms(lambda: head(feats), args.repeats, args.warmup, sync)
             label = 'DA2-Small (untrained)' if size == 'small' else 'tiny DA2'
             rows[f'{label} forward'] = plain
             rows[f'{label}: forward returning features'] = both
@@ -116,7 +116,7 @@ def main() -> None:
             if size == 'small':
                 da2_small = plain
     print(f'\nScale-network options at 640x480 input, {device}, {args.threads} thread(s), '
-          f'median of {args.repeats}:\n')
+          f'best of {args.repeats}:\n')
     print('| stage | ms | vs DA2-Small forward |\n|---|---|---|')
     for name, ms in rows.items():
         print(f'| {name} | {ms:.1f} | {100 * ms / da2_small:.1f} % |')

