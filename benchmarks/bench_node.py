@@ -15,7 +15,7 @@
 """
 Measure the node's own cost per frame: node − model − transport floor, in one run.
 
-1. **model**: ``MetricDepthPipeline.process`` (upload, DA2 forward, scale, masking; no cloud) on
+1. **model**: ``FrameProcessor.process`` (upload, DA2 forward, scale, masking; no cloud) on
    one 640×480 frame in this process, same model, device and thread count as the node;
 2. **floor**: a bare rclpy relay (``ros_bench.py relay``) that answers each image with prebuilt
    messages of the node's output sizes (32FC1 depth, camera_info, 16-byte-per-pixel cloud);
@@ -75,17 +75,17 @@ def node_command(parameters: Dict[str, object]) -> List[str]:
 
 
 class ModelTimer:
-    """The model alone: ``MetricDepthPipeline.process`` without a cloud, in this process."""
+    """The model alone: ``FrameProcessor.process`` without a cloud, in this process."""
 
     def __init__(self, model: str, device: str, input_size: int, threads: int, width: int,
                  height: int) -> None:
         import torch
-        from adaptive_depth.pipeline import MetricDepthPipeline
+        from adaptive_depth.frame_processor import FrameProcessor
         from ros_bench import synthetic_frames
 
         torch.set_num_threads(threads)
-        self.pipe = MetricDepthPipeline.from_paths(model, scale='fixed', fixed_scale=0.8,
-                                                   device=device, input_size=input_size)
+        self.pipe = FrameProcessor.from_paths(model, scale_source='fixed', fixed_scale=0.8,
+                                              device=device, input_size=input_size)
         self.rgb = synthetic_frames(width, height, 1)[0]
 
     def once(self) -> Tuple[float, float]:

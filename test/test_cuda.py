@@ -24,9 +24,10 @@ import copy
 
 from adaptive_depth.depth_model import (DepthAnythingRunner, IMAGENET_MEAN, IMAGENET_STD,
                                         normalisation_constants, resize_normalise)
+from adaptive_depth.frame_processor import FrameProcessor, mask_depth_, organised_cloud
 from adaptive_depth.geometry import backproject, Intrinsics, pack_organized_cloud
-from adaptive_depth.pipeline import backproject_torch, FixedScale, MetricDepthPipeline
 from adaptive_depth.scale_net import ScaleNet, ScaleNetConfig, ScalePredictor
+from adaptive_depth.scale_source import FixedScale
 import numpy as np
 import pytest
 import torch
@@ -109,7 +110,7 @@ def test_pipeline_on_cuda_matches_cpu_depth_and_points(tiny_da2_dir, no_tf32):
     results = {}
     for device in ('cpu', 'cuda'):
         runner = DepthAnythingRunner(str(tiny_da2_dir), device=device, precision='fp32')
-        pipe = MetricDepthPipeline(runner, FixedScale(0.8), max_depth=10.0)
+        pipe = FrameProcessor(runner, FixedScale(0.8), max_depth=10.0)
         results[device] = pipe.process(rgb, INTR, compute_points=True)
     cpu, gpu = results['cpu'], results['cuda']
     assert gpu.depth.shape == (480, 640) and gpu.points.shape == (480, 640, 3)
@@ -129,7 +130,8 @@ def test_backproject_and_cloud_bytes_on_cuda_match_cpu():
     depth[rng.random(depth.shape) < 0.1] = np.nan
     depth[0, :5] = [0.0, -1.0, np.inf, np.nan, 2.0]
     ref = backproject(depth, INTR)
-    dev = backproject_torch(torch.from_numpy(depth).cuda(), INTR).cpu().numpy()
+    masked = mask_depth_(torch.from_numpy(depth).cuda(), 0.0, None)   # NaN where invalid
+    dev = organised_cloud(masked, INTR)[..., :3].cpu().numpy()
     np.testing.assert_allclose(dev, ref, rtol=1e-6, atol=1e-6, equal_nan=True)
     rgb = _rgb(6)
     # The organised cloud (x, y, z, rgb; 16 bytes a point) built from device points is the
