@@ -69,8 +69,8 @@ echo "pretrained variant chosen on the development scenes: $BEST" | tee -a "$LOG
 REAL_RECIPES="${REAL_RECIPES:-scratch,$BEST}"
 REAL_SEEDS="${REAL_SEEDS:-0,1}"
 run real_b 105 --train-data sevenscenes:$G/sun3d_office --train-data nyu-folder:$G/nyu_test_sample \
-  --train-data tum:$G/tum_fr3_cabinet --mix-synthetic 400 --test-data sevenscenes:$G/sevenscenes_redkitchen \
-  --recipes "$REAL_RECIPES" --seeds "$REAL_SEEDS" --title 'Real B: office+NYU+cabinet(+400 synthetic) -> kitchen'
+  --train-data tum:$G/tum_fr3_cabinet --test-data sevenscenes:$G/sevenscenes_redkitchen \
+  --recipes "$REAL_RECIPES" --seeds "$REAL_SEEDS" --title 'Real B: office+NYU+cabinet -> kitchen'
 run real_a 105 --train-data sevenscenes:$G/sevenscenes_redkitchen --train-data tum:$G/tum_fr3_cabinet \
   --test-data sevenscenes:$G/sun3d_office --test-data nyu-folder:$G/nyu_test_sample \
   --recipes "$REAL_RECIPES" --seeds "$REAL_SEEDS" --title 'Real A: kitchen+cabinet -> office+NYU'
