@@ -155,6 +155,7 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
         'error_lines': [log.count('[ERROR]') for log in logs],
         'terminate_called': any('terminate called' in log for log in logs),
         'input_size': args.input_size, 'max_input_pixels': MAX_INPUT_PIXELS,
+        'fastdds_profile': os.environ.get('FASTRTPS_DEFAULT_PROFILES_FILE'),
         'node_logs': [str(workdir / 'raw.log'), str(workdir / 'cmp.log')],
     }
     if args.out:
@@ -195,10 +196,20 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument('--model', default=None, help='DA2 model dir (default: tiny random)')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--out', default='fuzz_out', help="output folder ('' = no files)")
+    parser.add_argument('--fastdds-profile', choices=('on', 'off'), default='on',
+                        help='use config/fastdds_large_images.xml in this process and the '
+                        'nodes (default on)')
     args = parser.parse_args(argv)
     if args.messages < 1 or args.baseline < 1:
         parser.error('--messages and --baseline must be >= 1')
     os.environ.setdefault('OMP_NUM_THREADS', '1')
+    if args.fastdds_profile == 'on':
+        # Before any participant exists; the nodes inherit it. Without it this process (the
+        # writer of the bursts) overflows Fast DDS's 512 KiB SHM segment and a reliable reader
+        # waits for the next heartbeat (up to 3 s): docs/node.md, "Transport and performance".
+        profile = str(REPO_ROOT / 'config' / 'fastdds_large_images.xml')
+        os.environ['FASTRTPS_DEFAULT_PROFILES_FILE'] = profile
+        os.environ['FASTDDS_DEFAULT_PROFILES_FILE'] = profile
     report = run(args)
     text = json.dumps(report, indent=2, default=float)
     print(text)

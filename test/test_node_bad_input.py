@@ -35,6 +35,7 @@ pytestmark = pytest.mark.ros
 FIXED_SCALE = 0.5
 INPUT_SIZE = 70
 MALFORMED = 300
+HEARTBEAT_S = 3.0   # Fast DDS default heartbeat period of a reliable writer
 COUNTERS = ('processed', 'dropped', 'idle', 'bad_images', 'rejected_images', 'inference_errors')
 
 
@@ -105,9 +106,13 @@ def test_fuzzed_nodes_stay_alive_and_publish_every_valid_frame(tmp_path, tiny_da
             base = fuzz.node_latency_max_ms(kind, t_baseline, t_fuzz - 0.1)
             fuzzed = fuzz.node_latency_max_ms(kind, t_fuzz)
             assert fuzzed <= 2 * base + 300, (kind, base, fuzzed)
-            # End to end (includes DDS; a reliable retransmission waits for a heartbeat, ~3 s):
-            # nothing like the minutes-long stall of a 4097x1 image.
-            assert report['fuzzed_max_s'] <= 8.0, '\n'.join(map(str, [stall] + fuzz.slowest()))
+            # End to end: processing + one normal frame time + one transport repair. A burst
+            # of > 512 KiB overflows this process's default Fast DDS SHM segment (the profile
+            # cannot be switched in-process) and a reliable reader gets the lost sample at the
+            # writer's next heartbeat, <= HEARTBEAT_S later (docs/node.md, Transport).
+            normal = report['baseline_max_s']
+            assert report['fuzzed_max_s'] <= 2 * normal + 0.3 + HEARTBEAT_S, \
+                '\n'.join(map(str, [stall] + fuzz.slowest()))
         assert fuzz.checked_clouds == 2 * fuzz.valid_frames
     finally:
         tester.close()
