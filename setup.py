@@ -36,6 +36,7 @@ TOOLS = {
 # scripts/ros2_run/<short name> (links to one small wrapper) run the prefixed script next to them.
 CONSOLE_SCRIPTS = [
     'adaptive_depth_node = adaptive_depth.ros.node:main',
+    'adaptive_depth_managed_node = adaptive_depth.ros.node:managed_main',
     'adaptive_depth_demo = adaptive_depth.tools.demo:main',
 ] + [f'{PACKAGE_NAME}_{name} = {target}' for name, target in TOOLS.items()]
 
