@@ -618,7 +618,7 @@ class ManagedAdaptiveDepthNode(_DepthNodeCore, LifecycleNode):
         """Set once the node reached the finalized state (its process may exit)."""
 
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
-        """Load the models and create the publishers; FAILURE (with the reason) if loading fails."""
+        """Load the models and create the publishers; FAILURE (reason logged) if loading fails."""
         try:
             self._load()
         except ModelLoadError as exc:
@@ -703,9 +703,9 @@ Parameters (-p name:=value, or the YAML file):
 """
 PLAIN_KIND = """Runs at once (adaptive_depth_managed_node is the same node as a lifecycle node).
 """
-MANAGED_KIND = """Lifecycle (managed) node: starts unconfigured; configure loads the models (a failure
-answers FAILURE and the node stays unconfigured), activate starts processing, deactivate stops,
-cleanup frees the models; drive it with a lifecycle manager or `ros2 lifecycle set`.
+MANAGED_KIND = """Lifecycle (managed) node: starts unconfigured; configure loads the models (a
+failure answers FAILURE and the node stays unconfigured), activate starts processing, deactivate
+stops, cleanup frees the models; drive it with a lifecycle manager or `ros2 lifecycle set`.
 """
 PLAIN_CODES = '0 clean shutdown, 1 model failed to load, 2 invalid parameters or arguments.'
 MANAGED_CODES = ('0 clean shutdown (signal, or the shutdown transition), 2 invalid parameters '

@@ -93,8 +93,9 @@ def node_env(domain_id: int, discovery_range: Optional[str] = 'LOCALHOST',
 
 class NodeProcess:
     """
-    ``adaptive_depth_node`` (``managed``: the lifecycle node) in a child process whose
-    stdout+stderr go to ``log_path``.
+    ``adaptive_depth_node`` in a child process whose stdout+stderr go to ``log_path``.
+
+    ``managed`` starts the lifecycle variant, ``adaptive_depth_managed_node``.
 
     Only this object's own child is ever signalled. Use :meth:`stop` (or ``with``) to end it.
     """
