@@ -187,8 +187,8 @@ def test_yaml_and_launch_arguments_apply_in_namespaces(tmp_path, tiny_da2_dir, p
         assert status['_level'] == DiagnosticStatus.WARN, status
         assert float(status['seconds_since_last_image']) >= 1.0
 
-        # The Fast DDS profile gave /back (only) a 16 MiB shared-memory segment: each process
-        # maps its own segment and those of its peers, so both see exactly that one.
+        # The Fast DDS profile gave /back (only) a large (>= 16 MiB) shared-memory segment:
+        # each process maps its own segment and those of its peers, so both see exactly that one.
         large = _large_shm_segments(back.proc.pid)
         assert len(large) == 1, large
         assert _large_shm_segments(front.proc.pid) == large

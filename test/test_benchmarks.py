@@ -1,0 +1,90 @@
+# Copyright 2026 The adaptive_depth Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+The benchmark tools start, refuse bad arguments in one line, and measure what they claim.
+
+No timing is asserted here (speed lives in benchmarks/): the relay floor is checked to answer
+with messages of exactly the node's output sizes, and gpu_check.sh's plan is checked by --dry-run.
+"""
+
+from pathlib import Path
+import subprocess
+import sys
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+BENCH = REPO_ROOT / 'benchmarks'
+
+
+def _run(args, **kwargs):
+    return subprocess.run(args, cwd=str(REPO_ROOT), capture_output=True, text=True, timeout=120,
+                          **kwargs)
+
+
+@pytest.mark.parametrize('args, code, words', [
+    ([str(BENCH / 'bench_node.py'), '--fastdds-profile', 'no/such.xml'], 2, 'does not exist'),
+    ([str(BENCH / 'bench_node.py'), '--model', 'no/such/dir'], 2, 'not a directory'),
+    ([str(BENCH / 'bench_transport.py'), '--settings', 'default,bogus'], 2, 'bogus'),
+    ([str(BENCH / 'bench_transport.py'), '--profile', 'no/such.xml'], 2, 'does not exist'),
+])
+def test_bad_arguments_stop_with_one_line(args, code, words):
+    proc = _run([sys.executable] + args)
+    assert proc.returncode == code, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and words in lines[0]
+
+
+def test_gpu_check_dry_run_plans_every_step():
+    bad = _run(['bash', str(BENCH / 'gpu_check.sh'), '--device', 'tpu'])
+    assert bad.returncode == 2 and 'tpu' in bad.stderr
+    proc = _run(['bash', str(BENCH / 'gpu_check.sh'), '--dry-run', '--device', 'cpu'])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = proc.stdout
+    assert '[tests]' in out and 'test/test_cuda.py' in out and '-m cuda' in out
+    assert '[bench_pipeline]' in out and '--device cpu' in out and '--json' in out
+    assert '[bench_node]' in out or 'node benchmark SKIPPED' in out
+
+
+@pytest.mark.ros
+def test_relay_floor_answers_with_the_node_output_sizes(tmp_path, monkeypatch):
+    sys.path.insert(0, str(BENCH))
+    try:
+        from ros_bench import pick_domain_id, Prober, relay_command, ros_env, Subprocess
+    finally:
+        sys.path.remove(str(BENCH))
+    env = ros_env(pick_domain_id())
+    for name in ('ROS_DOMAIN_ID', 'ROS_AUTOMATIC_DISCOVERY_RANGE'):
+        monkeypatch.setenv(name, env[name])
+    relay = Subprocess(relay_command(640, 480, 'full', 'reliable'), env, tmp_path / 'relay.log')
+    prober = Prober(640, 480, reliable_input=True, topics=('depth', 'points'))
+    sizes = {}
+
+    def on_msg(msg, topic):
+        sizes[topic] = (msg.height, msg.width, len(msg.data))
+    from sensor_msgs.msg import Image, PointCloud2
+    prober.node.create_subscription(Image, 'depth', lambda m: on_msg(m, 'depth'), 10)
+    prober.node.create_subscription(PointCloud2, 'points', lambda m: on_msg(m, 'points'), 10)
+    try:
+        prober.wait_for_peer(relay, 60.0)
+        got = prober.lockstep(3, ('depth', 'points'), timeout=20.0)
+    finally:
+        prober.close()
+        code = relay.stop()
+    assert got['lost'] == [0.0] and len(got['points']) == 3, relay.log()
+    assert all(a > 0 for a in got['depth'] + got['points'])
+    assert sizes['depth'] == (480, 640, 480 * 640 * 4)      # 32FC1
+    assert sizes['points'] == (480, 640, 480 * 640 * 16)    # x, y, z, rgb float32
+    assert code == 0
