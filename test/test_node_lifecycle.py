@@ -146,3 +146,50 @@ def test_lifecycle_transitions_in_a_real_graph(tmp_path, tiny_da2_dir):
     finally:
         tester.close()
         node.stop()
+
+
+def test_cleanup_frees_the_models_and_the_cuda_cache(monkeypatch):
+    """Cleanup drops every reference to the processor and empties the CUDA cache on a GPU."""
+    import gc
+    import weakref
+
+    from adaptive_depth.ros import node as node_module
+    import rclpy
+    from rclpy.context import Context
+    from rclpy.lifecycle import TransitionCallbackReturn
+    import torch
+
+    class _Runner:
+        name, device = 'fake-da2', 'cuda:0'
+
+    class _Processor:
+        depth_model = _Runner()
+
+    loaded = []
+
+    def fake_load(params, scale_source):
+        loaded.append(_Processor())
+        return loaded[-1]
+    emptied = []
+    monkeypatch.setattr(node_module, '_load_processor', fake_load)
+    monkeypatch.setattr(torch.cuda, 'empty_cache', lambda: emptied.append(1))
+    context = Context()
+    rclpy.init(context=context, domain_id=pick_domain_id())
+    try:
+        node = node_module.ManagedAdaptiveDepthNode(context=context)
+        try:
+            assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+            processor = weakref.ref(loaded.pop())
+            assert processor() is not None and not emptied
+            assert node.trigger_cleanup() == TransitionCallbackReturn.SUCCESS
+            gc.collect()
+            assert processor() is None, 'cleanup kept a reference to the models'
+            assert emptied == [1]
+        finally:
+            node.destroy_node()
+            del node
+    finally:
+        context.try_shutdown()
+        # Finalise the rclpy objects here: left to a later fork (flake8's worker pool), their
+        # collection crashes the child.
+        gc.collect()
