@@ -28,6 +28,7 @@ TOOLS = {
     'replay_bag': 'adaptive_depth.tools.replay_bag:main',
     'convert_da2_pth': 'adaptive_depth.tools.convert_da2_pth:main',
     'synthetic_experiment': 'adaptive_depth.tools.synthetic_experiment:main',
+    'recording_experiment': 'adaptive_depth.tools.recording_experiment:main',
 }
 """The command-line tools by short name (``ros2 run adaptive_depth <short name>``)."""
 

@@ -460,6 +460,28 @@ class DepthAnythingRunner:
             out = self.model(pixel_values=pixel_values).predicted_depth
         return out.float()
 
+    def forward_with_features(self, pixel_values: torch.Tensor
+                              ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """
+        Run the network once; return N×h×w depth (metres) and N×2C DINOv2 encoder features.
+
+        The features are the CLS token and the mean patch token of the last feature map the
+        depth head reads (C = backbone width; float32), caught by a forward hook on the backbone.
+        """
+        caught: Dict[str, torch.Tensor] = {}
+
+        def hook(_module, _inputs, output) -> None:
+            maps = getattr(output, 'feature_maps', None)
+            caught['tokens'] = (maps if maps is not None else output[0])[-1]
+
+        handle = self.model.backbone.register_forward_hook(hook)
+        try:
+            depth = self.forward(pixel_values)
+        finally:
+            handle.remove()
+        tokens = caught['tokens'].float()
+        return depth, torch.cat([tokens[:, 0], tokens[:, 1:].mean(dim=1)], dim=1)
+
     @staticmethod
     def postprocess(pred: torch.Tensor, height: int, width: int) -> torch.Tensor:
         """Bilinearly resize N×h×w predicted depth to N×H×W float32 (metres)."""
@@ -469,12 +491,14 @@ class DepthAnythingRunner:
         return pred.float().contiguous()
 
     # --------------------------------------------------------------- public API
-    def predict_tensor(self, rgb: torch.Tensor) -> torch.Tensor:
+    def predict_tensor(self, rgb: torch.Tensor, return_features: bool = False):
         """
         Predict depth for an N×H×W×3 (or H×W×3) uint8 tensor on any device.
 
         Returns an N×H×W float32 tensor of metric depth (metres) on ``self.device``; updates
-        ``timings`` (ms; 'preprocess', 'forward', 'postprocess').
+        ``timings`` (ms; 'preprocess', 'forward', 'postprocess'). With ``return_features`` it
+        returns ``(depth, features)``, the N×2C encoder features of the same forward
+        (:meth:`forward_with_features`).
         """
         if not isinstance(rgb, torch.Tensor):
             raise ImageInputError(f'predict_tensor expects a torch.Tensor, got {type(rgb)}')
@@ -485,7 +509,8 @@ class DepthAnythingRunner:
             x = self.preprocess(x)
             self._sync()
             t1 = time.perf_counter()
-            pred = self.forward(x)
+            pred, feats = (self.forward_with_features(x) if return_features
+                           else (self.forward(x), None))
             self._sync()
             t2 = time.perf_counter()
             depth = self.postprocess(pred, h, w)
@@ -493,7 +518,7 @@ class DepthAnythingRunner:
             t3 = time.perf_counter()
         self.timings = {'preprocess': (t1 - t0) * 1e3, 'forward': (t2 - t1) * 1e3,
                         'postprocess': (t3 - t2) * 1e3}
-        return depth
+        return (depth, feats) if return_features else depth
 
     def predict(self, rgb: ImageInput) -> np.ndarray:
         """

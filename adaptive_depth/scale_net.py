@@ -15,11 +15,18 @@
 """
 The lightweight scale network: one RGB image → log s, the per-image global depth scale.
 
-Architecture (docs/scale_net.md): four blocks conv3×3 → BatchNorm → ReLU → MaxPool(2) with 32,
-64, 128 and 256 channels, global average pooling, then dropout → Linear(256, 128) → ReLU →
-dropout → Linear(128, 1). With the defaults it has 421,921 parameters. Optional: a deep ensemble
-(``members``), a training-only auxiliary coarse-depth head (``aux_depth_block``) and flip
-test-time averaging (``test_time_flip``).
+Architecture (docs/scale_net.md): ``backbone='scratch'`` is the paper's CNN: four blocks
+conv3×3 → BatchNorm → ReLU → MaxPool(2) with 32, 64, 128 and 256 channels, global average
+pooling, then dropout → Linear(256, 128) → ReLU → dropout → Linear(128, 1); with the defaults it
+has 421,921 parameters. ``backbone='efficientnet_lite0'`` (or ``_lite1`` / ``_lite2``) replaces
+the conv blocks by an ImageNet-pretrained EfficientNet-Lite body (``adaptive_depth.backbones``)
+with its own input normalisation. Optional: a deep ensemble (``members``), a predicted variance
+of log s (``predict_variance``), a training-only auxiliary coarse-depth head
+(``aux_depth_block``; on a pretrained body it reads the body's output) and flip test-time
+averaging (``test_time_flip``).
+
+:meth:`ScalePredictor.estimate` returns log s with its uncertainty (:class:`ScaleEstimate`): the
+standard deviation combines the spread of the ensemble members and the predicted variance.
 
 Checkpoints are a directory with ``model.safetensors`` and ``config.json``; ``.pt``/``.pth`` state
 dicts are read only with ``torch.load(weights_only=True)`` and need the JSON config beside them.
@@ -34,6 +41,7 @@ from pathlib import Path
 import pickle
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
+from adaptive_depth import backbones as bb
 from adaptive_depth.defaults import DEFAULT_MODEL_ID
 from adaptive_depth.depth_model import normalisation_constants, resize_normalise
 import numpy as np
@@ -47,6 +55,9 @@ AUX_HIDDEN_CHANNELS = 32
 WEIGHTS_NAME = 'model.safetensors'
 CONFIG_NAME = 'config.json'
 FORMAT_VERSION = 1
+MIN_LOG_VAR = -12.0
+MAX_LOG_VAR = 4.0
+"""Clamp of a predicted log-variance of log s (std from 0.0025 to 7.4)."""
 
 
 class ScaleNetCheckpointError(ValueError):
@@ -58,9 +69,13 @@ class ScaleNetConfig:
     """
     Hyper-parameters and provenance of a ``ScaleNet``.
 
-    ``input_size`` is the network input (height, width) in pixels; ``channels`` the output
-    channels of the conv blocks; ``fc`` the hidden fully-connected sizes (the final layer outputs
-    one number, log s); ``mean``/``std`` the per-channel normalisation of RGB in [0, 1];
+    ``input_size`` is the network input (height, width) in pixels; ``backbone`` one of
+    :data:`adaptive_depth.backbones.BACKBONES` (``scratch``: the paper's CNN; an EfficientNet-Lite
+    name: that pretrained body instead of the conv blocks); ``finetune`` which part of a
+    pretrained body trains (``full``, ``last`` blocks, ``frozen``); ``channels`` the output
+    channels of the scratch conv blocks; ``fc`` the hidden fully-connected sizes (the final
+    layer outputs log s, plus its log-variance when ``predict_variance``); ``mean``/``std`` the
+    per-channel normalisation of RGB in [0, 1] (None: the backbone's own);
     ``log_scale_bounds`` the natural-log bounds of the scale (default log 0.1, log 2.0);
     ``base_model`` the depth model whose scale it learned; ``metadata`` free JSON-safe training
     information. ``members`` > 1 makes the network a deep ensemble: that many independently
@@ -77,21 +92,31 @@ class ScaleNetConfig:
     channels: Tuple[int, ...] = (32, 64, 128, 256)
     fc: Tuple[int, ...] = (128,)
     dropout: float = 0.2
-    mean: Tuple[float, float, float] = (0.485, 0.456, 0.406)
-    std: Tuple[float, float, float] = (0.229, 0.224, 0.225)
+    mean: Optional[Tuple[float, float, float]] = None
+    std: Optional[Tuple[float, float, float]] = None
     log_scale_bounds: Tuple[float, float] = (math.log(0.1), math.log(2.0))
     base_model: str = DEFAULT_MODEL_ID
     metadata: Dict[str, Any] = field(default_factory=dict)
     members: int = 1
     aux_depth_block: int = 0
     test_time_flip: bool = False
+    backbone: str = 'scratch'
+    finetune: str = 'full'
+    predict_variance: bool = False
 
     def __post_init__(self) -> None:
+        self.backbone = str(self.backbone)
+        self.finetune = str(self.finetune)
+        if self.backbone not in bb.BACKBONES:
+            raise ValueError(f'unknown backbone {self.backbone!r}; known: '
+                             f'{", ".join(bb.BACKBONES)}')
+        own_mean, own_std = bb.backbone_normalisation(self.backbone)
         self.input_size = tuple(int(v) for v in self.input_size)
         self.channels = tuple(int(v) for v in self.channels)
         self.fc = tuple(int(v) for v in self.fc)
-        self.mean = tuple(float(v) for v in self.mean)
-        self.std = tuple(float(v) for v in self.std)
+        self.mean = tuple(float(v) for v in (own_mean if self.mean is None else self.mean))
+        self.std = tuple(float(v) for v in (own_std if self.std is None else self.std))
+        self.predict_variance = bool(self.predict_variance)
         self.log_scale_bounds = tuple(float(v) for v in self.log_scale_bounds)
         self.dropout = float(self.dropout)
         self.metadata = dict(self.metadata or {})
@@ -102,14 +127,21 @@ class ScaleNetConfig:
 
     def validate(self) -> None:
         """Raise ``ValueError`` on inconsistent values."""
-        if len(self.input_size) != 2 or min(self.input_size) < 2 ** len(self.channels):
+        min_side = 2 ** len(self.channels) if self.backbone == 'scratch' else 32
+        if len(self.input_size) != 2 or min(self.input_size) < min_side:
             raise ValueError(f'input_size must be (height, width) of at least '
-                             f'{2 ** len(self.channels)} pixels, got {self.input_size}')
+                             f'{min_side} pixels, got {self.input_size}')
+        if self.finetune not in bb.FINETUNE_POLICIES:
+            raise ValueError(f'unknown finetune policy {self.finetune!r}; known: '
+                             f'{", ".join(bb.FINETUNE_POLICIES)}')
+        if self.backbone != 'scratch' and self.aux_depth_block not in (0, 1):
+            raise ValueError('on a pretrained backbone aux_depth_block must be 0 (none) or 1 '
+                             f'(the output feature map), got {self.aux_depth_block}')
         if not self.channels or min(self.channels) <= 0:
             raise ValueError(f'channels must be positive, got {self.channels}')
         if self.fc and min(self.fc) <= 0:
             raise ValueError(f'fc sizes must be positive, got {self.fc}')
-        if not 0 <= self.aux_depth_block <= len(self.channels):
+        if self.backbone == 'scratch' and not 0 <= self.aux_depth_block <= len(self.channels):
             raise ValueError(f'aux_depth_block must be 0 (none) or a conv block number in '
                              f'[1, {len(self.channels)}], got {self.aux_depth_block}')
         if not 1 <= self.members <= 32:
@@ -152,7 +184,7 @@ class ScaleNetConfig:
 
 
 class ScaleNet(nn.Module):
-    """The lightweight CNN mapping a normalised N×3×h×w image batch to N log-scales."""
+    """The scale network mapping a normalised N×3×h×w image batch to N log-scales."""
 
     def __init__(self, config: Optional[ScaleNetConfig] = None) -> None:
         super().__init__()
@@ -163,24 +195,30 @@ class ScaleNet(nn.Module):
             self.aux_depth = None   # each member has its own head
             return
         self.members = None
-        blocks = []
-        in_ch = 3
-        for out_ch in self.config.channels:
-            blocks += [nn.Conv2d(in_ch, out_ch, kernel_size=3, padding=1, bias=False),
-                       nn.BatchNorm2d(out_ch), nn.ReLU(inplace=True), nn.MaxPool2d(2)]
-            in_ch = out_ch
-        self.features = nn.Sequential(*blocks)
+        if self.config.backbone == 'scratch':
+            blocks = []
+            in_ch = 3
+            for out_ch in self.config.channels:
+                blocks += [nn.Conv2d(in_ch, out_ch, kernel_size=3, padding=1, bias=False),
+                           nn.BatchNorm2d(out_ch), nn.ReLU(inplace=True), nn.MaxPool2d(2)]
+                in_ch = out_ch
+            self.features = nn.Sequential(*blocks)
+        else:
+            self.features = bb.make_backbone(self.config.backbone, self.config.input_size)
+            in_ch = self.features.out_channels
         self.pool = nn.AdaptiveAvgPool2d(1)
         head = []
         for width in self.config.fc:
             head += [nn.Dropout(self.config.dropout), nn.Linear(in_ch, width),
                      nn.ReLU(inplace=True)]
             in_ch = width
-        head += [nn.Dropout(self.config.dropout), nn.Linear(in_ch, 1)]
+        head += [nn.Dropout(self.config.dropout),
+                 nn.Linear(in_ch, 2 if self.config.predict_variance else 1)]
         self.head = nn.Sequential(*head)
         self.aux_depth: Optional[nn.Module] = None
         if self.config.aux_depth_block:
-            ch = self.config.channels[self.config.aux_depth_block - 1]
+            ch = (self.config.channels[self.config.aux_depth_block - 1]
+                  if self.config.backbone == 'scratch' else self.features.out_channels)
             self.aux_depth = nn.Sequential(nn.Conv2d(ch, AUX_HIDDEN_CHANNELS, 3, padding=1),
                                            nn.ReLU(inplace=True),
                                            nn.Conv2d(AUX_HIDDEN_CHANNELS, 1, 1))
@@ -192,7 +230,8 @@ class ScaleNet(nn.Module):
             for member in self.members:
                 member.reset_parameters()
             return
-        for m in self.modules():
+        scratch = self.config.backbone == 'scratch'
+        for m in (self.modules() if scratch else self.head.modules()):
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode='fan_out', nonlinearity='relu')
             elif isinstance(m, nn.BatchNorm2d):
@@ -204,6 +243,8 @@ class ScaleNet(nn.Module):
         last = self.head[-1]
         nn.init.normal_(last.weight, std=1e-3)
         nn.init.zeros_(last.bias)
+        if self.config.predict_variance:
+            nn.init.constant_(last.bias[1:], math.log(0.25 ** 2))
         if self.aux_depth is not None:
             nn.init.normal_(self.aux_depth[-1].weight, std=1e-3)
             nn.init.zeros_(self.aux_depth[-1].bias)
@@ -214,32 +255,50 @@ class ScaleNet(nn.Module):
 
     def forward_members(self, x: torch.Tensor) -> torch.Tensor:
         """Return the N×members log-scales of every ensemble member (N×1 for a single net)."""
+        return self.forward_raw(x)[..., 0]
+
+    def forward_raw(self, x: torch.Tensor) -> torch.Tensor:
+        """
+        Return the N×members×D raw head outputs: D = 1 (log s) or 2 (log s, log-variance).
+
+        The log-variance is of log s, clamped to [MIN_LOG_VAR, MAX_LOG_VAR].
+        """
         if x.dim() != 4 or x.shape[1] != 3:
             raise ValueError(f'ScaleNet expects an N×3×h×w tensor, got shape {tuple(x.shape)}')
         if self.members is not None:
-            return torch.stack([member(x) for member in self.members], dim=1)
-        x = self.pool(self.features(x)).flatten(1)
-        return self.head(x)
+            return torch.cat([member.forward_raw(x) for member in self.members], dim=1)
+        out = self.head(self.pool(self.features(x)).flatten(1))
+        return _clamp_log_var(out).unsqueeze(1)
 
     def forward_with_aux(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """
         Return the N×members log-scales and the N×members×h×w auxiliary log-depth maps.
 
         The maps are natural-log depth in metres at the resolution of the output of conv block
-        ``aux_depth_block`` (input size / 2**block). Training only; needs ``aux_depth_block``.
+        ``aux_depth_block`` (input size / 2**block; a pretrained body's output: / 32).
+        Training only; needs ``aux_depth_block``.
         """
+        raw, maps = self.forward_raw_with_aux(x)
+        return raw[..., 0], maps
+
+    def forward_raw_with_aux(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Return the N×members×D raw head outputs (see ``forward_raw``) and the aux maps."""
         if x.dim() != 4 or x.shape[1] != 3:
             raise ValueError(f'ScaleNet expects an N×3×h×w tensor, got shape {tuple(x.shape)}')
         if not self.config.aux_depth_block:
             raise ValueError('this ScaleNet has no auxiliary depth head (aux_depth_block = 0)')
         if self.members is not None:
-            outs = [member.forward_with_aux(x) for member in self.members]
+            outs = [member.forward_raw_with_aux(x) for member in self.members]
             return (torch.cat([o[0] for o in outs], dim=1),
                     torch.cat([o[1] for o in outs], dim=1))
-        cut = 4 * self.config.aux_depth_block
-        mid = self.features[:cut](x)
-        feat = self.features[cut:](mid)
-        return self.head(self.pool(feat).flatten(1)), self.aux_depth(mid)
+        if self.config.backbone == 'scratch':
+            cut = 4 * self.config.aux_depth_block
+            mid = self.features[:cut](x)
+            feat = self.features[cut:](mid)
+        else:
+            mid = feat = self.features(x)
+        out = _clamp_log_var(self.head(self.pool(feat).flatten(1))).unsqueeze(1)
+        return out, self.aux_depth(mid)
 
     def member_parameter_groups(self) -> List[List[nn.Parameter]]:
         """Return the parameters of each member (one group for a single net)."""
@@ -248,15 +307,41 @@ class ScaleNet(nn.Module):
         return [list(member.parameters()) for member in self.members]
 
 
-class _MeanOf(nn.Module):
-    """Average the N-vector outputs of several inference networks (a fused ensemble)."""
+def _clamp_log_var(out: torch.Tensor) -> torch.Tensor:
+    """Clamp column 1 (a log-variance) of N×2 head outputs; N×1 outputs pass unchanged."""
+    if out.shape[-1] < 2:
+        return out
+    return torch.cat([out[..., :1], out[..., 1:].clamp(MIN_LOG_VAR, MAX_LOG_VAR)], dim=-1)
+
+
+class _FusedMembers(nn.Module):
+    """Inference copies of the members: ``raw`` gives N×M×D outputs, ``forward`` mean log s."""
 
     def __init__(self, nets: Sequence[nn.Module]) -> None:
         super().__init__()
         self.nets = nn.ModuleList(nets)
 
+    def raw(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.stack([_clamp_log_var(net(x)) for net in self.nets], dim=1)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.stack([net(x).reshape(-1) for net in self.nets], dim=1).mean(dim=1)
+        return self.raw(x)[..., 0].mean(dim=1)
+
+
+@dataclass
+class ScaleEstimate:
+    """
+    A per-image scale estimate with its uncertainty (natural-log units).
+
+    ``log_scale`` is log s (float for one image, N float32 array for a batch) and
+    ``log_scale_std`` its standard deviation: the root of the ensemble members' variance around
+    their mean plus their mean predicted variance (0 for a single net without
+    ``predict_variance``). ``scale`` is exp(log s) clamped to the network's bounds.
+    """
+
+    log_scale: Union[float, np.ndarray]
+    log_scale_std: Union[float, np.ndarray]
+    scale: Union[float, np.ndarray]
 
 
 def count_parameters(model: nn.Module) -> int:
@@ -430,10 +515,17 @@ def fuse_conv_bn(model: ScaleNet) -> nn.Module:
     fully-connected head are shared with ``model``. Outputs equal ``model.eval()`` up to float
     rounding, at about 30 % less CPU time.
     """
+    if model.config.backbone != 'scratch':
+        raise ValueError('fuse_conv_bn folds the scratch CNN only; a pretrained backbone runs '
+                         'unfused')
+    if model.members is not None:
+        return _FusedMembers([_fused_single(member) for member in model.members]).eval()
+    return _FusedMembers([_fused_single(model)]).eval()
+
+
+def _fused_single(model: 'ScaleNet') -> nn.Module:
     from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-    if model.members is not None:
-        return _MeanOf([fuse_conv_bn(member) for member in model.members]).eval()
     mods = list(model.features)
     layers = []
     i = 0
@@ -468,17 +560,56 @@ class ScalePredictor:
     def refresh(self) -> None:
         """Rebuild the inference network from ``self.model`` (eval mode, on ``device``)."""
         self.model.to(self.device).eval()
-        with torch.no_grad():
-            net = fuse_conv_bn(self.model) if self.fuse else self.model
-        self._net = net.to(self.device).eval()
+        if self.fuse and self.cfg.backbone == 'scratch':
+            with torch.no_grad():
+                self._raw = fuse_conv_bn(self.model).to(self.device).eval().raw
+        else:
+            self._raw = self.model.forward_raw
 
-    def _run(self, t: torch.Tensor) -> torch.Tensor:
+    def _run_raw(self, t: torch.Tensor) -> torch.Tensor:
+        """Return N×K×D head outputs (K = members, ×2 with flip averaging)."""
         x = _preprocess_batch(t, self.cfg)
         if not self.cfg.test_time_flip:
-            return self._net(x).reshape(-1).float()
+            return self._raw(x).float()
         n = x.shape[0]
-        both = self._net(torch.cat([x, torch.flip(x, dims=(3,))])).reshape(2, n).float()
-        return both.mean(dim=0)
+        both = self._raw(torch.cat([x, torch.flip(x, dims=(3,))])).float()
+        return torch.cat([both[:n], both[n:]], dim=1)
+
+    def _run(self, t: torch.Tensor) -> torch.Tensor:
+        return self._run_raw(t)[..., 0].mean(dim=1)
+
+    def estimate_tensor(self, rgb: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """
+        Return (log s, std of log s) as two N float32 tensors on ``device``.
+
+        The variance is the spread of the members' log s around their mean (flip copies count
+        as members: they average, so their disagreement is uncertainty too) plus their mean
+        predicted variance when the network has a variance head.
+        """
+        t, _ = _as_uint8_batch(rgb, self.device)
+        with torch.inference_mode():
+            raw = self._run_raw(t)
+        mean = raw[..., 0].mean(dim=1)
+        var = ((raw[..., 0] - mean.unsqueeze(1)) ** 2).mean(dim=1)
+        if raw.shape[-1] > 1:
+            var = var + raw[..., 1].exp().mean(dim=1)
+        return mean, var.sqrt()
+
+    def estimate(self, rgb: Any) -> ScaleEstimate:
+        """
+        Return the :class:`ScaleEstimate` of one H×W×3 uint8 image (floats) or a batch (arrays).
+
+        ``rgb`` is H×W×3, N×H×W×3 or a list of same-size images (numpy or torch, uint8).
+        """
+        t, single = _as_uint8_batch(rgb, self.device)
+        mean, std = self.estimate_tensor(t)
+        log_s = mean.cpu().numpy().astype(np.float32)
+        log_std = std.cpu().numpy().astype(np.float32)
+        lo, hi = self.cfg.log_scale_bounds
+        s = np.exp(np.clip(log_s, lo, hi)).astype(np.float32)
+        if single:
+            return ScaleEstimate(float(log_s[0]), float(log_std[0]), float(s[0]))
+        return ScaleEstimate(log_s, log_std, s)
 
     @classmethod
     def from_checkpoint(cls, path: PathLike,
@@ -509,6 +640,6 @@ class ScalePredictor:
 
 
 __all__: Sequence[str] = (
-    'ScaleNet', 'ScaleNetConfig', 'ScaleNetCheckpointError', 'ScalePredictor', 'count_parameters',
-    'fuse_conv_bn', 'load_scale_net', 'preprocess_rgb',
+    'ScaleEstimate', 'ScaleNet', 'ScaleNetConfig', 'ScaleNetCheckpointError', 'ScalePredictor',
+    'count_parameters', 'fuse_conv_bn', 'load_scale_net', 'preprocess_rgb',
     'save_scale_net')

@@ -106,6 +106,18 @@ class TrainConfig:
         :class:`ScaleNetConfig` default.
     :ivar net_options: extra :class:`ScaleNetConfig` fields (e.g. ``channels``, ``fc``).
     :ivar deterministic: ask torch for deterministic kernels (slower on GPU).
+    :ivar optimizer: ``'adam'`` (the paper) or ``'adamw'`` (decoupled weight decay).
+    :ivar schedule: ``'step'`` (StepLR, the paper) or ``'cosine'`` (cosine decay to 0 over
+        ``epochs``).
+    :ivar backbone_lr: learning rate of a pretrained backbone's trainable blocks (None: ``lr``);
+        the head always trains at ``lr``.
+    :ivar init_head_bias: start the log-s output at the mean training log s* (instead of 0), so
+        early epochs do not spend their steps on the offset.
+    :ivar pretrained: initialise a non-scratch backbone with its ImageNet weights (from the
+        installed weights package); False trains it from random weights.
+    :ivar variance_weight: weight of the Gaussian negative log-likelihood that trains the
+        variance head (``net_options['predict_variance']``); the mean still trains on MSE.
+    :ivar amp: bfloat16 autocast on CUDA (``'auto'``: on for CUDA, off on CPU; ``'off'``).
     """
 
     epochs: int = 50
@@ -128,6 +140,13 @@ class TrainConfig:
     input_size: Optional[Tuple[int, int]] = None
     net_options: Dict[str, Any] = field(default_factory=dict)
     deterministic: bool = True
+    optimizer: str = 'adam'
+    schedule: str = 'step'
+    backbone_lr: Optional[float] = None
+    init_head_bias: bool = False
+    pretrained: bool = True
+    variance_weight: float = 0.5
+    amp: str = 'auto'
 
     def validate(self) -> None:
         """Raise :class:`TrainingError` naming the first unusable value."""
@@ -153,6 +172,16 @@ class TrainConfig:
              f'rotate_deg must be in [0, 45], got {self.rotate_deg}')
         need(math.isfinite(self.aux_depth_weight) and self.aux_depth_weight >= 0,
              f'aux_depth_weight must be finite and >= 0, got {self.aux_depth_weight}')
+        need(self.optimizer in ('adam', 'adamw'),
+             f"optimizer must be 'adam' or 'adamw', got {self.optimizer!r}")
+        need(self.schedule in ('step', 'cosine'),
+             f"schedule must be 'step' or 'cosine', got {self.schedule!r}")
+        need(self.backbone_lr is None or (math.isfinite(self.backbone_lr)
+                                          and self.backbone_lr > 0),
+             f'backbone_lr must be > 0, got {self.backbone_lr}')
+        need(math.isfinite(self.variance_weight) and self.variance_weight >= 0,
+             f'variance_weight must be finite and >= 0, got {self.variance_weight}')
+        need(self.amp in ('auto', 'off'), f"amp must be 'auto' or 'off', got {self.amp!r}")
         if self.input_size is not None:
             size = tuple(int(v) for v in self.input_size)
             need(len(size) == 2 and min(size) >= 16,
@@ -249,6 +278,8 @@ def make_scale_net_config(cfg: TrainConfig, oracle: Any) -> 'sn.ScaleNetConfig':
                             f'known: {sorted(valid)}')
     if cfg.aux_depth_weight > 0:
         n_blocks = len(kwargs.get('channels', sn.ScaleNetConfig.channels))
+        if kwargs.get('backbone', 'scratch') != 'scratch':
+            n_blocks = 2   # a pretrained body: the head reads its output feature map (block 1)
         kwargs.setdefault('aux_depth_block', max(n_blocks - 1, 1))
         if not kwargs['aux_depth_block']:
             raise TrainingError('aux_depth_weight > 0 needs an auxiliary depth head: '
@@ -405,6 +436,76 @@ def _init_aux_bias(model: nn.Module, targets: torch.Tensor) -> None:
             head[-1].bias.fill_(mean_log)
 
 
+def gaussian_nll(mean: torch.Tensor, log_var: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """
+    Return the mean Gaussian negative log-likelihood of N targets under N×M predictions.
+
+    ``mean`` and ``log_var`` are N×M (log s and the log-variance of log s); pass a detached
+    ``mean`` so this term trains only the variance (the mean keeps its plain MSE).
+    """
+    err2 = (target.unsqueeze(1) - mean) ** 2
+    return 0.5 * (err2 * torch.exp(-log_var) + log_var).mean()
+
+
+def _single_nets(model: 'sn.ScaleNet') -> List['sn.ScaleNet']:
+    return list(model.members) if model.members is not None else [model]
+
+
+def _apply_finetune(model: 'sn.ScaleNet') -> List[nn.Module]:
+    """Freeze what the fine-tuning policy keeps fixed; return the frozen backbone modules."""
+    frozen: List[nn.Module] = []
+    for net in _single_nets(model):
+        if net.config.backbone == 'scratch':
+            continue
+        trainable = net.features.trainable_modules(net.config.finetune)
+        train_ids = {id(p) for m in trainable for p in m.parameters()}
+        for p in net.features.parameters():
+            p.requires_grad_(id(p) in train_ids)
+        if net.config.finetune != 'full':
+            keep = {id(m) for t in trainable for m in t.modules()}
+            frozen += [m for m in net.features.modules()
+                       if isinstance(m, nn.BatchNorm2d) and id(m) not in keep]
+    return frozen
+
+
+def _train_mode(model: nn.Module, frozen: Sequence[nn.Module]) -> None:
+    """Training mode, except frozen BatchNorm layers (their running statistics stay fixed)."""
+    model.train()
+    for m in frozen:
+        m.eval()
+
+
+def _make_optimizer(model: 'sn.ScaleNet', cfg: TrainConfig) -> torch.optim.Optimizer:
+    body, rest = [], []
+    for net in _single_nets(model):
+        body_ids = set()
+        if net.config.backbone != 'scratch':
+            body_ids = {id(p) for p in net.features.parameters()}
+        for p in net.parameters():
+            if p.requires_grad:
+                (body if id(p) in body_ids else rest).append(p)
+    groups = []
+    if body:
+        groups.append({'params': body, 'lr': cfg.backbone_lr or cfg.lr})
+    groups.append({'params': rest, 'lr': cfg.lr})
+    cls = torch.optim.AdamW if cfg.optimizer == 'adamw' else torch.optim.Adam
+    return cls(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def _init_head_bias(model: 'sn.ScaleNet', mean_log_scale: float) -> None:
+    with torch.no_grad():
+        for net in _single_nets(model):
+            net.head[-1].bias[0] = mean_log_scale
+
+
+def _autocast_factory(cfg: TrainConfig, device: torch.device):
+    import contextlib
+
+    if cfg.amp == 'auto' and device.type == 'cuda':
+        return lambda: torch.autocast('cuda', dtype=torch.bfloat16)
+    return contextlib.nullcontext
+
+
 def _evaluate_loss(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor,
                    batch_size: int) -> float:
     """Return the mean squared error on log s over all rows (no augmentation, eval mode)."""
@@ -536,10 +637,19 @@ def _train(oracle: Any, cfg: TrainConfig, out_dir: Path, resume: bool, progress:
     net_cfg = make_scale_net_config(cfg, oracle)
 
     torch.manual_seed(cfg.seed)
-    model = sn.ScaleNet(net_cfg).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg.step_size,
-                                                gamma=cfg.gamma)
+    model = sn.ScaleNet(net_cfg)
+    if net_cfg.backbone != 'scratch' and cfg.pretrained and not resume:
+        for net in _single_nets(model):
+            net.features.load_imagenet()
+    frozen = _apply_finetune(model)
+    model = model.to(device)
+    optimizer = _make_optimizer(model, cfg)
+    if cfg.schedule == 'cosine':
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.epochs)
+    else:
+        scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg.step_size,
+                                                    gamma=cfg.gamma)
+    autocast = _autocast_factory(cfg, device)
     gen = torch.Generator().manual_seed(cfg.seed)
     history: List[Dict[str, Any]] = []
     best_loss = math.inf
@@ -606,6 +716,8 @@ def _train(oracle: Any, cfg: TrainConfig, out_dir: Path, resume: bool, progress:
         aux_train = depth_grid_targets(np.asarray(grids)[train_idx]).to(device)
         if not resume:
             _init_aux_bias(model, aux_train)
+    if cfg.init_head_bias and not resume:
+        _init_head_bias(model, float(y_train.mean()))
     augment = _Augmenter(net_cfg, cfg.augment_flip, cfg.color_jitter, device,
                          cfg.rotate_deg, cfg.channel_shuffle)
     loss_fn = nn.MSELoss()
@@ -622,8 +734,8 @@ def _train(oracle: Any, cfg: TrainConfig, out_dir: Path, resume: bool, progress:
     for epoch0 in bar:
         epoch = epoch0 + 1
         t0 = time.perf_counter()
-        model.train()
-        lr_now = float(optimizer.param_groups[0]['lr'])
+        _train_mode(model, frozen)
+        lr_now = float(optimizer.param_groups[-1]['lr'])
         order = torch.randperm(n_train, generator=gen)
         total = 0.0
         total_aux = 0.0
@@ -635,14 +747,25 @@ def _train(oracle: Any, cfg: TrainConfig, out_dir: Path, resume: bool, progress:
             # net has one member, so this is the plain MSE of Algorithm 2.
             maps = None if aux_train is None else aux_train[idx]
             xb, maps = augment.with_maps(x_train[idx], gen, maps)
-            if maps is None:
-                pred, aux_pred = model.forward_members(xb), None
-            else:
-                pred, aux_pred = model.forward_with_aux(xb)
+            log_var = None
+            with autocast():
+                if maps is None:
+                    raw, aux_pred = model.forward_raw(xb).float(), None
+                    pred = raw[..., 0]
+                    if raw.shape[-1] > 1:
+                        log_var = raw[..., 1]
+                else:
+                    raw, aux_pred = model.forward_raw_with_aux(xb)
+                    raw = raw.float()
+                    pred = raw[..., 0]
+                    if raw.shape[-1] > 1:
+                        log_var = raw[..., 1]
             scale_loss = loss_fn(pred, yb.unsqueeze(1).expand_as(pred))
             loss = scale_loss
+            if log_var is not None and cfg.variance_weight > 0:
+                loss = loss + cfg.variance_weight * gaussian_nll(pred.detach(), log_var, yb)
             if aux_pred is not None:
-                aux_loss = aux_depth_loss(aux_pred, maps)
+                aux_loss = aux_depth_loss(aux_pred.float(), maps)
                 total_aux += float(aux_loss.detach()) * int(idx.numel())
                 loss = scale_loss + cfg.aux_depth_weight * aux_loss
             if not torch.isfinite(loss):

@@ -53,6 +53,10 @@ INDIRECT_MODULES = {'safetensors': 'python3-transformers-pip',
                     'huggingface_hub': 'python3-transformers-pip'}
 """Modules that arrive with another declared key (transformers requires both)."""
 NOT_ROSDEP_KEYS = {'python3-torch-pip', 'python3-safetensors-pip'}
+PIP_ONLY_MODULES = {'efficientnet_lite_pytorch': 'efficientnet-lite-pytorch'}
+"""Optional modules without any rosdep key: imported lazily (only for the pretrained scale-network
+backbone, adaptive_depth.backbones, which names the pip package when it is missing) and pinned in
+requirements.txt instead of package.xml."""
 
 
 def _package():
@@ -99,7 +103,11 @@ def test_every_imported_module_is_declared():
     module_to_key.update(INDIRECT_MODULES)
     imports = _third_party_imports()
     assert {'torch', 'rclpy', 'cv2', 'launch_ros'} <= set(imports)
+    requirements = (REPO_ROOT / 'requirements.txt').read_text()
     for module, where in imports.items():
+        if module in PIP_ONLY_MODULES:
+            assert f'{PIP_ONLY_MODULES[module]}==' in requirements, module
+            continue
         key = module_to_key.get(module, module if module in ROS_PACKAGES else None)
         assert key is not None, f'{module} (imported in {where}) has no known rosdep key'
         assert key in exec_keys, f'{module} (imported in {where}) needs <exec_depend>{key}'

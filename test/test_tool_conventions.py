@@ -36,8 +36,8 @@ import numpy as np
 import pytest
 
 SIM = ['--data', 'synthetic:8', '--synthetic-size', '60x80', '--simulated', '--no-progress']
-NET = ['--input-size', '16', '--channels', '4', '--fc', '4', '--batch-size', '4',
-       '--val-every', '5', '--device', 'cpu', '--quiet', '--threads', '1']
+NET = ['--recipe', 'paper', '--input-size', '16', '--channels', '4', '--fc', '4',
+       '--batch-size', '4', '--val-every', '5', '--device', 'cpu', '--quiet', '--threads', '1']
 
 
 def _one_error_line(capsys, prog: str) -> str:
@@ -217,13 +217,13 @@ def test_train_scale_net_out_policy_resume_errors_and_interrupts(tmp_path, monke
     base = ['--oracle', str(oracle), '--out', str(out)] + NET
     # Ctrl-C inside epoch 1: nothing to resume, and the tool says so.
     with monkeypatch.context() as m:
-        m.setattr(ScaleNet, 'forward_members', _raise_keyboard_interrupt)
+        m.setattr(ScaleNet, 'forward_raw', _raise_keyboard_interrupt)
         assert train_scale_net.main(base + ['--epochs', '3']) == 130
     assert 'nothing can be resumed' in capsys.readouterr().err
     assert train_scale_net.main(base + ['--epochs', '3']) == 2            # used --out
     _one_error_line(capsys, 'train_scale_net')
     # Ctrl-C in epoch 2 (2 batches an epoch): --resume continues from epoch 1.
-    original = ScaleNet.forward_members
+    original = ScaleNet.forward_raw
     count = {'n': 0}
 
     def forward(self, x):
@@ -233,7 +233,7 @@ def test_train_scale_net_out_policy_resume_errors_and_interrupts(tmp_path, monke
         return original(self, x)
 
     with monkeypatch.context() as m:
-        m.setattr(ScaleNet, 'forward_members', forward)
+        m.setattr(ScaleNet, 'forward_raw', forward)
         assert train_scale_net.main(base + ['--epochs', '3', '--overwrite']) == 130
     assert 'continue with --resume' in capsys.readouterr().err
     assert train_scale_net.main(base + ['--epochs', '3', '--resume']) == 0

@@ -26,8 +26,8 @@ import pytest
 
 SHARED = Path(__file__).resolve().parents[1].parent / 'shared'
 NYU = SHARED / 'data' / 'nyu_test_sample'
-SMALL_NET = ['--input-size', '32x40', '--channels', '8,16', '--fc', '16', '--batch-size', '8',
-             '--quiet']
+SMALL_NET = ['--recipe', 'paper', '--input-size', '32x40', '--channels', '8,16', '--fc', '16',
+             '--batch-size', '8', '--quiet']
 
 
 def _rows(path: Path):

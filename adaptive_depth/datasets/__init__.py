@@ -33,6 +33,17 @@ intrinsics at the image size; samples are read lazily in ``__getitem__``):
     ``intrinsics`` (used when there is no camera_info topic).
 ``synthetic:N[:FIRST_SEED]``
     N procedurally rendered scenes. Options: ``width`` (640), ``height`` (480).
+``tum:PATH``
+    TUM RGB-D sequence (``rgb.txt``, ``depth.txt``, optional ``associations.txt``; timestamp
+    pairing otherwise). Options: ``depth_scale`` (5000 or the calibration YAML's
+    ``DepthMapFactor``), ``intrinsics``, ``association``, ``max_dt`` (0.02 s).
+``sevenscenes:PATH``
+    7-Scenes / 3DMatch / SUN3D fragments (``frame-NNNNNN.color.*`` + ``.depth.png`` +
+    ``camera-intrinsics.txt``; a folder of sequences gives one recording each). Options:
+    ``depth_scale`` (1000), ``intrinsics``.
+
+Recording sources (``tum``, ``sevenscenes``) put ``recording`` and ``frame`` into each
+sample's ``meta`` (datasets.recordings); raw depth 0 and 65535 are invalid there.
 
 Options that are None are ignored, so CLIs can pass every option through; an option a source
 does not take raises ``ValueError``.
@@ -47,7 +58,7 @@ from adaptive_depth.datasets.base import (DatasetError, DatasetFileNotFoundError
 from adaptive_depth.datasets.folder import fit_intrinsics, parse_intrinsics_option
 from adaptive_depth.sample import RGBDSample
 
-SOURCE_KINDS = ('nyu-mat', 'nyu-folder', 'folder', 'bag', 'synthetic')
+SOURCE_KINDS = ('nyu-mat', 'nyu-folder', 'folder', 'bag', 'synthetic', 'tum', 'sevenscenes')
 
 SOURCE_OPTIONS = {
     'nyu-mat': ('split', 'split_file'),
@@ -55,6 +66,8 @@ SOURCE_OPTIONS = {
     'folder': ('depth_scale', 'intrinsics', 'association'),
     'bag': ('color_topic', 'depth_topic', 'info_topic', 'tolerance_s', 'every', 'intrinsics'),
     'synthetic': ('width', 'height'),
+    'tum': ('depth_scale', 'intrinsics', 'association', 'max_dt'),
+    'sevenscenes': ('depth_scale', 'intrinsics'),
 }
 
 __all__ = ['DatasetError', 'DatasetFileNotFoundError', 'LazyDataset', 'SOURCE_KINDS',
@@ -149,6 +162,15 @@ def open_dataset(spec: str, **options: Any) -> Sequence[RGBDSample]:
     if kind == 'nyu-folder':
         from adaptive_depth.datasets.nyu_folder import NyuFolderDataset
         return NyuFolderDataset(path, depth_scale=float(opts.get('depth_scale', 1000.0)))
+    if kind == 'tum':
+        from adaptive_depth.datasets.recordings import TumDataset
+        return TumDataset(path, depth_scale=opts.get('depth_scale'),
+                          intrinsics=opts.get('intrinsics'), association=opts.get('association'),
+                          max_dt=float(opts.get('max_dt', 0.02)))
+    if kind == 'sevenscenes':
+        from adaptive_depth.datasets.recordings import SevenScenesDataset
+        return SevenScenesDataset(path, depth_scale=float(opts.get('depth_scale', 1000.0)),
+                                  intrinsics=opts.get('intrinsics'))
     if kind == 'folder':
         from adaptive_depth.datasets.folder import FolderDataset
         return FolderDataset(path, depth_scale=float(opts.get('depth_scale', 1000.0)),

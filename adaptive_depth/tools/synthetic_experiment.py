@@ -181,7 +181,8 @@ def _run(args: argparse.Namespace, evaluate, generate_oracle, train_scale_net) -
                + quiet,
                timings)
     train_argv = ['--oracle', str(out / 'oracle_train'), '--out', str(out / 'scale_net'),
-                  '--epochs', str(args.epochs), '--batch-size', str(args.batch_size),
+                  '--recipe', 'paper', '--epochs', str(args.epochs),
+                  '--batch-size', str(args.batch_size),
                   '--lr', str(args.lr), '--step-size', str(args.step_size),
                   '--input-size', args.input_size, '--channels', args.channels,
                   '--fc', args.fc, '--seed', str(args.seed), '--device', args.device,

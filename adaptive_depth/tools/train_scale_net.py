@@ -17,7 +17,11 @@
 
 Example::
 
-    adaptive_depth_train_scale_net --oracle runs/nyu_train_oracle --out runs/scale_net --epochs 50
+    adaptive_depth_train_scale_net --oracle runs/nyu_train_oracle --out runs/scale_net
+    adaptive_depth_train_scale_net --oracle runs/nyu_train_oracle --out runs/paper --recipe paper
+
+``--recipe`` picks the settings (adaptive_depth.recipes; default: the measured best), every other
+option overrides one of them.
 
 Writes ``best/`` and ``last/`` checkpoints (``model.safetensors`` + ``config.json``), periodic
 ``checkpoints/epoch_NNNN/``, ``history.json``, ``split.json`` and ``loss_curve.png``.
@@ -62,85 +66,125 @@ def parse_int_list(text: str) -> Tuple[int, ...]:
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of ``train_scale_net``."""
+    from adaptive_depth.backbones import BACKBONES, FINETUNE_POLICIES
+    from adaptive_depth.recipes import DEFAULT_RECIPE, RECIPES
+
     p = argparse.ArgumentParser(
         prog='train_scale_net',
         description='Train the scale network (image -> log s) on an oracle directory written by '
-                    'generate_oracle: MSE on log s, Adam, gradient clipping, StepLR, seeded '
-                    'hold-out validation, best/last checkpoints (paper Algorithm 2).',
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                    'generate_oracle, from a named recipe (adaptive_depth.recipes) whose '
+                    'settings the options below override; seeded hold-out validation, best/last '
+                    'checkpoints (paper Algorithm 2 is --recipe paper).',
+        argument_default=argparse.SUPPRESS)
     p.add_argument('--oracle', required=True, metavar='DIR',
                    help='oracle directory (oracle.csv, oracle.json, images.npy) from '
                         'generate_oracle; only rows with kept=1 are used')
     p.add_argument('--out', required=True, metavar='DIR',
                    help='output directory for checkpoints (best/, last/, checkpoints/), '
                         'history.json, split.json and loss_curve.png')
-    p.add_argument('--epochs', type=int, default=50, help='number of training epochs')
-    p.add_argument('--batch-size', type=int, default=32, help='images per optimisation step')
-    p.add_argument('--lr', type=float, default=1e-3, help='initial Adam learning rate')
-    p.add_argument('--weight-decay', type=float, default=0.0, help='Adam weight decay (L2)')
-    p.add_argument('--grad-clip', type=float, default=1.0,
+    p.add_argument('--recipe', default=DEFAULT_RECIPE, choices=sorted(RECIPES),
+                   help=f'training recipe (default {DEFAULT_RECIPE}, the measured best: '
+                        f'docs/scale_net.md); every option below defaults to the recipe value')
+    p.add_argument('--epochs', type=int, help='number of training epochs')
+    p.add_argument('--batch-size', type=int, help='images per optimisation step')
+    p.add_argument('--lr', type=float, help='initial learning rate (of the head)')
+    p.add_argument('--backbone-lr', type=float,
+                   help='learning rate of a pretrained backbone (default: --lr)')
+    p.add_argument('--optimizer', choices=('adam', 'adamw'), help='optimiser')
+    p.add_argument('--schedule', choices=('step', 'cosine'),
+                   help='learning-rate schedule: StepLR (--step-size, --gamma) or cosine decay')
+    p.add_argument('--weight-decay', type=float, help='weight decay')
+    p.add_argument('--grad-clip', type=float,
                    help='maximum global gradient norm; 0 disables clipping')
-    p.add_argument('--step-size', type=int, default=10,
+    p.add_argument('--step-size', type=int,
                    help='StepLR period: multiply the learning rate by --gamma every this many '
                         'epochs')
-    p.add_argument('--gamma', type=float, default=0.5, help='StepLR decay factor')
-    p.add_argument('--val-fraction', type=float, default=0.2,
-                   help='fraction of the kept samples held out for validation (seeded split)')
-    p.add_argument('--val-every', type=int, default=5,
+    p.add_argument('--gamma', type=float, help='StepLR decay factor')
+    p.add_argument('--val-fraction', type=float,
+                   help='fraction of the kept samples held out for validation (seeded split; '
+                        'default 0.2). Use 0 for frames of one recording (near-duplicates)')
+    p.add_argument('--val-every', type=int,
                    help='validate every N epochs (and at the last epoch)')
-    p.add_argument('--checkpoint-every', type=int, default=10,
+    p.add_argument('--checkpoint-every', type=int,
                    help='keep a checkpoint copy every N epochs in checkpoints/ (0: never)')
-    p.add_argument('--seed', type=int, default=0,
+    p.add_argument('--seed', type=int,
                    help='seed of the split, initial weights, batch order and augmentation '
                         '(same seed -> same losses)')
-    p.add_argument('--device', default='auto',
-                   help="'auto' (CUDA if available), 'cpu', 'cuda' or 'cuda:N'")
+    p.add_argument('--device',
+                   help="'auto' (CUDA if available, default), 'cpu', 'cuda' or 'cuda:N'")
     again = p.add_mutually_exclusive_group()
-    again.add_argument('--resume', action='store_true',
+    again.add_argument('--resume', action='store_true', default=False,
                        help='continue the run in --out from last/training_state.pt up to '
                             '--epochs (same oracle, seed and network options required)')
-    again.add_argument('--overwrite', action='store_true',
+    again.add_argument('--overwrite', action='store_true', default=False,
                        help='delete what a used --out holds and train from scratch')
-    p.add_argument('--input-size', type=parse_size, default=(224, 224), metavar='N|HxW',
+    p.add_argument('--input-size', type=parse_size, metavar='N|HxW',
                    help='network input size in pixels (height x width); e.g. 128x160 is faster')
-    p.add_argument('--channels', type=parse_int_list, default=None, metavar='C1,C2,...',
-                   help='conv block channels (default: ScaleNetConfig default 32,64,128,256)')
-    p.add_argument('--fc', type=parse_int_list, default=None, metavar='H1,...',
-                   help='hidden fully connected sizes (default: ScaleNetConfig default 128)')
-    p.add_argument('--dropout', type=float, default=None,
-                   help='dropout before the fully connected layers (default: ScaleNetConfig '
-                        'default 0.2)')
+    p.add_argument('--backbone', choices=BACKBONES,
+                   help="'scratch' (the paper's CNN) or an ImageNet-pretrained EfficientNet-Lite")
+    p.add_argument('--finetune', choices=FINETUNE_POLICIES,
+                   help='how much of a pretrained backbone trains')
+    p.add_argument('--no-pretrained', action='store_true',
+                   help='start a non-scratch backbone from random weights (ablation)')
+    p.add_argument('--channels', type=parse_int_list, metavar='C1,C2,...',
+                   help='conv block channels of the scratch CNN (ScaleNetConfig default '
+                        '32,64,128,256)')
+    p.add_argument('--fc', type=parse_int_list, metavar='H1,...',
+                   help='hidden fully connected sizes (ScaleNetConfig default 128)')
+    p.add_argument('--dropout', type=float,
+                   help='dropout before the fully connected layers (ScaleNetConfig default 0.2)')
     p.add_argument('--no-flip', action='store_true',
                    help='disable random horizontal flips (scale-preserving augmentation)')
-    p.add_argument('--color-jitter', type=float, default=0.1,
+    p.add_argument('--color-jitter', type=float,
                    help='maximum relative brightness/contrast jitter (0 disables); no crops or '
                         'zoom are ever used because they change the apparent scale')
-    p.add_argument('--rotate-deg', type=float, default=0.0,
+    p.add_argument('--rotate-deg', type=float,
                    help='random camera roll of up to ± this many degrees (scale-preserving '
                         'augmentation; 0 disables)')
     p.add_argument('--channel-shuffle', action='store_true',
                    help='randomly permute the RGB channels of training images (colour carries '
                         'no scale)')
-    p.add_argument('--members', type=int, default=None,
+    p.add_argument('--members', type=int,
                    help='train a deep ensemble of this many independently initialised networks '
-                        'whose log-scales are averaged (default 1)')
-    p.add_argument('--aux-depth-weight', type=float, default=0.0,
-                   help='weight of the auxiliary coarse-depth loss: a training-only head '
-                        "regresses the oracle directory's ground-truth log depth "
-                        '(depth_grid.npy), which teaches the network metric scene size from '
-                        "far more than one number per image. 0 is the paper's plain MSE on "
-                        'log s; 3 closes more of the gap on the synthetic benchmark '
-                        '(docs/scale_net.md)')
-    p.add_argument('--aux-depth-block', type=int, default=None,
+                        'whose log-scales are averaged (their spread is an uncertainty)')
+    p.add_argument('--predict-variance', action='store_true',
+                   help='add a head output for the variance of log s (Gaussian NLL), the '
+                        'per-frame uncertainty of ScalePredictor.estimate')
+    p.add_argument('--aux-depth-weight', type=float,
+                   help='weight of the auxiliary coarse-depth loss (scratch CNN only): a '
+                        "training-only head regresses the oracle directory's ground-truth log "
+                        "depth (depth_grid.npy). 0 is the paper's plain MSE on log s")
+    p.add_argument('--aux-depth-block', type=int,
                    help='conv block (1-based) whose output feeds the auxiliary depth head '
                         '(default: the second-to-last block)')
     p.add_argument('--test-time-flip', action='store_true',
                    help='store in the checkpoint that inference averages the log-scales of the '
                         'image and its mirror image (2x scale-network cost, less variance)')
-    p.add_argument('--threads', type=int, default=None,
-                   help='torch CPU threads (default: torch default)')
-    p.add_argument('--quiet', action='store_true', help='no progress bars')
+    p.add_argument('--threads', type=int, help='torch CPU threads (default: torch default)')
+    p.add_argument('--quiet', action='store_true', default=False, help='no progress bars')
     return p
+
+
+_TRAIN_FIELDS = ('epochs', 'batch_size', 'lr', 'backbone_lr', 'optimizer', 'schedule',
+                 'weight_decay', 'grad_clip', 'step_size', 'gamma', 'val_fraction', 'val_every',
+                 'checkpoint_every', 'seed', 'device', 'input_size', 'color_jitter',
+                 'rotate_deg', 'channel_shuffle', 'aux_depth_weight')
+_NET_FIELDS = ('backbone', 'finetune', 'channels', 'fc', 'dropout', 'members',
+               'predict_variance', 'aux_depth_block', 'test_time_flip')
+
+
+def config_from_args(args: argparse.Namespace):
+    """Return the TrainConfig of ``args``: the recipe's settings with the given options."""
+    from adaptive_depth.recipes import recipe_config
+
+    given = vars(args)
+    train = {k: given[k] for k in _TRAIN_FIELDS if k in given}
+    net = {k: given[k] for k in _NET_FIELDS if k in given}
+    if given.get('no_flip'):
+        train['augment_flip'] = False
+    if given.get('no_pretrained'):
+        train['pretrained'] = False
+    return recipe_config(args.recipe, net_options=net, **train)
 
 
 @tool_main(PROG)
@@ -148,33 +192,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the tool; return the exit code (docs/tools.md: 0 ok, 2 user error, 130)."""
     args = build_parser().parse_args(argv)
     from adaptive_depth.oracle_dataset import read_oracle_dir
-    from adaptive_depth.training import train_scale_net, TrainConfig
+    from adaptive_depth.training import train_scale_net
     import torch
 
-    if args.threads:
+    if getattr(args, 'threads', None):
         torch.set_num_threads(int(args.threads))
-    net_options = {}
-    if args.channels is not None:
-        net_options['channels'] = args.channels
-    if args.fc is not None:
-        net_options['fc'] = args.fc
-    if args.dropout is not None:
-        net_options['dropout'] = args.dropout
-    if args.members is not None:
-        net_options['members'] = args.members
-    if args.aux_depth_block is not None:
-        net_options['aux_depth_block'] = args.aux_depth_block
-    if args.test_time_flip:
-        net_options['test_time_flip'] = True
-    cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                      weight_decay=args.weight_decay, grad_clip=args.grad_clip,
-                      step_size=args.step_size, gamma=args.gamma,
-                      val_fraction=args.val_fraction, val_every=args.val_every,
-                      checkpoint_every=args.checkpoint_every, seed=args.seed, device=args.device,
-                      augment_flip=not args.no_flip, color_jitter=args.color_jitter,
-                      rotate_deg=args.rotate_deg, channel_shuffle=args.channel_shuffle,
-                      aux_depth_weight=args.aux_depth_weight, input_size=args.input_size,
-                      net_options=net_options)
+    cfg = config_from_args(args)
     cfg.validate()
     oracle = read_oracle_dir(args.oracle)
     out = check_out(args.out, overwrite=args.overwrite, resume=args.resume)
@@ -189,7 +212,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         raise Interrupted(_interrupted_message(out)) from None
     lines: List[str] = [
         f'trained {len(result.history)} epoch(s) on {len(result.train_names)} samples '
-        f'({len(result.val_names)} held out) in {result.seconds:.1f} s',
+        f'({len(result.val_names)} held out) in {result.seconds:.1f} s (recipe {args.recipe})',
         f'best epoch {result.best_epoch}: loss {result.best_val_loss:.5f} -> {result.best_dir}',
         f'last checkpoint -> {result.last_dir}',
     ]

@@ -1,0 +1,76 @@
+# Copyright 2026 The adaptive_depth Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+Named training recipes of the scale network (one owner for each recipe's settings).
+
+``paper``
+    Algorithm 2 as published: the 4-block CNN at 224×224, Adam 1e-3, StepLR, 50 epochs.
+``scratch``
+    The from-scratch recipe of the synthetic acceptance experiment: a 3-member ensemble of a
+    6-block CNN at 96×128, auxiliary coarse-depth loss (weight 3), roll / channel-shuffle
+    augmentation, flip test-time averaging.
+``pretrained``
+    ImageNet-pretrained EfficientNet-Lite0 at 192×256 with its own normalisation, fully
+    fine-tuned: AdamW (head 1e-3, body 3e-4, weight decay 1e-4), cosine schedule, 20 epochs,
+    flips, output bias started at the mean log s*, flip test-time averaging and a variance head
+    (Gaussian NLL) for the per-frame uncertainty.
+``pretrained_aux``
+    ``pretrained`` plus the auxiliary coarse-depth loss (weight 3) on the body's output
+    feature map (a training-only head; docs/scale_net.md).
+``pretrained_last``
+    As ``pretrained`` but only the last third of the blocks (and the head) train.
+
+:func:`recipe_config` returns the :class:`adaptive_depth.training.TrainConfig` of a recipe.
+"""
+
+from typing import Any, Dict
+
+RECIPES: Dict[str, Dict[str, Any]] = {
+    'paper': {'epochs': 50, 'lr': 1e-3, 'step_size': 10, 'input_size': (224, 224)},
+    'scratch': {'epochs': 50, 'lr': 1e-3, 'step_size': 10, 'input_size': (96, 128),
+                'rotate_deg': 6.0, 'channel_shuffle': True, 'aux_depth_weight': 3.0,
+                'net_options': {'channels': (8, 16, 32, 64, 128, 128), 'fc': (64,),
+                                'members': 3, 'test_time_flip': True}},
+    'pretrained': {'epochs': 20, 'lr': 1e-3, 'backbone_lr': 3e-4, 'weight_decay': 1e-4,
+                   'optimizer': 'adamw', 'schedule': 'cosine', 'input_size': (192, 256),
+                   'color_jitter': 0.1, 'init_head_bias': True,
+                   'net_options': {'backbone': 'efficientnet_lite0', 'fc': (), 'dropout': 0.2,
+                                   'test_time_flip': True, 'predict_variance': True}},
+}
+RECIPES['pretrained_aux'] = {**RECIPES['pretrained'], 'aux_depth_weight': 3.0}
+RECIPES['pretrained_last'] = {
+    **RECIPES['pretrained'],
+    'net_options': {**RECIPES['pretrained']['net_options'], 'finetune': 'last'}}
+
+DEFAULT_RECIPE = 'pretrained'
+"""The recipe ``train_scale_net --recipe`` uses by default (measured best: docs/scale_net.md)."""
+
+
+def recipe_config(name: str, **overrides: Any):
+    """
+    Return the TrainConfig of recipe ``name`` with keyword overrides.
+
+    ``net_options`` overrides are merged into the recipe's (not replaced).
+    """
+    from adaptive_depth.training import TrainConfig
+
+    if name not in RECIPES:
+        raise ValueError(f'unknown recipe {name!r}; known: {", ".join(RECIPES)}')
+    kwargs = dict(RECIPES[name])
+    net = dict(kwargs.pop('net_options', {}))
+    net.update(overrides.pop('net_options', None) or {})
+    kwargs.update(overrides)
+    kwargs['net_options'] = net
+    return TrainConfig(**kwargs)

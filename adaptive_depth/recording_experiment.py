@@ -1,0 +1,600 @@
+# Copyright 2026 The adaptive_depth Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+The recording experiment, without ROS: train scale networks on some RGB-D data, test on other.
+
+1. :func:`prepare_frames` reads every frame of a dataset spec once (in worker processes), runs
+   the base model (the SIMULATED one by default), computes the oracle scale s* (W1-optimal,
+   :func:`adaptive_depth.oracle.optimal_scale`) and keeps what training and evaluation need:
+   the 240×320 training copy of the image, the coarse ground-truth depth grid, and the
+   per-frame *metric summary* — 1024 quantiles of the valid ratios r = prediction / ground
+   truth plus the means of p², p·g and g² — from which AbsRel (mean |s·r − 1|), δ1 and RMSE of
+   the scaled prediction s·p follow for any scale s without keeping the depth maps.
+2. :func:`run_experiment` trains each recipe (:data:`adaptive_depth.recipes.RECIPES`) on the
+   training frames for each seed, predicts log s with its uncertainty on the test frames and
+   reports, per recipe: Table I (scale errors against s*), Table II (AbsRel, RMSE, δ1 of no
+   scaling, the oracle and the learned scale), the fraction of the AbsRel gap closed, temporal
+   stability on runs of consecutive frames (frame-to-frame scale change with and without the
+   EMA smoothing of :mod:`adaptive_depth.smoothing`) and how well the uncertainty ranks the
+   errors (Spearman correlation of std with |log s − log s*|; error of the most certain half).
+
+Train and test data are whole datasets given separately, so no run of consecutive frames is
+ever split between them; model selection uses the training loss (no validation split inside a
+recording).
+"""
+
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+QUANTILES = 1024
+"""Quantiles of the per-frame depth ratio kept for the metrics (AbsRel error < 1e-3)."""
+
+SMOOTHING_ALPHAS: Tuple[float, ...] = (0.5, 0.7, 0.8, 0.9)
+"""EMA weights tried for the temporal stability table (the node's ``scale_smoothing``)."""
+
+MIN_RUN = 5
+"""Fewest consecutive frames a recording needs to enter the temporal stability table."""
+
+
+@dataclass
+class FrameSet:
+    """
+    Prepared frames of one or more datasets (rows in dataset order).
+
+    :ivar names: N sample names; ``recordings`` N recording names (runs of consecutive frames;
+        a sample without one is its own); ``frames`` N frame numbers (-1 when unknown).
+    :ivar images: N×240×320×3 uint8 training copies; ``depth_grids`` N×24×32 metres (NaN).
+    :ivar log_scales: N oracle log s*; ``ratio_q`` N×Q sorted quantiles of prediction / ground
+        truth over the evaluation mask; ``moments`` N×3 means of p², p·g, g² (m²) there.
+    :ivar specs: the dataset specs; ``simulated`` whether the base model is simulated;
+        ``base_model`` its name; ``skipped`` (name, reason) of unusable frames.
+    """
+
+    names: List[str]
+    recordings: List[str]
+    frames: np.ndarray
+    images: np.ndarray
+    depth_grids: np.ndarray
+    log_scales: np.ndarray
+    ratio_q: np.ndarray
+    moments: np.ndarray
+    specs: List[str]
+    simulated: bool
+    base_model: str
+    skipped: List[Tuple[str, str]] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        """Return the number of frames."""
+        return len(self.names)
+
+    @property
+    def kept(self) -> np.ndarray:
+        """Every prepared frame is used (the oracle's percentile filter is not applied)."""
+        return np.ones(len(self.names), dtype=bool)
+
+    @property
+    def meta(self) -> Dict[str, Any]:
+        """Oracle-like metadata for :func:`adaptive_depth.training.train_scale_net`."""
+        return {'base_model': {'name': self.base_model, 'simulated': self.simulated},
+                'dataset': {'spec': ' + '.join(self.specs)}}
+
+    def subset(self, rows: Sequence[int]) -> 'FrameSet':
+        """Return the frames ``rows`` (in that order)."""
+        idx = np.asarray(rows, dtype=np.int64)
+        return FrameSet([self.names[i] for i in idx], [self.recordings[i] for i in idx],
+                        self.frames[idx], self.images[idx], self.depth_grids[idx],
+                        self.log_scales[idx], self.ratio_q[idx], self.moments[idx],
+                        list(self.specs), self.simulated, self.base_model, list(self.skipped))
+
+
+def concat_frames(parts: Sequence[FrameSet]) -> FrameSet:
+    """Return the frames of ``parts`` one after the other."""
+    if len(parts) == 1:
+        return parts[0]
+    return FrameSet(
+        [n for p in parts for n in p.names], [r for p in parts for r in p.recordings],
+        np.concatenate([p.frames for p in parts]), np.concatenate([p.images for p in parts]),
+        np.concatenate([p.depth_grids for p in parts]),
+        np.concatenate([p.log_scales for p in parts]),
+        np.concatenate([p.ratio_q for p in parts]), np.concatenate([p.moments for p in parts]),
+        [s for p in parts for s in p.specs], any(p.simulated for p in parts),
+        ' + '.join(sorted({p.base_model for p in parts})),
+        [s for p in parts for s in p.skipped])
+
+
+# ----------------------------------------------------------------------------- preparation
+
+_WORKER: Dict[str, Any] = {}
+
+
+def _worker_init(spec: str, options: Dict[str, Any], model_options: Dict[str, Any]) -> None:
+    from adaptive_depth.base_models import SimulatedBaseModel
+    from adaptive_depth.datasets import open_dataset
+    import cv2
+
+    cv2.setNumThreads(1)
+    _WORKER['dataset'] = open_dataset(spec, **options)
+    _WORKER['model'] = SimulatedBaseModel(**model_options)
+
+
+def summarise_frame(pred: np.ndarray, gt: np.ndarray, mask: np.ndarray) -> Tuple[
+        float, np.ndarray, np.ndarray]:
+    """
+    Return (log s*, Q ratio quantiles, 3 moments) of one frame (H×W metres, H×W bool mask).
+
+    Raises ``ValueError`` when the frame has no valid pixel.
+    """
+    from adaptive_depth.oracle import optimal_scale
+
+    ok = mask & np.isfinite(pred) & (pred > 0) & np.isfinite(gt) & (gt > 0)
+    if not ok.any():
+        raise ValueError('no valid depth pixel')
+    p = pred[ok].astype(np.float64)
+    g = gt[ok].astype(np.float64)
+    s = optimal_scale(p, g)
+    q = np.quantile(p / g, (np.arange(QUANTILES) + 0.5) / QUANTILES).astype(np.float32)
+    moments = np.array([np.mean(p * p), np.mean(p * g), np.mean(g * g)], dtype=np.float64)
+    return math.log(s), q, moments
+
+
+def _prepare_one(index: int):
+    from adaptive_depth.evaluation import eval_mask
+    from adaptive_depth.oracle_dataset import coarse_depth_grid, resize_for_oracle
+
+    dataset, model = _WORKER['dataset'], _WORKER['model']
+    sample = dataset[index]
+    meta = sample.meta or {}
+    try:
+        gt = np.asarray(sample.depth, dtype=np.float32)
+        pred = np.asarray(model.predict(sample), dtype=np.float32)
+        mask = eval_mask(sample, gt, crop='auto')
+        log_s, q, moments = summarise_frame(pred, gt, mask)
+    except ValueError as exc:
+        return index, sample.name, None, str(exc)
+    return index, sample.name, (str(meta.get('recording') or sample.name),
+                                int(meta.get('frame', -1)), resize_for_oracle(sample.rgb),
+                                coarse_depth_grid(gt), log_s, q, moments), ''
+
+
+def prepare_frames(spec: str, options: Optional[Dict[str, Any]] = None,
+                   model_options: Optional[Dict[str, Any]] = None, workers: int = 0,
+                   progress: bool = True) -> FrameSet:
+    """
+    Read, predict and summarise every frame of dataset ``spec`` (see the module docstring).
+
+    :param options: dataset options (:func:`adaptive_depth.datasets.open_dataset`).
+    :param model_options: :class:`adaptive_depth.base_models.SimulatedBaseModel` arguments.
+    :param workers: processes (0: one per CPU core, at most 16).
+    :raises ValueError: when no frame of the dataset is usable.
+    """
+    from adaptive_depth.base_models import SimulatedBaseModel
+    from adaptive_depth.datasets import open_dataset
+    from tqdm.auto import tqdm
+
+    options = {k: v for k, v in (options or {}).items() if v is not None}
+    model_options = dict(model_options or {})
+    n = len(open_dataset(spec, **options))
+    workers = int(workers) or min(16, os.cpu_count() or 1)
+    results: List[Any] = [None] * n
+    skipped: List[Tuple[str, str]] = []
+    bar = tqdm(total=n, desc=f'prepare {spec}', disable=not progress, unit='frame')
+    if workers <= 1:
+        _worker_init(spec, options, model_options)
+        outputs = map(_prepare_one, range(n))
+        pool = None
+    else:
+        pool = ProcessPoolExecutor(workers, initializer=_worker_init,
+                                   initargs=(spec, options, model_options))
+        outputs = pool.map(_prepare_one, range(n), chunksize=8)
+    try:
+        for index, name, row, reason in outputs:
+            bar.update(1)
+            if row is None:
+                skipped.append((name, reason))
+            else:
+                results[index] = (name,) + row
+    finally:
+        bar.close()
+        if pool is not None:
+            pool.shutdown()
+    rows = [r for r in results if r is not None]
+    if not rows:
+        raise ValueError(f'{spec}: no usable frame (first problem: '
+                         f'{skipped[0][1] if skipped else "empty dataset"})')
+    name = SimulatedBaseModel(**model_options).name
+    return FrameSet([r[0] for r in rows], [r[1] for r in rows],
+                    np.array([r[2] for r in rows], dtype=np.int64),
+                    np.stack([r[3] for r in rows]), np.stack([r[4] for r in rows]),
+                    np.array([r[5] for r in rows], dtype=np.float64),
+                    np.stack([r[6] for r in rows]), np.stack([r[7] for r in rows]),
+                    [spec], True, name, skipped)
+
+
+# --------------------------------------------------------------------------------- metrics
+
+
+def frame_metrics(frames: FrameSet, scales: np.ndarray) -> Dict[str, np.ndarray]:
+    """Return per-frame AbsRel, RMSE (m) and δ1 of the prediction scaled by N ``scales``."""
+    s = np.asarray(scales, dtype=np.float64).reshape(-1, 1)
+    sr = s * frames.ratio_q.astype(np.float64)
+    abs_rel = np.abs(sr - 1.0).mean(axis=1)
+    delta1 = (np.maximum(sr, 1.0 / sr) < 1.25).mean(axis=1)
+    m = frames.moments
+    s1 = s[:, 0]
+    rmse = np.sqrt(np.maximum(s1 * s1 * m[:, 0] - 2 * s1 * m[:, 1] + m[:, 2], 0.0))
+    return {'abs_rel': abs_rel, 'rmse': rmse, 'delta1': delta1}
+
+
+def spearman(a: np.ndarray, b: np.ndarray) -> float:
+    """Return Spearman's rank correlation of two N vectors (NaN for N < 3 or a constant one)."""
+    from scipy import stats
+
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a.size < 3 or np.ptp(a) == 0 or np.ptp(b) == 0:
+        return float('nan')
+    return float(stats.spearmanr(a, b)[0])
+
+
+def _gap(none: float, oracle: float, learned: float) -> float:
+    from adaptive_depth.evaluation import gap_closure
+
+    return gap_closure(none, oracle, learned)
+
+
+def runs_of(frames: FrameSet) -> List[np.ndarray]:
+    """Return the row indices of each recording in frame order (recordings of ≥ MIN_RUN)."""
+    out = []
+    recs = np.asarray(frames.recordings)
+    for rec in dict.fromkeys(frames.recordings):
+        rows = np.flatnonzero(recs == rec)
+        if rows.size >= MIN_RUN and (frames.frames[rows] >= 0).all():
+            out.append(rows[np.argsort(frames.frames[rows], kind='stable')])
+    return out
+
+
+def evaluate_predictions(frames: FrameSet, log_s: np.ndarray, log_std: np.ndarray,
+                         bounds: Tuple[float, float],
+                         alphas: Sequence[float] = SMOOTHING_ALPHAS,
+                         hold_std: Optional[float] = None) -> Dict[str, Any]:
+    """
+    Score learned log-scales (N, with N stds) on ``frames``; see the module docstring.
+
+    ``bounds`` are the log-scale bounds the applied scale is clamped to (as the node does).
+    """
+    from adaptive_depth.smoothing import frame_to_frame_change, smooth_log_scales
+
+    log_s = np.clip(np.asarray(log_s, dtype=np.float64), *bounds)
+    star = frames.log_scales
+    none = frame_metrics(frames, np.ones(len(frames)))
+    oracle = frame_metrics(frames, np.exp(star))
+    learned = frame_metrics(frames, np.exp(log_s))
+    table2 = {name: {k: float(np.mean(v)) for k, v in m.items()}
+              for name, m in (('none', none), ('oracle', oracle), ('learned', learned))}
+    err = np.abs(log_s - star)
+    lin = np.abs(np.exp(log_s) - np.exp(star))
+    rmse_log = float(np.sqrt((err ** 2).mean()))
+    table1 = {'learned': {'mae_log': float(err.mean()), 'rmse_log': rmse_log,
+                          'mae_linear': float(lin.mean())},
+              'none': {'mae_log': float(np.abs(star).mean()),
+                       'rmse_log': float(np.sqrt((star ** 2).mean())),
+                       'mae_linear': float(np.abs(1 - np.exp(star)).mean())}}
+    out: Dict[str, Any] = {
+        'n': len(frames), 'table1': table1, 'table2': table2,
+        'gap_closure': _gap(table2['none']['abs_rel'], table2['oracle']['abs_rel'],
+                            table2['learned']['abs_rel'])}
+    # uncertainty ranking
+    std = np.asarray(log_std, dtype=np.float64)
+    order = np.argsort(std, kind='stable')
+    half = order[: max(1, len(order) // 2)]
+    out['uncertainty'] = {
+        'spearman_std_vs_abs_log_error': spearman(std, err),
+        'mae_log_all': float(err.mean()), 'mae_log_certain_half': float(err[half].mean()),
+        'abs_rel_all': float(learned['abs_rel'].mean()),
+        'abs_rel_certain_half': float(learned['abs_rel'][half].mean()),
+        'std_median': float(np.median(std)) if std.size else float('nan')}
+    # temporal stability on runs of consecutive frames
+    runs = runs_of(frames)
+    stability: Dict[str, Any] = {'recordings': len(runs),
+                                 'frames': int(sum(r.size for r in runs))}
+    if runs:
+        rows = np.concatenate(runs)
+        base_abs = float(learned['abs_rel'][rows].mean())
+        change_raw = np.concatenate([frame_to_frame_change(log_s[r]) for r in runs])
+        stability['off'] = {'p50_change': float(np.percentile(change_raw, 50)),
+                            'p95_change': float(np.percentile(change_raw, 95)),
+                            'abs_rel': base_abs}
+        for alpha in alphas:
+            for hold in ([None, hold_std] if hold_std else [None]):
+                applied = np.empty_like(log_s)
+                for r in runs:
+                    applied[r] = smooth_log_scales(log_s[r], alpha, std[r], hold)
+                change = np.concatenate([frame_to_frame_change(applied[r]) for r in runs])
+                abs_rel = float(frame_metrics(frames.subset(rows),
+                                              np.exp(applied[rows]))['abs_rel'].mean())
+                key = f'ema_{alpha:g}' + ('' if hold is None else f'_hold_{hold:.3g}')
+                stability[key] = {'p50_change': float(np.percentile(change, 50)),
+                                  'p95_change': float(np.percentile(change, 95)),
+                                  'abs_rel': abs_rel,
+                                  'abs_rel_relative_change': abs_rel / base_abs - 1.0}
+        oracle_change = np.concatenate([frame_to_frame_change(star[r]) for r in runs])
+        stability['oracle_p95_change'] = float(np.percentile(oracle_change, 95))
+    out['stability'] = stability
+    return out
+
+
+# ------------------------------------------------------------------------------ experiment
+
+
+def predict_frames(checkpoint: Path, frames: FrameSet, device: str,
+                   batch: int = 64) -> Tuple[np.ndarray, np.ndarray, Tuple[float, float]]:
+    """Return (log s, std of log s, log-scale bounds) of a checkpoint on every frame."""
+    import torch
+
+    from adaptive_depth.scale_net import ScalePredictor
+    from adaptive_depth.training import resolve_device
+
+    pred = ScalePredictor.from_checkpoint(checkpoint, resolve_device(device))
+    means, stds = [], []
+    for start in range(0, len(frames), batch):
+        imgs = torch.from_numpy(np.ascontiguousarray(frames.images[start:start + batch]))
+        m, s = pred.estimate_tensor(imgs)
+        means.append(m.cpu().numpy())
+        stds.append(s.cpu().numpy())
+    return (np.concatenate(means).astype(np.float64), np.concatenate(stds).astype(np.float64),
+            tuple(pred.cfg.log_scale_bounds))
+
+
+def run_experiment(train: FrameSet, test: FrameSet, recipes: Sequence[str],
+                   seeds: Sequence[int], out_dir: Path, device: str = 'auto',
+                   overrides: Optional[Dict[str, Dict[str, Any]]] = None,
+                   hold_quantile: Optional[float] = 0.8, progress: bool = True,
+                   log: Callable[[str], None] = print,
+                   on_run: Optional[Callable[[Dict[str, Any]], None]] = None
+                   ) -> Dict[str, Any]:
+    """
+    Train every recipe × seed on ``train``, score on ``test``; return the results dict.
+
+    Checkpoints go to ``out_dir/<recipe>_seed<k>/``; per-frame predictions are in the result
+    (``per_frame``). ``overrides`` maps a recipe to TrainConfig field overrides (e.g. epochs).
+    ``hold_quantile``: the stability table also tries holding the smoothed scale when a frame's
+    std exceeds this quantile of the stds on the training frames (None: not tried).
+    ``on_run(results)`` is called after every trained run (e.g. to save partial results).
+    """
+    import time
+
+    from adaptive_depth.recipes import recipe_config
+    from adaptive_depth.training import train_scale_net
+
+    results: Dict[str, Any] = {
+        'recipes': {r: {'runs': []} for r in recipes}, 'per_frame': {},
+        'test': {'names': test.names, 'recordings': test.recordings,
+                 'log_scale_oracle': test.log_scales.tolist()}}
+    # Seeds outside, recipes inside: a run cut short still holds paired comparisons.
+    for seed in seeds:
+        for recipe in recipes:
+            # No validation split: a random hold-out of consecutive frames would leak
+            # near-duplicates; model selection falls back to the training loss.
+            cfg = recipe_config(recipe, **{'val_fraction': 0.0, 'seed': seed, 'device': device,
+                                           **dict((overrides or {}).get(recipe, {}))})
+            run_dir = Path(out_dir) / f'{recipe}_seed{seed}'
+            t0 = time.perf_counter()
+            trained = train_scale_net(train, cfg, run_dir, progress=progress)
+            seconds = time.perf_counter() - t0
+            log_s, std, bounds = predict_frames(trained.best_dir, test, device)
+            train_log_s, train_std, _ = predict_frames(trained.best_dir, train, device)
+            hold_std = None
+            if hold_quantile is not None and np.ptp(train_std) > 0:
+                hold_std = float(np.quantile(train_std, hold_quantile))
+            scored = evaluate_predictions(test, log_s, std, bounds, hold_std=hold_std)
+            scored_train = evaluate_predictions(train, train_log_s, np.zeros(len(train)), bounds,
+                                                alphas=())
+            scored.update(seed=seed, train_seconds=seconds, hold_std=hold_std,
+                          best_epoch=trained.best_epoch,
+                          train_gap_closure=scored_train['gap_closure'],
+                          checkpoint=str(trained.best_dir))
+            entry = results['recipes'][recipe]
+            entry['runs'].append(scored)
+            gaps = np.array([r['gap_closure'] for r in entry['runs']])
+            entry.update(gap_closure_mean=float(np.mean(gaps)),
+                         gap_closure_min=float(np.min(gaps)))
+            results['per_frame'][f'{recipe}_seed{seed}'] = {
+                'log_scale': log_s.tolist(), 'log_scale_std': std.tolist()}
+            log(f'{recipe} seed {seed}: test gap closed {100 * scored["gap_closure"]:.1f} % '
+                f'(train {100 * scored_train["gap_closure"]:.1f} %), {seconds:.0f} s')
+            if on_run is not None:
+                on_run(results)
+    return results
+
+
+# --------------------------------------------------------------------------------- reports
+
+
+def _pct(v: Any) -> str:
+    return '–' if v is None or not np.isfinite(v) else f'{100 * v:.1f} %'
+
+
+def _num(v: Any, digits: int = 4) -> str:
+    return '–' if v is None or not np.isfinite(v) else f'{v:.{digits}f}'
+
+
+def report_markdown(results: Dict[str, Any], title: str) -> str:
+    """Return the Markdown report (Tables I/II, gap closed, stability, uncertainty)."""
+    simulated = results.get('simulated', True)
+    lines = [f'# {title}', '']
+    if simulated:
+        lines += ['> **SIMULATED base model**: the depth predictions are the simulated base model '
+                  "applied to each frame's ground truth (a DA2-like scale error), not a real "
+                  'network. These numbers compare the scale networks, not Depth Anything V2.', '']
+    lines += [f'Train: {", ".join(results["train_specs"])} ({results["n_train"]} frames). '
+              f'Test: {", ".join(results["test_specs"])} ({results["n_test"]} frames, '
+              f'{results["test_recordings"]} recordings). Seeds: {results["seeds"]}.', '',
+              '## Gap closed (test AbsRel, no scaling → oracle)', '',
+              '| recipe | mean | min | per seed | train (seed 0) |', '|---|---|---|---|---|']
+    done = {name: r for name, r in results['recipes'].items() if r['runs']}
+    results = dict(results, recipes=done)
+    for name, r in results['recipes'].items():
+        per = ', '.join(_pct(run['gap_closure']) for run in r['runs'])
+        lines.append(f'| {name} | {_pct(r["gap_closure_mean"])} | {_pct(r["gap_closure_min"])} '
+                     f'| {per} | {_pct(r["runs"][0]["train_gap_closure"])} |')
+    lines += ['', '## Table II (test, first seed; means of per-image metrics)', '',
+              '| method | AbsRel | RMSE [m] | δ1 |', '|---|---|---|---|']
+    first = next(iter(results['recipes'].values()))['runs'][0]
+    for method in ('none', 'oracle'):
+        m = first['table2'][method]
+        lines.append(f'| {method} | {_num(m["abs_rel"])} | {_num(m["rmse"])} | '
+                     f'{_num(m["delta1"])} |')
+    for name, r in results['recipes'].items():
+        m = r['runs'][0]['table2']['learned']
+        lines.append(f'| learned ({name}) | {_num(m["abs_rel"])} | {_num(m["rmse"])} | '
+                     f'{_num(m["delta1"])} |')
+    lines += ['', '## Table I (test, first seed; scale against the oracle s*)', '',
+              '| method | MAE log s | RMSE log s | MAE s |', '|---|---|---|---|']
+    none = first['table1']['none']
+    lines.append(f'| none (s = 1) | {_num(none["mae_log"])} | {_num(none["rmse_log"])} | '
+                 f'{_num(none["mae_linear"])} |')
+    for name, r in results['recipes'].items():
+        t = r['runs'][0]['table1']['learned']
+        lines.append(f'| learned ({name}) | {_num(t["mae_log"])} | {_num(t["rmse_log"])} | '
+                     f'{_num(t["mae_linear"])} |')
+    lines += ['', '## Temporal stability (test runs of consecutive frames, first seed)', '']
+    stab_any = False
+    for name, r in results['recipes'].items():
+        st = r['runs'][0]['stability']
+        if not st.get('recordings'):
+            continue
+        if not stab_any:
+            lines += ['| recipe | smoothing | p50 change/frame | p95 change/frame | AbsRel | '
+                      'AbsRel vs off |', '|---|---|---|---|---|---|']
+            stab_any = True
+        for key, v in st.items():
+            if not isinstance(v, dict):
+                continue
+            rel = v.get('abs_rel_relative_change')
+            lines.append(f'| {name} | {key} | {_pct(v["p50_change"])} | '
+                         f'{_pct(v["p95_change"])} | {_num(v["abs_rel"])} | '
+                         f'{"–" if rel is None else f"{100 * rel:+.2f} %"} |')
+    if stab_any:
+        lines += ['', 'Oracle s* itself changes by (p95): ' + ', '.join(
+            f'{name} {_pct(r["runs"][0]["stability"].get("oracle_p95_change"))}'
+            for name, r in results['recipes'].items()) + ' per frame (SIMULATED per-frame '
+            'noise of the base model included).']
+    else:
+        lines.append('No test recording has a run of consecutive frames.')
+    lines += ['', '## Uncertainty of log s (test, first seed)', '',
+              '| recipe | Spearman(std, abs log error) | MAE log s all | most certain half | '
+              'AbsRel all | most certain half |', '|---|---|---|---|---|---|']
+    for name, r in results['recipes'].items():
+        u = r['runs'][0]['uncertainty']
+        lines.append(f'| {name} | {_num(u["spearman_std_vs_abs_log_error"], 3)} | '
+                     f'{_num(u["mae_log_all"])} | {_num(u["mae_log_certain_half"])} | '
+                     f'{_num(u["abs_rel_all"])} | {_num(u["abs_rel_certain_half"])} |')
+    return '\n'.join(lines) + '\n'
+
+
+def write_reports(results: Dict[str, Any], out_dir: Path, title: str) -> List[Path]:
+    """Write results.json, results.md, results.csv and results.png; return the paths."""
+    import csv
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = [out_dir / 'results.json', out_dir / 'results.md', out_dir / 'results.csv',
+             out_dir / 'results.png']
+    paths[0].write_text(json.dumps(_json_safe(results), indent=1) + '\n')
+    paths[1].write_text(report_markdown(results, title))
+    with open(paths[2], 'w', newline='') as fh:
+        writer = csv.writer(fh)
+        writer.writerow(['recipe', 'seed', 'gap_closure', 'train_gap_closure', 'abs_rel_none',
+                         'abs_rel_oracle', 'abs_rel_learned', 'mae_log', 'spearman_std_error',
+                         'train_seconds'])
+        for name, r in results['recipes'].items():
+            for run in r['runs']:
+                t2 = run['table2']
+                writer.writerow([name, run['seed'], run['gap_closure'], run['train_gap_closure'],
+                                 t2['none']['abs_rel'], t2['oracle']['abs_rel'],
+                                 t2['learned']['abs_rel'], run['table1']['learned']['mae_log'],
+                                 run['uncertainty']['spearman_std_vs_abs_log_error'],
+                                 run['train_seconds']])
+    plot_results(results, paths[3], title)
+    return paths
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, (np.floating, float)):
+        return float(value) if np.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+def plot_results(results: Dict[str, Any], path: Path, title: str) -> Path:
+    """Plot gap closed per recipe, a test recording's scale trace and std vs error (PNG)."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    recipes = [r for r, v in results['recipes'].items() if v['runs']]
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.5), dpi=100)
+    ax = axes[0]
+    for i, name in enumerate(recipes):
+        gaps = [100 * run['gap_closure'] for run in results['recipes'][name]['runs']]
+        ax.bar(i, np.mean(gaps), color=f'C{i}', alpha=0.7)
+        ax.plot([i] * len(gaps), gaps, 'ko', ms=4)
+    ax.set_xticks(range(len(recipes)), recipes)
+    ax.set_ylabel('test AbsRel gap closed [%]')
+    ax.set_title('gap closed (dots: seeds)')
+    ax.grid(True, axis='y', alpha=0.3)
+    test = results['test']
+    star = np.asarray(test['log_scale_oracle'])
+    recs = np.asarray(test['recordings'])
+    longest = max(dict.fromkeys(test['recordings']), key=lambda r: int((recs == r).sum()))
+    rows = np.flatnonzero(recs == longest)
+    ax = axes[1]
+    ax.plot(np.exp(star[rows]), 'k-', lw=1, label='oracle s*')
+    from adaptive_depth.smoothing import smooth_log_scales
+    for i, name in enumerate(recipes):
+        pf = results['per_frame'][f'{name}_seed{results["recipes"][name]["runs"][0]["seed"]}']
+        ls = np.asarray(pf['log_scale'])[rows]
+        ax.plot(np.exp(ls), color=f'C{i}', lw=0.8, alpha=0.5, label=f'{name} raw')
+        ax.plot(np.exp(smooth_log_scales(ls, 0.8)), color=f'C{i}', lw=1.5,
+                label=f'{name} EMA 0.8')
+    ax.set_title(f'scale over frames: {longest}'[:60])
+    ax.set_xlabel('frame (in order)')
+    ax.set_ylabel('scale s')
+    ax.legend(fontsize=7)
+    ax = axes[2]
+    for i, name in enumerate(recipes):
+        pf = results['per_frame'][f'{name}_seed{results["recipes"][name]["runs"][0]["seed"]}']
+        err = np.abs(np.asarray(pf['log_scale']) - star)
+        ax.scatter(pf['log_scale_std'], err, s=6, color=f'C{i}', alpha=0.5, label=name)
+    ax.set_xlabel('predicted std of log s')
+    ax.set_ylabel('|log s − log s*|')
+    ax.set_title('uncertainty vs error (test)')
+    ax.legend(fontsize=7)
+    fig.suptitle(title + (' — SIMULATED base model' if results.get('simulated', True) else ''))
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path

@@ -1,0 +1,209 @@
+# Copyright 2026 The adaptive_depth Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+r"""
+``adaptive_depth_recording_experiment``: scratch vs pretrained scale networks on real recordings.
+
+Example (train on 7-Scenes and TUM, test on SUN3D and NYU; SIMULATED base model)::
+
+    adaptive_depth_recording_experiment --out runs/real \\
+        --train-data sevenscenes:../shared/data/real_rgbd/sevenscenes_redkitchen \\
+        --train-data tum:../shared/data/real_rgbd/tum_fr3_cabinet \\
+        --test-data sevenscenes:../shared/data/real_rgbd/sun3d_office \\
+        --test-data nyu-folder:../shared/data/nyu_test_sample
+
+Each ``--train-data`` / ``--test-data`` is a dataset spec of any supported layout (README
+"The tools"); train and test data are whole datasets, so no run of consecutive frames is split.
+``--mix-synthetic N`` adds N synthetic scenes to training. Every recipe (``--recipes``) is
+trained for every seed on the same frames, and ``OUT/results.{md,json,csv,png}`` report Tables
+I/II, the AbsRel gap closed, temporal stability with and without smoothing, and the uncertainty
+ranking, side by side (adaptive_depth.recording_experiment).
+
+Exit codes (docs/tools.md): 0 done (and ``--require-gap`` met), 2 bad input (one line on stderr
+naming the problem; also a used ``--out`` without ``--overwrite``), 3 a recipe closed less than
+``--require-gap``, 130 interrupted.
+"""
+
+import argparse
+import json
+from pathlib import Path
+import sys
+import time
+from typing import Any, Dict, List, Optional, Sequence
+
+from adaptive_depth.tools.common import (check_out, clear_dir, EXIT_CHECK_FAILED, tool_main,
+                                         UserError)
+
+PROG = 'recording_experiment'
+
+
+def _override(text: str):
+    """Parse ``RECIPE:FIELD=VALUE`` (VALUE as JSON, else a string)."""
+    try:
+        recipe, rest = text.split(':', 1)
+        key, value = rest.split('=', 1)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f'bad override {text!r}: use RECIPE:FIELD=VALUE, e.g. pretrained:epochs=5') from None
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError:
+        parsed = value
+    return recipe.strip(), key.strip(), parsed
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser of the recording experiment."""
+    from adaptive_depth.recipes import RECIPES
+
+    p = argparse.ArgumentParser(
+        prog=PROG,
+        description='Train scale networks (scratch and pretrained recipes) on some RGB-D '
+                    'recordings and test them on others, with the SIMULATED base model: Tables '
+                    'I/II, gap closed, temporal stability and uncertainty ranking side by side.',
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument('--out', required=True, metavar='DIR', help='output folder')
+    p.add_argument('--overwrite', action='store_true',
+                   help='replace what a used --out holds')
+    p.add_argument('--train-data', action='append', default=[], metavar='SPEC',
+                   help='training dataset spec (repeat for several)')
+    p.add_argument('--test-data', action='append', default=[], metavar='SPEC', required=True,
+                   help='test dataset spec (repeat for several; never used for training)')
+    p.add_argument('--mix-synthetic', type=int, default=0, metavar='N',
+                   help='add N synthetic scenes (seeds 0..N-1, 320x240) to the training data '
+                        '(measured: it made both networks worse on real test frames)')
+    p.add_argument('--recipes', default='scratch,pretrained', metavar='A,B',
+                   help=f'recipes to train (known: {", ".join(RECIPES)})')
+    p.add_argument('--seeds', default='0', metavar='S1,S2', help='training seeds')
+    p.add_argument('--override', type=_override, action='append', default=[],
+                   metavar='RECIPE:FIELD=VALUE',
+                   help='change a TrainConfig field of one recipe (VALUE as JSON), e.g. '
+                        'pretrained:epochs=5 or scratch:input_size=[64,96]')
+    p.add_argument('--sim-seed', type=int, default=0, help='seed of the SIMULATED base model')
+    p.add_argument('--device', default='auto', help="'auto' (CUDA if available), 'cpu', 'cuda'")
+    p.add_argument('--workers', type=int, default=0,
+                   help='processes reading the frames (0: one per core, at most 16)')
+    p.add_argument('--threads', type=int, default=0, help='torch CPU threads (0: default)')
+    p.add_argument('--title', default='Recording experiment', help='report title')
+    p.add_argument('--require-gap', type=float, default=None, metavar='F',
+                   help='exit 3 unless every recipe closes at least this fraction of the test '
+                        'gap (mean over seeds)')
+    p.add_argument('--quiet', action='store_true', help='no progress bars')
+    return p
+
+
+@tool_main(PROG)
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run the experiment; return the exit code (see the module docstring)."""
+    args = build_parser().parse_args(argv)
+    from adaptive_depth.datasets import split_spec
+    from adaptive_depth.recipes import recipe_config, RECIPES
+
+    recipes = [r.strip() for r in args.recipes.split(',') if r.strip()]
+    unknown = [r for r in recipes if r not in RECIPES]
+    if not recipes or unknown:
+        raise UserError(f'unknown recipe(s) {unknown or args.recipes!r}; known: '
+                        f'{", ".join(RECIPES)}')
+    try:
+        seeds = [int(s) for s in args.seeds.split(',') if s.strip()]
+    except ValueError:
+        raise UserError(f'--seeds must be comma-separated integers, got {args.seeds!r}') from None
+    if not seeds:
+        raise UserError('--seeds is empty')
+    if not args.train_data and args.mix_synthetic <= 0:
+        raise UserError('no training data: give --train-data SPEC and/or --mix-synthetic N')
+    overrides: Dict[str, Dict[str, Any]] = {}
+    for recipe, key, value in args.override:
+        if recipe not in RECIPES:
+            raise UserError(f'--override names unknown recipe {recipe!r}')
+        overrides.setdefault(recipe, {})[key] = value
+    train_specs = list(args.train_data)
+    if args.mix_synthetic > 0:
+        train_specs.append(f'synthetic:{args.mix_synthetic}')
+    for spec in train_specs + list(args.test_data):
+        split_spec(spec)
+    for recipe in recipes:
+        try:
+            recipe_config(recipe, **overrides.get(recipe, {})).validate()
+        except TypeError as exc:
+            raise UserError(f'--override for {recipe}: {exc}') from None
+    out = check_out(args.out, overwrite=args.overwrite)
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(int(args.threads))
+    if args.overwrite:
+        clear_dir(out)
+    return _run(args, recipes, seeds, overrides, train_specs)
+
+
+def _prepare(specs: List[str], args: argparse.Namespace):
+    from adaptive_depth import recording_experiment as rx
+
+    parts = []
+    for spec in specs:
+        options = {'width': 320, 'height': 240} if spec.startswith('synthetic:') else {}
+        parts.append(rx.prepare_frames(spec, options, {'seed': args.sim_seed}, args.workers,
+                                       progress=not args.quiet))
+        skipped = parts[-1].skipped
+        if skipped:
+            print(f'{spec}: skipped {len(skipped)} frame(s), e.g. {skipped[0][0]}: '
+                  f'{skipped[0][1]}', file=sys.stderr)
+    return rx.concat_frames(parts)
+
+
+def _run(args: argparse.Namespace, recipes: List[str], seeds: List[int],
+         overrides: Dict[str, Dict[str, Any]], train_specs: List[str]) -> int:
+    from adaptive_depth import recording_experiment as rx
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    train = _prepare(train_specs, args)
+    test = _prepare(list(args.test_data), args)
+    overlap = set(train.names) & set(test.names)
+    if overlap:
+        raise ValueError(f'{len(overlap)} frame(s) are in both the training and the test data, '
+                         f'e.g. {sorted(overlap)[0]}')
+    prepared = time.perf_counter() - started
+    print(f'prepared {len(train)} training and {len(test)} test frames in {prepared:.0f} s')
+    info = {'simulated': train.simulated or test.simulated, 'base_model': test.base_model,
+            'train_specs': train_specs, 'test_specs': list(args.test_data),
+            'n_train': len(train), 'n_test': len(test),
+            'test_recordings': len(set(test.recordings)), 'seeds': seeds,
+            'overrides': overrides, 'prepare_seconds': prepared}
+
+    def save_partial(partial: Dict[str, Any]) -> None:
+        partial.update(info, total_seconds=time.perf_counter() - started, complete=False)
+        rx.write_reports(partial, out, args.title + ' (partial)')
+
+    results = rx.run_experiment(train, test, recipes, seeds, out / 'runs', device=args.device,
+                                overrides=overrides, progress=not args.quiet,
+                                on_run=save_partial)
+    results.update(info, total_seconds=time.perf_counter() - started, complete=True)
+    paths = rx.write_reports(results, out, args.title)
+    print((out / 'results.md').read_text())
+    print('wrote ' + ', '.join(str(p) for p in paths))
+    if args.require_gap is not None:
+        low = {r: v['gap_closure_mean'] for r, v in results['recipes'].items()
+               if not v['gap_closure_mean'] >= args.require_gap}
+        if low:
+            print(f'{PROG}: gap requirement {100 * args.require_gap:.0f} % not met by: '
+                  + ', '.join(f'{r} {100 * v:.1f} %' for r, v in low.items()), file=sys.stderr)
+            return EXIT_CHECK_FAILED
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

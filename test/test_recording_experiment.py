@@ -1,0 +1,161 @@
+# Copyright 2026 The adaptive_depth Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""Tests of smoothing, the recording experiment's metrics and its one-command tool."""
+
+import json
+import math
+
+from adaptive_depth import recording_experiment as rx
+from adaptive_depth.base_models import SimulatedBaseModel
+from adaptive_depth.datasets import open_dataset
+from adaptive_depth.evaluation import eval_mask
+from adaptive_depth.metrics import depth_metrics
+from adaptive_depth.oracle import optimal_scale
+from adaptive_depth.smoothing import frame_to_frame_change, ScaleSmoother, smooth_log_scales
+from adaptive_depth.tools import recording_experiment as tool
+import cv2
+import numpy as np
+import pytest
+
+
+def test_smoother_matches_the_node_rule_and_holds_on_high_uncertainty():
+    s = ScaleSmoother(0.8)
+    assert s.update(0.0) == 0.0
+    assert s.update(1.0) == pytest.approx(0.2)
+    assert s.update(1.0) == pytest.approx(0.8 * 0.2 + 0.2)
+    assert ScaleSmoother(0.0).update(0.7) == 0.7                 # off: the frame's own
+    held = smooth_log_scales([0.0, 5.0, 1.0], 0.5, stds=[0.1, 0.9, 0.1], hold_std=0.5)
+    np.testing.assert_allclose(held, [0.0, 0.0, 0.5])             # the doubtful frame is held
+    s = ScaleSmoother(0.5)
+    s.update(1.0)
+    assert math.isnan(s.update(float('nan')))                    # non-finite resets
+    assert s.update(3.0) == 3.0
+    np.testing.assert_allclose(frame_to_frame_change([0.0, 0.1, 0.0]),
+                               [math.expm1(0.1)] * 2)
+    with pytest.raises(ValueError):
+        ScaleSmoother(1.0)
+
+
+def _write_sevenscenes(folder, n, seed=0):
+    """Write a run of n frames of a plane whose distance drifts (metres, mm PNGs)."""
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        dist = 1.5 + 0.05 * i + rng.uniform(0, 0.5)
+        depth = (np.full((48, 64), dist) * (1 + 0.1 * np.linspace(0, 1, 64))[None] * 1000)
+        rgb = np.full((48, 64, 3), int(40 * dist), np.uint8)
+        cv2.imwrite(str(folder / f'frame-{i:06d}.color.png'), rgb)
+        cv2.imwrite(str(folder / f'frame-{i:06d}.depth.png'), depth.astype(np.uint16))
+    (folder / 'camera-intrinsics.txt').write_text('60 0 32\n0 60 24\n0 0 1\n')
+
+
+def test_frame_summary_gives_the_metrics_of_the_full_maps(tmp_path):
+    _write_sevenscenes(tmp_path / 'run', 6)
+    frames = rx.prepare_frames(f'sevenscenes:{tmp_path / "run"}', workers=1, progress=False)
+    ds = open_dataset(f'sevenscenes:{tmp_path / "run"}')
+    model = SimulatedBaseModel()
+    assert frames.names == ds.names() and frames.recordings == ['run'] * 6
+    assert frames.images.shape == (6, 240, 320, 3) and frames.depth_grids.shape == (6, 24, 32)
+    scales = np.array([0.5, 0.8, 1.0, 1.3, 2.0, 0.9])
+    got = rx.frame_metrics(frames, scales)
+    for i, sample in enumerate(ds):
+        pred = model.predict(sample)
+        mask = eval_mask(sample, sample.depth)
+        ref = depth_metrics(pred * scales[i], sample.depth, mask)
+        assert got['abs_rel'][i] == pytest.approx(ref['abs_rel'], rel=2e-3)
+        assert got['rmse'][i] == pytest.approx(ref['rmse'], rel=1e-6)
+        assert got['delta1'][i] == pytest.approx(ref['delta1'], abs=2e-3)
+        assert frames.log_scales[i] == pytest.approx(
+            math.log(optimal_scale(pred, sample.depth, mask)), abs=1e-9)
+
+
+def _fake_frames(n, recordings, seed=0):
+    rng = np.random.default_rng(seed)
+    star = rng.normal(-0.5, 0.3, n)
+    ratios = np.exp(-star)[:, None] * np.exp(rng.normal(0, 0.05, (n, rx.QUANTILES)))
+    ratios.sort(axis=1)
+    return rx.FrameSet([f'r{i}' for i in range(n)], recordings, np.arange(n),
+                       np.zeros((n, 240, 320, 3), np.uint8), np.ones((n, 24, 32), np.float32),
+                       star, ratios.astype(np.float32), np.ones((n, 3)), ['fake'], True, 'sim')
+
+
+def test_evaluate_predictions_gap_stability_and_uncertainty():
+    frames = _fake_frames(40, ['a'] * 20 + ['b'] * 20)
+    star = frames.log_scales
+    rng = np.random.default_rng(3)
+    noise = rng.normal(0, 1, 40)
+    std = np.abs(noise) * 0.1 + 0.01
+    learned = star + noise * 0.1          # error grows with the reported std
+    out = rx.evaluate_predictions(frames, learned, std, (math.log(0.1), math.log(2.0)),
+                                  alphas=(0.8,), hold_std=0.1)
+    assert out['table2']['oracle']['abs_rel'] < out['table2']['learned']['abs_rel'] < \
+        out['table2']['none']['abs_rel']
+    assert 0 < out['gap_closure'] < 1
+    perfect = rx.evaluate_predictions(frames, star, std, (math.log(0.1), math.log(2.0)))
+    assert perfect['gap_closure'] == pytest.approx(1.0)
+    u = out['uncertainty']
+    assert u['spearman_std_vs_abs_log_error'] > 0.9
+    assert u['mae_log_certain_half'] < u['mae_log_all']
+    st = out['stability']
+    assert st['recordings'] == 2 and st['frames'] == 40
+    assert st['ema_0.8']['p95_change'] < st['off']['p95_change']
+    assert 'ema_0.8_hold_0.1' in st
+    # a recording shorter than MIN_RUN has no temporal table
+    short = _fake_frames(4, ['x'] * 4)
+    assert rx.evaluate_predictions(short, short.log_scales, np.zeros(4),
+                                   (-3.0, 1.0))['stability']['recordings'] == 0
+
+
+def test_tool_runs_both_recipes_on_recordings_and_reports(tmp_path, capsys):
+    _write_sevenscenes(tmp_path / 'train_run', 12, seed=1)
+    _write_sevenscenes(tmp_path / 'test_run', 8, seed=2)
+    out = tmp_path / 'out'
+    rc = tool.main(['--out', str(out), '--train-data', f'sevenscenes:{tmp_path / "train_run"}',
+                    '--mix-synthetic', '4', '--test-data', f'sevenscenes:{tmp_path / "test_run"}',
+                    '--recipes', 'scratch,pretrained', '--seeds', '0', '--workers', '1',
+                    '--device', 'cpu', '--threads', '1', '--quiet',
+                    '--override', 'scratch:epochs=1', '--override', 'pretrained:epochs=1',
+                    '--override', 'pretrained:input_size=[64,64]',
+                    '--override', 'scratch:input_size=[64,64]'])
+    assert rc == 0, capsys.readouterr().err
+    results = json.loads((out / 'results.json').read_text())
+    assert set(results['recipes']) == {'scratch', 'pretrained'}
+    assert results['n_train'] == 16 and results['n_test'] == 8
+    assert results['train_specs'][-1] == 'synthetic:4'
+    run = results['recipes']['pretrained']['runs'][0]
+    assert run['stability']['recordings'] == 1
+    assert len(results['per_frame']['pretrained_seed0']['log_scale_std']) == 8
+    md = (out / 'results.md').read_text()
+    assert 'SIMULATED' in md and 'Temporal stability' in md and 'learned (pretrained)' in md
+    assert (out / 'results.png').stat().st_size > 0 and (out / 'results.csv').is_file()
+    assert (out / 'runs' / 'pretrained_seed0' / 'best' / 'model.safetensors').is_file()
+
+
+@pytest.mark.parametrize('argv,message', [
+    (['--test-data', 'synthetic:2'], 'no training data'),
+    (['--test-data', 'synthetic:2', '--mix-synthetic', '2', '--recipes', 'magic'],
+     'unknown recipe'),
+    (['--test-data', 'synthetic:2', '--mix-synthetic', '2', '--seeds', 'a'], '--seeds'),
+    (['--test-data', 'weird:x', '--mix-synthetic', '2'], 'unknown dataset kind'),
+    (['--test-data', 'sevenscenes:/nonexistent', '--mix-synthetic', '2', '--workers', '1'],
+     'not found'),
+    (['--test-data', 'synthetic:2', '--mix-synthetic', '2', '--override',
+      'pretrained:epochs=0'], 'epochs'),
+])
+def test_tool_bad_input_is_one_line_and_exit_2(tmp_path, capsys, argv, message):
+    rc = tool.main(['--out', str(tmp_path / 'o'), '--quiet'] + argv)
+    err = capsys.readouterr().err.strip()
+    assert rc == 2
+    assert len(err.splitlines()) == 1 and message in err
