@@ -170,13 +170,32 @@ def _resize_to(pred: np.ndarray, shape: Tuple[int, int]) -> np.ndarray:
     return cv2.resize(pred, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
 
 
-def _scaled(pred: np.ndarray, s: float, min_depth: float,
-            max_depth: Optional[float]) -> np.ndarray:
+def scaled_prediction(pred: np.ndarray, s: float, min_depth: float = 1e-3,
+                      max_depth: Optional[float] = None) -> np.ndarray:
+    """
+    Return ``s · pred`` (H×W metres) as the protocol scores it.
+
+    The product is clipped to ``[min_depth, max_depth]`` when ``max_depth`` is given (pixels out
+    of range are clipped, never dropped).
+    """
     out = pred * np.float32(s)
     if max_depth is not None:
         with np.errstate(invalid='ignore'):
             out = np.clip(out, min_depth, float(max_depth))
     return out
+
+
+def protocol_metrics(pred: np.ndarray, s: float, gt: np.ndarray, mask: np.ndarray,
+                     min_depth: float = 1e-3,
+                     max_depth: Optional[float] = None) -> Dict[str, float]:
+    """
+    Return the depth metrics of ``s · pred`` under the evaluation protocol.
+
+    The one protocol of ``evaluate`` and ``replay_bag``: the prediction (H×W metres) is scaled
+    and clipped by :func:`scaled_prediction`, then scored on ``mask`` (H×W bool, from
+    :func:`eval_mask`: valid ground truth, ``<= max_depth``, optional Eigen crop).
+    """
+    return depth_metrics(scaled_prediction(pred, s, min_depth, max_depth), gt, mask)
 
 
 def dataset_from_meta(meta: Dict[str, Any]) -> Sequence[Any]:
@@ -304,7 +323,7 @@ def evaluate_split(oracle: Any, predictor: Optional[Any], split: str = 'test',
                                'learned_scale': s.get('learned', float('nan'))}
         try:
             for method, value in s.items():
-                scaled = _scaled(pred, value, min_depth, max_depth)
+                scaled = scaled_prediction(pred, value, min_depth, max_depth)
                 m = depth_metrics(scaled, gt, mask)
                 m['w1'] = scaled_wasserstein(scaled, gt, 1.0, mask)
                 for key, v in m.items():

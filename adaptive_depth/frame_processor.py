@@ -43,8 +43,10 @@ from typing import Any, Dict, Iterator, Optional, Tuple, Union
 from adaptive_depth.defaults import DEFAULT_MODEL_ID
 from adaptive_depth.depth_model import DepthAnythingRunner
 from adaptive_depth.geometry import CloudBuffer, FLOAT32, Intrinsics, PointField
-from adaptive_depth.scale_source import (check_scale_source, FixedScale, LearnedScale, NoScale,
+from adaptive_depth.scale_source import (check_scale_source, CHECKPOINT_SOURCES,
+                                         FeatureHeadScale, FixedScale, LearnedScale, NoScale,
                                          ScaleSource)
+from adaptive_depth.smoothing import ScaleSmoother
 import numpy as np
 import torch
 
@@ -63,7 +65,9 @@ class OutputSettings:
     ``scale_smoothing`` a in [0, 1): log s ← a·log s_prev + (1 − a)·log s_new (0 = off);
     ``point_decimation``: keep every N-th row and column in the cloud; ``points_max_range``:
     Euclidean range (metres) beyond which points are NaN (0 = off); ``colorize_points``: add the
-    packed ``rgb`` field.
+    packed ``rgb`` field. ``scale_hold_uncertainty``: when a frame's uncertainty of log s (the
+    scale source's std, natural-log units) exceeds this, the smoothed scale is held instead of
+    taking the frame's scale in (0 = off; rule: ``adaptive_depth.smoothing.ScaleSmoother``).
     """
 
     min_depth: float = 0.0
@@ -72,6 +76,7 @@ class OutputSettings:
     point_decimation: int = 1
     points_max_range: float = 0.0
     colorize_points: bool = True
+    scale_hold_uncertainty: float = 0.0
 
     def __post_init__(self) -> None:
         """Raise ValueError naming the first invalid value."""
@@ -91,6 +96,9 @@ class OutputSettings:
         if not (math.isfinite(self.points_max_range) and self.points_max_range >= 0):
             raise ValueError(f'points_max_range must be finite and >= 0 metres, got '
                              f'{self.points_max_range}')
+        if not (math.isfinite(self.scale_hold_uncertainty) and self.scale_hold_uncertainty >= 0):
+            raise ValueError(f'scale_hold_uncertainty must be finite and >= 0 (std of ln s), got '
+                             f'{self.scale_hold_uncertainty}')
 
 
 @dataclass
@@ -100,7 +108,10 @@ class FrameResult:
 
     ``depth``: H×W float32 metres, NaN invalid. ``scale``: the s applied (smoothed);
     ``raw_scale``: s before smoothing (clamped to the bounds); ``log_scale``: ln of ``scale``;
-    ``log_scale_std``: uncertainty of log s when the scale source gives one, else None.
+    ``log_scale_std``: uncertainty (std) of the frame's log s when the scale source gives one,
+    else None; ``scale_held``: True when that uncertainty exceeded ``scale_hold_uncertainty`` and
+    the previous applied scale was kept. ``raw_depth``: H×W float32 DA2 depth before the scale
+    and the depth range (metres, unmasked), only when ``process(..., return_raw=True)``.
     ``intrinsics``: at H×W (None without intrinsics). ``cloud``: the packed organised cloud
     (``CloudBuffer``: uint8 height × row_step, fields x/y/z[/rgb]) or None. ``timings``: ms.
     """
@@ -113,6 +124,8 @@ class FrameResult:
     cloud: Optional[CloudBuffer] = None
     timings: Dict[str, float] = field(default_factory=dict)
     log_scale_std: Optional[float] = None
+    scale_held: bool = False
+    raw_depth: Optional[np.ndarray] = None
 
     @property
     def points(self) -> Optional[np.ndarray]:
@@ -262,7 +275,11 @@ class FrameProcessor:
         self.scale_source = scale_source
         self._settings = replace(settings or OutputSettings(), **setting_values)
         self._lock = threading.Lock()
-        self._log_scale_ema: Optional[float] = None
+        self._smoother = self._new_smoother(self._settings)
+
+    @staticmethod
+    def _new_smoother(s: OutputSettings) -> ScaleSmoother:
+        return ScaleSmoother(s.scale_smoothing, s.scale_hold_uncertainty or None)
 
     @classmethod
     def from_paths(cls, model: PathLike = DEFAULT_MODEL_ID, scale_source: str = 'learned',
@@ -272,14 +289,15 @@ class FrameProcessor:
         """
         Build a processor from a DA2 model (hub id or directory) and a ``scale_source``.
 
-        ``scale_source`` is 'learned' (needs ``scale_checkpoint``), 'fixed' (``fixed_scale``)
-        or 'none'; further keywords are :class:`OutputSettings` fields.
+        ``scale_source`` is 'learned' (needs ``scale_checkpoint``, a scale network), 'da2_head'
+        (needs ``scale_checkpoint``, a head on DA2's features: ``da2_head.save_feature_head``),
+        'fixed' (``fixed_scale``) or 'none'; further keywords are :class:`OutputSettings` fields.
         """
         from adaptive_depth.scale_net import ScalePredictor
 
         scale_source = check_scale_source(scale_source)
-        if scale_source == 'learned' and scale_checkpoint is None:
-            raise ValueError("scale_source='learned' needs scale_checkpoint (a scale-network "
+        if scale_source in CHECKPOINT_SOURCES and scale_checkpoint is None:
+            raise ValueError(f'scale_source={scale_source!r} needs scale_checkpoint (a '
                              "checkpoint directory); pass scale_source='fixed' or 'none' to run "
                              'without one')
         settings = OutputSettings(**setting_values)  # fail before loading any model
@@ -288,6 +306,15 @@ class FrameProcessor:
                                      input_size=input_size)
         if scale_source == 'learned':
             source = LearnedScale(ScalePredictor.from_checkpoint(scale_checkpoint, runner.device))
+        elif scale_source == 'da2_head':
+            from adaptive_depth.da2_head import load_feature_head
+
+            source = FeatureHeadScale(load_feature_head(scale_checkpoint, runner.device))
+            width = 2 * int(runner.model.config.backbone_config.hidden_size)
+            if source.feature_dim != width:
+                raise ValueError(f'DA2 feature head {str(scale_checkpoint)!r} expects '
+                                 f'{source.feature_dim} features but model {str(model)!r} gives '
+                                 f'{width} (a head only fits the DA2 it was trained on)')
         return cls(runner, source, settings)
 
     @property
@@ -309,7 +336,9 @@ class FrameProcessor:
         with self._lock:
             new = replace(self._settings, **changes)
             if new.scale_smoothing != self._settings.scale_smoothing:
-                self._log_scale_ema = None
+                self._smoother = self._new_smoother(new)
+            else:  # the hold threshold changes without forgetting the average
+                self._smoother.hold_std = new.scale_hold_uncertainty or None
             self._settings = new
             return new
 
@@ -320,34 +349,39 @@ class FrameProcessor:
     def reset_smoothing(self) -> None:
         """Forget the smoothed log s (e.g. after a camera switch); the next frame starts anew."""
         with self._lock:
-            self._log_scale_ema = None
+            self._smoother.reset()
 
-    def _scales(self, log_raw: float, alpha: float) -> Tuple[float, float, float]:
-        """Return (scale, raw_scale, log_scale): bounds applied, then EMA of log s."""
+    def _scales(self, log_raw: float, log_std: Optional[float]
+                ) -> Tuple[float, float, float, bool]:
+        """
+        Return (scale, raw_scale, log_scale, held): bounds applied, then the smoother's rule.
+
+        The EMA of log s and the hold on high uncertainty are ``ScaleSmoother``'s (one owner).
+        """
         bounds = getattr(self.scale_source, 'bounds', None)
         raw_scale = math.exp(log_raw) if math.isfinite(log_raw) else math.nan
         if bounds is not None and math.isfinite(raw_scale):
             raw_scale = min(max(raw_scale, bounds[0]), bounds[1])
         if not (math.isfinite(raw_scale) and raw_scale > 0):
-            return raw_scale, raw_scale, math.nan
+            return raw_scale, raw_scale, math.nan, False
         log_s = math.log(raw_scale)
         with self._lock:
-            if alpha <= 0:
-                self._log_scale_ema = None
-            else:
-                if self._log_scale_ema is not None:
-                    log_s = alpha * self._log_scale_ema + (1.0 - alpha) * log_s
-                self._log_scale_ema = log_s
-        scale = raw_scale if alpha <= 0 else math.exp(log_s)
-        return scale, raw_scale, log_s
+            smoother = self._smoother
+            applied = smoother.update(log_s, math.nan if log_std is None else float(log_std))
+            held = smoother.last_held
+        if applied == log_s:
+            return raw_scale, raw_scale, log_s, held
+        return math.exp(applied), raw_scale, applied, held
 
     def process(self, rgb: RGBInput, intrinsics: Optional[Intrinsics] = None,
-                compute_points: Optional[bool] = None) -> FrameResult:
+                compute_points: Optional[bool] = None, return_raw: bool = False) -> FrameResult:
         """
         Process one H×W×3 uint8 RGB image (numpy or a torch tensor on any device).
 
         ``intrinsics`` (any resolution; rescaled to H×W) are needed for the cloud, which is
         computed when ``compute_points`` is True (default: whenever intrinsics are given).
+        ``return_raw`` adds the unscaled DA2 depth (``FrameResult.raw_depth``, one more host
+        copy; replay scoring uses it so its baselines do not depend on the scale source).
         Timings (ms): 'preprocess', 'depth_forward', 'scale', 'postprocess', 'cloud',
         'download', 'total'.
         """
@@ -373,13 +407,22 @@ class FrameProcessor:
             pixel_values = runner.preprocess(x)
             _sync(device)
             t_pre = time.perf_counter()
-            raw = runner.postprocess(runner.forward(pixel_values), h, w)
-            _sync(device)
-            t_fwd = time.perf_counter()
-            estimate = self.scale_source.estimate(x, raw)
-            scale, raw_scale, log_scale = self._scales(float(estimate.log_scale),
-                                                       s.scale_smoothing)
+            if getattr(self.scale_source, 'needs_features', False):
+                # one DA2 forward gives the depth and the encoder tokens the head reads
+                predicted, features = runner.forward_with_features(pixel_values)
+                raw = runner.postprocess(predicted, h, w)
+                _sync(device)
+                t_fwd = time.perf_counter()
+                estimate = self.scale_source.estimate(x, raw, features=features)
+            else:
+                raw = runner.postprocess(runner.forward(pixel_values), h, w)
+                _sync(device)
+                t_fwd = time.perf_counter()
+                estimate = self.scale_source.estimate(x, raw)
+            scale, raw_scale, log_scale, held = self._scales(float(estimate.log_scale),
+                                                             estimate.log_scale_std)
             t_scale = time.perf_counter()
+            raw_host = _start_download(raw[0].clone()) if return_raw else None
             with output_stage_threads(device):
                 depth = mask_depth_(raw[0].mul_(scale), s.min_depth, s.max_depth)
                 depth_host = _start_download(depth)
@@ -396,6 +439,7 @@ class FrameProcessor:
             if device.type == 'cuda':
                 torch.cuda.current_stream(device).synchronize()
             depth_np = depth_host.numpy()
+            raw_np = raw_host.numpy() if raw_host is not None else None
             if cloud_host is not None:
                 hd, wd = cloud_host.shape[:2]
                 cloud = CloudBuffer(data=cloud_host.numpy().view(np.uint8).reshape(
@@ -413,4 +457,5 @@ class FrameProcessor:
         }
         return FrameResult(depth=depth_np, scale=scale, raw_scale=raw_scale, log_scale=log_scale,
                            intrinsics=intr, cloud=cloud, timings=timings,
-                           log_scale_std=estimate.log_scale_std)
+                           log_scale_std=estimate.log_scale_std, scale_held=held,
+                           raw_depth=raw_np)

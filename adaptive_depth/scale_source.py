@@ -25,8 +25,13 @@ from dataclasses import dataclass
 import math
 from typing import Any, Optional, Protocol, Tuple
 
-SCALE_SOURCES = ('learned', 'fixed', 'none')
-"""The valid values of ``scale_source``: scale network, constant ``fixed_scale``, or s = 1."""
+SCALE_SOURCES = ('learned', 'fixed', 'none', 'da2_head')
+"""
+The valid values of ``scale_source``: scale network, constant ``fixed_scale``, s = 1, or the head
+on DA2's own encoder features (``adaptive_depth.da2_head``; reads the depth forward's tokens).
+"""
+CHECKPOINT_SOURCES = ('learned', 'da2_head')
+"""The scale sources that load ``scale_checkpoint``."""
 
 
 @dataclass(frozen=True)
@@ -106,11 +111,72 @@ class LearnedScale:
         self.bounds: Optional[Tuple[float, float]] = (lo, hi)
 
     def estimate(self, rgb: Any, raw_depth: Any = None) -> ScaleEstimate:
-        """Return the network's log s for a 1×H×W×3 uint8 tensor (one small host copy)."""
-        return ScaleEstimate(float(self.predictor.predict_log_scale_tensor(rgb)[0]))
+        """
+        Return the network's log s and its std for a 1×H×W×3 uint8 tensor (one host copy).
+
+        The std (``ScalePredictor.estimate_tensor``: ensemble / flip spread plus a predicted
+        variance) is None for a network with no uncertainty source (one member, no variance
+        head, no flip averaging).
+        """
+        cfg = self.predictor.cfg
+        if not (cfg.members > 1 or cfg.predict_variance or cfg.test_time_flip):
+            return ScaleEstimate(float(self.predictor.predict_log_scale_tensor(rgb)[0]))
+        log_s, std = self.predictor.estimate_tensor(rgb)
+        value, spread = _pair_to_floats(log_s[0], std[0])
+        return ScaleEstimate(value, spread)
 
     def __repr__(self) -> str:
         return f'LearnedScale(bounds={self.bounds})'
+
+
+class FeatureHeadScale:
+    """
+    Scale source log s = DA2-feature head (``adaptive_depth.da2_head.FeatureScaleHead``).
+
+    ``needs_features``: the frame processor runs DA2 with ``forward_with_features`` and passes
+    the N×2C encoder features of that one forward (no second network on the image). The std of
+    log s is the head's predicted variance. ``bounds`` default to the head's config bounds.
+    NOT YET MEASURED FOR ACCURACY (docs/scale_net.md).
+    """
+
+    name = 'da2_head'
+    needs_features = True
+
+    def __init__(self, head: Any, bounds: Optional[Tuple[float, float]] = None) -> None:
+        if bounds is None:
+            bounds = tuple(math.exp(v) for v in head.config.log_scale_bounds)
+        lo, hi = (float(b) for b in bounds)
+        if not (math.isfinite(lo) and math.isfinite(hi) and 0 < lo < hi):
+            raise ValueError(f'scale bounds must satisfy 0 < low < high, got {bounds}')
+        self.head = head.eval()
+        self.bounds: Optional[Tuple[float, float]] = (lo, hi)
+
+    @property
+    def feature_dim(self) -> int:
+        """Return the feature width 2C the head expects."""
+        return int(self.head.config.feature_dim)
+
+    def estimate(self, rgb: Any, raw_depth: Any = None, features: Any = None) -> ScaleEstimate:
+        """Return log s and its std from the 1×2C ``features`` of the depth forward."""
+        if features is None:
+            raise ValueError("scale_source 'da2_head' needs the depth forward's encoder features")
+        out = self.head(features.float())
+        log_s, log_var = _pair_to_floats(out[0, 0], out[0, 1])
+        return ScaleEstimate(log_s, math.exp(0.5 * log_var))
+
+    def __repr__(self) -> str:
+        return f'FeatureHeadScale(feature_dim={self.feature_dim}, bounds={self.bounds})'
+
+
+def _pair_to_floats(a: Any, b: Any) -> Tuple[float, float]:
+    """Return two 0-d tensors (or numbers) as Python floats with one host copy."""
+    if hasattr(a, 'new_tensor'):
+        pair = a.new_empty(2)
+        pair[0] = a
+        pair[1] = b
+        first, second = pair.tolist()
+        return float(first), float(second)
+    return float(a), float(b)
 
 
 def check_scale_source(scale_source: str) -> str:

@@ -46,6 +46,8 @@ class ScaleSmoother:
         self.alpha = float(alpha)
         self.hold_std = None if hold_std is None else float(hold_std)
         self._ema: Optional[float] = None
+        self.last_held = False
+        """Whether the last :meth:`update` held the smoothed value."""
 
     def reset(self) -> None:
         """Forget the history (the next frame starts the average)."""
@@ -54,6 +56,7 @@ class ScaleSmoother:
     def update(self, log_scale: float, log_scale_std: float = 0.0) -> float:
         """Feed one frame's log s (and its std); return the log s to apply."""
         log_scale = float(log_scale)
+        self.last_held = False
         if not math.isfinite(log_scale):
             self._ema = None
             return log_scale
@@ -62,7 +65,7 @@ class ScaleSmoother:
         if self._ema is None:
             self._ema = log_scale
         elif held:
-            pass
+            self.last_held = True
         elif self.alpha > 0:
             self._ema = self.alpha * self._ema + (1.0 - self.alpha) * log_scale
         else:

@@ -15,7 +15,7 @@
 """
 Measure the node's own cost per frame: node − model − transport floor, in one run.
 
-1. **model**: ``MetricDepthPipeline.process`` (upload, DA2 forward, scale, masking; no cloud) on
+1. **model**: ``FrameProcessor.process`` (upload, DA2 forward, scale, masking; no cloud) on
    one 640×480 frame in this process, same model, device and thread count as the node;
 2. **floor**: a bare rclpy relay (``ros_bench.py relay``) that answers each image with prebuilt
    messages of the node's output sizes (32FC1 depth, camera_info, 16-byte-per-pixel cloud);
@@ -57,6 +57,8 @@ import numpy as np  # noqa: E402, I100
 
 CONFIG_FILE = REPO_ROOT / 'config' / 'adaptive_depth.yaml'
 DEFAULT_PROFILE = REPO_ROOT / 'config' / 'fastdds_large_images.xml'
+DIAGNOSTICS_PERIOD_S = 1.0
+"""The node's diagnostics window during the benchmark (its per-stage means cover one window)."""
 
 
 def node_command(parameters: Dict[str, object]) -> List[str]:
@@ -75,17 +77,17 @@ def node_command(parameters: Dict[str, object]) -> List[str]:
 
 
 class ModelTimer:
-    """The model alone: ``MetricDepthPipeline.process`` without a cloud, in this process."""
+    """The model alone: ``FrameProcessor.process`` without a cloud, in this process."""
 
     def __init__(self, model: str, device: str, input_size: int, threads: int, width: int,
                  height: int) -> None:
         import torch
-        from adaptive_depth.pipeline import MetricDepthPipeline
+        from adaptive_depth.frame_processor import FrameProcessor
         from ros_bench import synthetic_frames
 
         torch.set_num_threads(threads)
-        self.pipe = MetricDepthPipeline.from_paths(model, scale='fixed', fixed_scale=0.8,
-                                                   device=device, input_size=input_size)
+        self.pipe = FrameProcessor.from_paths(model, scale_source='fixed', fixed_scale=0.8,
+                                              device=device, input_size=input_size)
         self.rgb = synthetic_frames(width, height, 1)[0]
 
     def once(self) -> Tuple[float, float]:
@@ -95,8 +97,39 @@ class ModelTimer:
         return (time.perf_counter() - t0) * 1e3, float(result.timings['depth_forward'])
 
 
+class NodeStages:
+    """
+    The node's own per-stage timings: the ``latency_*_ms_mean`` values of its /diagnostics.
+
+    Subscribes on the prober's node; :meth:`take` returns the stage means (ms) of the latest
+    diagnostics window (the node publishes one every ``diagnostics_period`` seconds).
+    """
+
+    def __init__(self, prober: Prober) -> None:
+        from diagnostic_msgs.msg import DiagnosticArray
+
+        self._latest: Dict[str, float] = {}
+        prober.node.create_subscription(DiagnosticArray, '/diagnostics', self._on_diag, 10)
+
+    def _on_diag(self, msg) -> None:
+        for status in msg.status:
+            if 'adaptive_depth_node' not in status.name:
+                continue
+            stages = {kv.key[len('latency_'):-len('_ms_mean')]: float(kv.value)
+                      for kv in status.values
+                      if kv.key.startswith('latency_') and kv.key.endswith('_ms_mean')}
+            if stages:
+                self._latest = stages
+
+    def take(self, wait: float) -> Dict[str, float]:
+        """Wait ``wait`` seconds (one diagnostics window), return the latest stage means (ms)."""
+        time.sleep(wait)
+        return dict(self._latest)
+
+
 def measure(node_prober: Prober, floor_prober: Prober, model: ModelTimer, frames: int,
-            warmup: int, timeout: float) -> Dict[str, List[float]]:
+            warmup: int, timeout: float,
+            stages: Optional[NodeStages] = None) -> Dict[str, List[float]]:
     """
     Interleave node frame, floor frame and model run, ``frames`` times per phase.
 
@@ -129,6 +162,8 @@ def measure(node_prober: Prober, floor_prober: Prober, model: ModelTimer, frames
             out.setdefault(f'paired_overhead_{phase}', []).append(n[phase] - f[phase] - m_total)
             if phase == 'points':
                 out.setdefault('node_depth_with_points', []).append(n['depth'])
+        if stages is not None:
+            out[f'stages_{phase}'] = stages.take(DIAGNOSTICS_PERIOD_S * 0.6)
     out['lost_node'] = [lost['node']]
     out['lost_floor'] = [lost['floor']]
     return out
@@ -178,7 +213,8 @@ def run(args: argparse.Namespace) -> Dict[str, object]:
             os.environ.pop(name, None)
     params = {'model': model, 'device': args.device, 'scale_source': 'fixed',
               'fixed_scale': 0.8, 'input_size': args.input_size, 'publish_points': True,
-              'point_decimation': 1, 'input_qos_reliability': 'reliable'}
+              'point_decimation': 1, 'input_qos_reliability': 'reliable',
+              'diagnostics_period': DIAGNOSTICS_PERIOD_S}
     relay = Subprocess(relay_command(args.width, args.height, 'full', 'reliable', 'floor'),
                        env, workdir / 'relay.log')
     node = Subprocess(node_command(params), env, workdir / 'node.log')
@@ -190,7 +226,9 @@ def run(args: argparse.Namespace) -> Dict[str, object]:
         floor_prober.wait_for_peer(relay, args.startup_timeout)
         node_prober.wait_for_peer(node, args.startup_timeout)
         time.sleep(0.5)
-        s = measure(node_prober, floor_prober, timer, args.frames, args.warmup, args.timeout)
+        stages = NodeStages(node_prober)
+        s = measure(node_prober, floor_prober, timer, args.frames, args.warmup, args.timeout,
+                    stages)
     finally:
         node_prober.close()
         floor_prober.close()
@@ -214,7 +252,9 @@ def run(args: argparse.Namespace) -> Dict[str, object]:
     for kind in ('points', 'depth'):
         p50 = {part: report[f'{part}_{kind}_ms']['p50'] for part in ('node', 'model', 'floor')}
         report[f'overhead_{kind}_p50_ms'] = p50['node'] - p50['model'] - p50['floor']
-    report['samples_ms'] = {k: v for k, v in s.items() if not k.startswith('lost')}
+    report['node_stages_ms'] = {kind: s.get(f'stages_{kind}', {}) for kind in ('points', 'depth')}
+    report['samples_ms'] = {k: v for k, v in s.items()
+                            if not k.startswith(('lost', 'stages'))}
     return report
 
 
@@ -237,6 +277,13 @@ def print_report(r: Dict[str, object]) -> None:
               f'(p50 node - p50 model - p50 floor); per-frame node - floor - model: p50 '
               f'{r[f"paired_overhead_{kind}_ms"]["p50"]:.1f} ms')
     print('goal with cloud: <= 3 ms')
+    for kind, label in (('points', 'with cloud'), ('depth', 'depth only')):
+        st = r['node_stages_ms'].get(kind) or {}
+        keys = ('decode', 'processor_postprocess', 'processor_cloud', 'processor_download',
+                'publish', 'node_overhead')
+        if st:
+            print(f'node stages ({label}, means of its last diagnostics window, ms): ' +
+                  ', '.join(f'{k} {st[k]:.2f}' for k in keys if k in st))
     lost = r['lost_frames']
     if lost['floor'] or lost['node']:
         print(f'frames without an answer: floor {lost["floor"]}, node {lost["node"]}')

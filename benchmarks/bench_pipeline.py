@@ -19,11 +19,11 @@ Builds a random-weight model with the DA2-Small architecture (24.8 M parameters;
 depend on the weights) and the default scale network, then times pre-processing, the DA2 forward,
 the scale network, post-processing and back-projection (medians over repeats after warm-up) and
 prints the overhead ratio (everything but the DA2 forward) / (DA2 forward), and the end-to-end
-figures of ``MetricDepthPipeline.process`` with the point map (FPS, p50/p95 ms, ratio to the bare
+figures of ``FrameProcessor.process`` with the packed cloud (FPS, p50/p95 ms, ratio to the bare
 DA2 forward; on CUDA checked against the GPU goals). ``--json`` writes them.
 
 The only pipeline calls are ``DepthAnythingRunner(...)`` (``upload``, ``preprocess``, ``forward``,
-``network_size``), ``MetricDepthPipeline(runner, LearnedScale(...), max_depth=10.0)`` and
+``network_size``), ``FrameProcessor(runner, LearnedScale(...), max_depth=10.0)`` and
 ``pipe.process(rgb, intrinsics, compute_points=True)`` with its ``timings``.
 
     python benchmarks/bench_pipeline.py                 # CPU, 2 threads

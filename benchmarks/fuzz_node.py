@@ -73,14 +73,14 @@ def _diag(tester: Any, ns: str) -> Optional[Dict[str, Any]]:
 
 def run(args: argparse.Namespace) -> Dict[str, Any]:
     """Run the fuzz session and return the report."""
-    from adaptive_depth.pipeline import MetricDepthPipeline
+    from adaptive_depth.frame_processor import FrameProcessor
     from adaptive_depth.testing import make_untrained_depth_anything
 
     workdir = Path(tempfile.mkdtemp(prefix='adaptive_depth_fuzz_'))
     model = args.model or str(make_untrained_depth_anything(workdir / 'da2', size='tiny'))
     rgb = synthetic_rgb(WIDTH, HEIGHT, seed=3)
-    expected = MetricDepthPipeline.from_paths(
-        model, scale='fixed', fixed_scale=0.5, device='cpu', precision='fp32',
+    expected = FrameProcessor.from_paths(
+        model, scale_source='fixed', fixed_scale=0.5, device='cpu', precision='fp32',
         input_size=args.input_size).process(rgb).depth
     max_depth = float(np.round(np.percentile(expected[np.isfinite(expected)], 60), 3))
     params = {'model': model, 'device': 'cpu', 'precision': 'fp32',

@@ -45,3 +45,20 @@ def nyu_sample_dir() -> Path:
     if not NYU_SAMPLE_DIR.is_dir():
         pytest.skip(f'shared NYU sample data not found at {NYU_SAMPLE_DIR}')
     return NYU_SAMPLE_DIR
+
+
+@pytest.fixture(autouse=True)
+def _torch_threads_restored():
+    """
+    Give torch its CPU thread count back after every test.
+
+    Tools called in-process with ``--threads`` (and some tests) set it for the whole process;
+    later tests compare outputs byte for byte with a node subprocess, whose float sums depend on
+    the thread count.
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    yield
+    if torch.get_num_threads() != before:
+        torch.set_num_threads(before)

@@ -61,9 +61,17 @@ class _Frames:
         self.meta = {'base_model': {'name': 'simulated-test', 'simulated': True}}
 
 
-@pytest.mark.parametrize('policy', ['frozen', 'last', 'full'])
-def test_finetune_policy_controls_what_trains(tmp_path, policy):
+@pytest.fixture
+def one_thread():
+    """Train on one torch thread, then restore the count (later tests compare bit for bit)."""
+    threads = torch.get_num_threads()
     torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize('policy', ['frozen', 'last', 'full'])
+def test_finetune_policy_controls_what_trains(tmp_path, policy, one_thread):
     cfg = TrainConfig(epochs=1, batch_size=8, val_fraction=0.0, device='cpu', input_size=SMALL,
                       optimizer='adamw', schedule='cosine', backbone_lr=1e-3,
                       init_head_bias=True, checkpoint_every=0,
@@ -185,8 +193,7 @@ def test_train_scale_net_cli_recipes(tmp_path, capsys):
         cli.main(['--oracle', 'x', '--out', 'y', '--recipe', 'nope'])
 
 
-def test_pretrained_aux_depth_head_trains_on_the_body_output(tmp_path):
-    torch.set_num_threads(1)
+def test_pretrained_aux_depth_head_trains_on_the_body_output(tmp_path, one_thread):
     frames = _Frames(n=16)
     frames.depth_grids = np.exp(np.random.default_rng(0).normal(1, 0.2, (16, 24, 32))
                                 ).astype(np.float32)

@@ -88,3 +88,29 @@ def test_relay_floor_answers_with_the_node_output_sizes(tmp_path, monkeypatch):
     assert sizes['depth'] == (480, 640, 480 * 640 * 4)      # 32FC1
     assert sizes['points'] == (480, 640, 480 * 640 * 16)    # x, y, z, rgb float32
     assert code == 0
+
+
+def test_gpu_check_cuda_tests_collect_without_a_gpu():
+    """The GPU run must not die at collection (it did once: a removed module was imported)."""
+    proc = _run([sys.executable, '-m', 'pytest', '--collect-only', '-q', '-p', 'no:cacheprovider',
+                 '-m', 'cuda', 'test/test_cuda.py'])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert 'error' not in proc.stdout.lower()
+    assert int(proc.stdout.split(' tests collected')[0].split()[-1]) >= 8
+
+
+def test_bench_node_model_timer_runs_the_frame_processor(tiny_da2_dir):
+    sys.path.insert(0, str(BENCH))
+    try:
+        from bench_node import ModelTimer
+    finally:
+        sys.path.remove(str(BENCH))
+    import torch
+    threads = torch.get_num_threads()
+    try:
+        timer = ModelTimer(str(tiny_da2_dir), 'cpu', 70, 1, 64, 48)
+        total, forward = timer.once()
+    finally:
+        torch.set_num_threads(threads)
+    assert timer.pipe.settings.point_decimation == 1 and timer.pipe.scale_source.k == 0.8
+    assert 0 < forward <= total

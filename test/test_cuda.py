@@ -16,17 +16,19 @@
 The CUDA path against the CPU path (marker ``cuda``; skipped where torch sees no CUDA device).
 
 Run on a GPU machine by ``benchmarks/gpu_check.sh``; needs no rclpy. The CPU results are the
-reference: the device path must give the same depth, points and cloud bytes within float
-tolerances, and fp16 autocast must stay close to fp32.
+reference: the frame processor on the device must give the same depth, points and packed cloud
+bytes within float tolerances, fp16 autocast must stay close to fp32, and the scale network must
+agree. ``DEV`` is the device under test (one name, so the logic can be dry-run on the CPU).
 """
 
 import copy
 
 from adaptive_depth.depth_model import (DepthAnythingRunner, IMAGENET_MEAN, IMAGENET_STD,
                                         normalisation_constants, resize_normalise)
+from adaptive_depth.frame_processor import FrameProcessor, organised_cloud
 from adaptive_depth.geometry import backproject, Intrinsics, pack_organized_cloud
-from adaptive_depth.pipeline import backproject_torch, FixedScale, MetricDepthPipeline
 from adaptive_depth.scale_net import ScaleNet, ScaleNetConfig, ScalePredictor
+from adaptive_depth.scale_source import FixedScale, LearnedScale
 import numpy as np
 import pytest
 import torch
@@ -36,6 +38,7 @@ pytestmark = [
     pytest.mark.skipif(not torch.cuda.is_available(), reason='no CUDA device visible to torch'),
 ]
 
+DEV = 'cuda'
 INTR = Intrinsics(fx=520.0, fy=515.0, cx=319.5, cy=239.5, width=640, height=480)
 
 
@@ -68,9 +71,9 @@ def test_resize_normalise_on_cuda_matches_cpu_uint8_kernel():
     rgb = torch.from_numpy(_rgb(1))[None]
     size = (518, 686)
     scale_c, bias_c = normalisation_constants(IMAGENET_MEAN, IMAGENET_STD, torch.device('cpu'))
-    scale_g, bias_g = normalisation_constants(IMAGENET_MEAN, IMAGENET_STD, torch.device('cuda'))
+    scale_g, bias_g = normalisation_constants(IMAGENET_MEAN, IMAGENET_STD, torch.device(DEV))
     cpu = resize_normalise(rgb, size, scale_c, bias_c)
-    gpu = resize_normalise(rgb.cuda(), size, scale_g, bias_g).cpu()
+    gpu = resize_normalise(rgb.to(DEV), size, scale_g, bias_g).cpu()
     # The float emulation of the CPU uint8 kernel rounds after each pass: rare pixels are off by
     # up to two grey levels (1/255/std in normalised units), nearly all agree exactly.
     one_level = float((scale_c.max()).item()) + 1e-5
@@ -82,18 +85,18 @@ def test_resize_normalise_on_cuda_matches_cpu_uint8_kernel():
 
 def test_da2_forward_on_cuda_fp32_matches_cpu(tiny_da2_dir, no_tf32):
     cpu = DepthAnythingRunner(str(tiny_da2_dir), device='cpu', precision='fp32')
-    gpu = DepthAnythingRunner(str(tiny_da2_dir), device='cuda', precision='fp32')
+    gpu = DepthAnythingRunner(str(tiny_da2_dir), device=DEV, precision='fp32')
     with torch.inference_mode():
         x = cpu.preprocess(cpu.upload(_rgb(2)))
         ref = cpu.forward(x).numpy()
-        out = gpu.forward(x.cuda()).cpu().numpy()
+        out = gpu.forward(x.to(DEV)).cpu().numpy()
     assert out.shape == ref.shape and out.dtype == np.float32
     assert _median_rel(out, ref) < 1e-4
 
 
 def test_fp16_autocast_path_is_used_and_close_to_fp32(tiny_da2_dir):
-    fp32 = DepthAnythingRunner(str(tiny_da2_dir), device='cuda', precision='fp32')
-    fp16 = DepthAnythingRunner(str(tiny_da2_dir), device='cuda', precision='auto')
+    fp32 = DepthAnythingRunner(str(tiny_da2_dir), device=DEV, precision='fp32')
+    fp16 = DepthAnythingRunner(str(tiny_da2_dir), device=DEV, precision='auto')
     assert fp16.precision == 'fp16' and fp16.autocast_dtype == torch.float16
     rgb = _rgb(3)
     a = fp32.predict(rgb)
@@ -104,52 +107,121 @@ def test_fp16_autocast_path_is_used_and_close_to_fp32(tiny_da2_dir):
     assert _median_rel(b, a) < 2e-2
 
 
-def test_pipeline_on_cuda_matches_cpu_depth_and_points(tiny_da2_dir, no_tf32):
+def _cloud_floats(result) -> np.ndarray:
+    c = result.cloud
+    return c.data.view('<f4').reshape(c.height, c.width, 4)
+
+
+def _process_on(device: str, tiny_da2_dir, rgb: np.ndarray, **settings):
+    runner = DepthAnythingRunner(str(tiny_da2_dir), device=device, precision='fp32')
+    return FrameProcessor(runner, FixedScale(0.8), max_depth=10.0, **settings).process(rgb, INTR)
+
+
+@pytest.mark.parametrize('settings', [{}, {'point_decimation': 2, 'points_max_range': 8.0,
+                                           'min_depth': 3.0, 'colorize_points': False}],
+                         ids=['defaults', 'decimated-range-limited-no-colour'])
+def test_frame_processor_on_cuda_matches_cpu(tiny_da2_dir, no_tf32, settings):
     rgb = _rgb(4)
-    results = {}
-    for device in ('cpu', 'cuda'):
-        runner = DepthAnythingRunner(str(tiny_da2_dir), device=device, precision='fp32')
-        pipe = MetricDepthPipeline(runner, FixedScale(0.8), max_depth=10.0)
-        results[device] = pipe.process(rgb, INTR, compute_points=True)
-    cpu, gpu = results['cpu'], results['cuda']
-    assert gpu.depth.shape == (480, 640) and gpu.points.shape == (480, 640, 3)
-    assert gpu.scale == cpu.scale == 0.8
+    cpu = _process_on('cpu', tiny_da2_dir, rgb, **settings)
+    gpu = _process_on(DEV, tiny_da2_dir, rgb, **settings)
+    f = settings.get('point_decimation', 1)
+    assert gpu.depth.shape == (480, 640) and gpu.depth.dtype == np.float32
+    assert gpu.points.shape == cpu.points.shape == (480 // f, 640 // f, 3)
+    assert gpu.scale == cpu.scale == pytest.approx(0.8)
     # Input resampling on CUDA is within one grey level of the CPU kernel: depth agrees to ~1 %.
     assert _median_rel(gpu.depth, cpu.depth) < 1e-2
-    np.testing.assert_array_equal(np.isnan(gpu.points), np.isnan(gpu.depth)[..., None]
-                                  .repeat(3, axis=2))
-    # Points made on the device from the device depth equal the CPU back-projection of it.
-    np.testing.assert_allclose(gpu.points, backproject(gpu.depth, INTR), rtol=1e-6, atol=1e-6,
-                               equal_nan=True)
+    assert not np.isinf(gpu.depth).any() and not np.isinf(_cloud_floats(gpu)).any()
+    # The packed cloud has the CPU layout (fields, steps, size) ...
+    assert (gpu.cloud.height, gpu.cloud.width, gpu.cloud.point_step, gpu.cloud.row_step,
+            gpu.cloud.fields) == (cpu.cloud.height, cpu.cloud.width, cpu.cloud.point_step,
+                                  cpu.cloud.row_step, cpu.cloud.fields)
+    assert gpu.cloud.data.shape == cpu.cloud.data.shape and gpu.cloud.data.dtype == np.uint8
+    # ... and is, within float32 rounding, the CPU packing of the device's own depth map.
+    intr = gpu.intrinsics
+    depth = gpu.depth[::f, ::f]
+    intr_d = Intrinsics(intr.fx / f, intr.fy / f, intr.cx / f, intr.cy / f,
+                        depth.shape[1], depth.shape[0])
+    points = backproject(depth, intr_d)
+    limit = settings.get('points_max_range', 0.0)
+    border = np.zeros(points.shape[:2], dtype=bool)
+    if limit:
+        range2 = (points ** 2).sum(axis=-1)  # the processor's test: x² + y² + z² > limit²
+        points[range2 > np.float32(limit) ** 2] = np.nan
+        # points within float32 rounding of the limit may fall either way on the device
+        border = np.abs(range2 - np.float32(limit) ** 2) < 1e-4 * limit ** 2
+    colours = rgb[::f, ::f] if settings.get('colorize_points', True) else None
+    ref = pack_organized_cloud(points, colours)
+    want = ref.data.view('<f4').reshape(ref.height, ref.width, 4)
+    got = _cloud_floats(gpu)
+    assert border.mean() < 1e-3
+    got_xyz, want_xyz = got[~border][:, :3], want[~border][:, :3]
+    np.testing.assert_array_equal(np.isnan(got_xyz), np.isnan(want_xyz))
+    np.testing.assert_allclose(got_xyz, want_xyz, rtol=1e-6, atol=1e-6, equal_nan=True)
+    np.testing.assert_array_equal(gpu.cloud.data.reshape(-1, 16)[:, 12:],
+                                  ref.data.reshape(-1, 16)[:, 12:])
+    # Most points are finite; with the limits set, the limits bite (tiny DA2: depth ~2-9 m).
+    finite = np.isfinite(got[..., :3]).all(-1).mean()
+    assert 0.2 < finite < (0.9 if settings else 1.01)
 
 
-def test_backproject_and_cloud_bytes_on_cuda_match_cpu():
+def test_organised_cloud_bytes_on_cuda_match_cpu():
     rng = np.random.default_rng(5)
     depth = rng.uniform(0.3, 8.0, (480, 640)).astype(np.float32)
     depth[rng.random(depth.shape) < 0.1] = np.nan
-    depth[0, :5] = [0.0, -1.0, np.inf, np.nan, 2.0]
-    ref = backproject(depth, INTR)
-    dev = backproject_torch(torch.from_numpy(depth).cuda(), INTR).cpu().numpy()
-    np.testing.assert_allclose(dev, ref, rtol=1e-6, atol=1e-6, equal_nan=True)
+    depth[0, :3] = [np.inf, np.nan, 2.0]  # inf: no depth bound given, so the point is NaN
     rgb = _rgb(6)
-    # The organised cloud (x, y, z, rgb; 16 bytes a point) built from device points is the
-    # CPU cloud: same NaN pattern, same colours, coordinates within float32 rounding.
-    a = pack_organized_cloud(ref, rgb)
-    b = pack_organized_cloud(dev, rgb)
-    assert (a.point_step, a.row_step, a.data.shape) == (b.point_step, b.row_step, b.data.shape)
-    fa = a.data.view(np.float32).reshape(480, 640, 4)
-    fb = b.data.view(np.float32).reshape(480, 640, 4)
-    np.testing.assert_array_equal(fa[..., 3].view(np.uint32), fb[..., 3].view(np.uint32))
-    np.testing.assert_allclose(fb[..., :3], fa[..., :3], rtol=1e-6, atol=1e-6, equal_nan=True)
+    for max_range in (0.0, 5.0):
+        a = organised_cloud(torch.from_numpy(depth), INTR, max_range,
+                            torch.from_numpy(rgb)).numpy()
+        b = organised_cloud(torch.from_numpy(depth).to(DEV), INTR, max_range,
+                            torch.from_numpy(rgb).to(DEV)).cpu().numpy()
+        assert a.shape == b.shape == (480, 640, 4)
+        assert np.isnan(b[0, 0, :3]).all() and not np.isinf(b).any()
+        # Same NaN pattern, same colour bits, coordinates within float32 rounding.
+        np.testing.assert_array_equal(np.isnan(a[..., :3]), np.isnan(b[..., :3]))
+        np.testing.assert_array_equal(a[..., 3].view(np.uint32), b[..., 3].view(np.uint32))
+        np.testing.assert_allclose(b[..., :3], a[..., :3], rtol=1e-6, atol=1e-6, equal_nan=True)
+        if max_range:
+            assert np.isnan(b[..., 0]).mean() > np.isnan(depth).mean() + 0.05
+
+
+def test_frame_processor_fp16_on_cuda_close_to_fp32(tiny_da2_dir):
+    rgb = _rgb(8)
+    out = {}
+    for precision in ('fp32', 'auto'):
+        runner = DepthAnythingRunner(str(tiny_da2_dir), device=DEV, precision=precision)
+        out[precision] = FrameProcessor(runner, FixedScale(0.8)).process(rgb, INTR)
+    assert out['auto'].depth.dtype == np.float32
+    assert np.isfinite(out['auto'].depth).mean() > 0.5
+    assert not np.array_equal(out['auto'].depth, out['fp32'].depth), \
+        'fp16 autocast gave bit-identical output: not applied?'
+    assert _median_rel(out['auto'].depth, out['fp32'].depth) < 2e-2
+    assert _median_rel(out['auto'].points[..., 0], out['fp32'].points[..., 0]) < 2e-2
 
 
 def test_scale_net_on_cuda_matches_cpu(no_tf32):
     torch.manual_seed(0)
     net = ScaleNet(ScaleNetConfig())
     cpu = ScalePredictor(copy.deepcopy(net), device=torch.device('cpu'))
-    gpu = ScalePredictor(copy.deepcopy(net), device=torch.device('cuda'))
+    gpu = ScalePredictor(copy.deepcopy(net), device=torch.device(DEV))
     rgb = _rgb(7)
     a = float(cpu.predict_log_scale(rgb))
     b = float(gpu.predict_log_scale(rgb))
     assert np.isfinite(b)
     assert abs(a - b) < 1e-3
+
+
+def test_frame_processor_learned_scale_on_cuda_matches_cpu(tiny_da2_dir, no_tf32):
+    torch.manual_seed(0)
+    net = ScaleNet(ScaleNetConfig())
+    rgb = _rgb(9)
+    out = {}
+    for device in ('cpu', DEV):
+        runner = DepthAnythingRunner(str(tiny_da2_dir), device=device, precision='fp32')
+        source = LearnedScale(ScalePredictor(copy.deepcopy(net), device=torch.device(device)))
+        out[device] = FrameProcessor(runner, source).process(rgb)
+    a, b = out['cpu'], out[DEV]
+    assert np.isfinite(b.log_scale)
+    assert abs(a.log_scale - b.log_scale) < 1e-3
+    lo, hi = ScaleNetConfig().scale_bounds
+    assert lo <= b.scale <= hi

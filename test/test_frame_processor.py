@@ -64,10 +64,10 @@ class SequenceScale:
 
     def __init__(self, log_scales, std=None):
         self.log_scales = list(log_scales)
-        self.std = std
+        self.stds = list(std) if isinstance(std, (list, tuple)) else [std] * len(log_scales)
 
     def estimate(self, rgb, raw_depth=None):
-        return ScaleEstimate(self.log_scales.pop(0), self.std)
+        return ScaleEstimate(self.log_scales.pop(0), self.stds.pop(0))
 
 
 def test_shapes_dtypes_and_timings(runner, frames):
@@ -156,6 +156,52 @@ def test_smoothing_is_an_ema_of_log_scale_and_changeable_at_runtime(runner, fram
     proc.set_smoothing(0.0)  # off: the raw (clamped) scale is applied as is
     result = proc.process(frames[0])
     assert result.scale == result.raw_scale == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize('alpha', [0.0, 0.5])
+def test_uncertain_frames_hold_the_applied_scale(runner, frames, alpha):
+    """scale_hold_uncertainty: a frame whose std of ln s exceeds it keeps the previous scale."""
+    logs = [math.log(0.5), math.log(1.0), math.log(1.5), math.log(0.8), math.log(1.2)]
+    stds = [0.9, 0.5, 0.1, None, 0.31]   # the first frame starts the average even if doubtful
+    proc = FrameProcessor(runner, SequenceScale(logs, stds), scale_smoothing=alpha,
+                          scale_hold_uncertainty=0.3)
+    raw = runner.predict(frames[0])
+    applied = None
+    for log_s, std in zip(logs, stds):
+        result = proc.process(frames[0])
+        held = applied is not None and std is not None and std > 0.3
+        if not held:
+            applied = log_s if applied is None or alpha == 0 else \
+                alpha * applied + (1 - alpha) * log_s
+        assert result.scale_held == held
+        assert result.log_scale_std == std
+        assert result.raw_scale == pytest.approx(math.exp(log_s), rel=1e-12)
+        assert result.scale == pytest.approx(math.exp(applied), rel=1e-12)
+        np.testing.assert_array_equal(result.depth, raw * np.float32(result.scale))
+    # the threshold changes at runtime without forgetting the applied scale; 0 turns it off
+    proc.scale_source = SequenceScale([math.log(2.0), math.log(0.25)], [0.2, 0.2])
+    proc.configure(scale_hold_uncertainty=0.1)
+    assert proc.process(frames[0]).scale == pytest.approx(math.exp(applied), rel=1e-12)
+    proc.configure(scale_hold_uncertainty=0.0)
+    result = proc.process(frames[0])
+    assert not result.scale_held and result.raw_scale == pytest.approx(0.25)
+    with pytest.raises(ValueError, match='scale_hold_uncertainty'):
+        proc.configure(scale_hold_uncertainty=-1.0)
+
+
+def test_learned_scale_reports_the_ensemble_spread(runner, frames):
+    """The learned source's std is ScalePredictor.estimate's; no spread gives None."""
+    torch.manual_seed(3)
+    cfg = ScaleNetConfig(**dict(SMALL_NET, members=3))
+    predictor = ScalePredictor(ScaleNet(cfg), cfg)
+    expected = predictor.estimate(frames[1])
+    result = FrameProcessor(runner, LearnedScale(predictor)).process(frames[1])
+    assert expected.log_scale_std > 0
+    assert result.log_scale_std == pytest.approx(expected.log_scale_std, rel=1e-5)
+    assert math.log(result.raw_scale) == pytest.approx(
+        min(max(expected.log_scale, math.log(0.1)), math.log(2.0)), rel=1e-5)
+    single = FrameProcessor(runner, LearnedScale(_predictor(0.0))).process(frames[1])
+    assert single.log_scale_std is None and not single.scale_held
 
 
 def _reference_cloud(depth, rgb, intr, factor, max_range, colour):

@@ -87,7 +87,7 @@ def test_params_file_and_assignments_without_ros(tmp_path):
     p = NodeParams.from_mapping({'max_depth': 4, 'point_decimation': 2})
     assert p.output_settings() == {'min_depth': 0.0, 'max_depth': 4.0, 'scale_smoothing': 0.0,
                                    'point_decimation': 2, 'points_max_range': 0.0,
-                                   'colorize_points': True}
+                                   'colorize_points': True, 'scale_hold_uncertainty': 0.0}
     assert p.fallback_intrinsics(64, 48) is None
     intr = NodeParams.from_mapping({'fx': 50, 'fy': 51}).fallback_intrinsics(64, 48)
     assert (intr.fx, intr.fy, intr.cx, intr.cy) == (50.0, 51.0, 31.5, 23.5)

@@ -128,14 +128,33 @@ def test_offline_output_bag(offline_out, ros1_bag, scenes):
     assert np.isfinite(depth).mean() > 0.9
 
 
-def test_offline_metrics_match_depth_metrics(offline_out, ros1_bag):
+def _raw_depths(model, scenes):
+    """Return the raw (unscaled) DA2 depth of every scene, as the replay's processor makes it."""
+    probe = FrameProcessor.from_paths(str(model), scale_source='none', device='cpu',
+                                      input_size=70)
+    return [probe.process(sc.rgb, return_raw=True).raw_depth for sc in scenes]
+
+
+def _protocol_metrics(raw, s, gt, max_depth, min_depth=1e-3):
+    """Return the protocol's metrics, written out: GT pixels in (min, max], clipped."""
+    mask = np.isfinite(gt) & (gt > min_depth) & (gt <= max_depth)
+    return depth_metrics(np.clip(raw * np.float32(s), min_depth, max_depth), gt, mask), mask
+
+
+def _rows(mdir):
+    with open(mdir / 'frames.csv', newline='') as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_offline_metrics_match_depth_metrics(offline_out, ros1_bag, tiny_da2_dir, scenes):
     mdir = offline_out / 'metrics'
     assert {p.name for p in mdir.iterdir()} >= {'frames.csv', 'summary.json', 'summary.md',
                                                 'timeline.png'}
     assert (mdir / 'timeline.png').stat().st_size > 1000
-    with open(mdir / 'frames.csv', newline='') as fh:
-        rows = list(csv.DictReader(fh))
+    rows = _rows(mdir)
     assert len(rows) == 3 * N_FRAMES
+    assert {r['label'] for r in rows} == {'UNTRAINED DA2 weights'}   # tiny DA2: random weights
+    raws = _raw_depths(tiny_da2_dir, scenes)
     by = {(int(r['stamp_ns']), r['method']): r for r in rows}
     got = _read(offline_out, [f'{NS}/depth', DEPTH])
     gts = {_stamp(m): conversions.image_msg_to_depth(m) for _, m in got[DEPTH]}
@@ -145,14 +164,14 @@ def test_offline_metrics_match_depth_metrics(offline_out, ros1_bag):
         stamp = _stamp(msg)
         pred = conversions.image_msg_to_depth(msg)
         gt = gts[gt_stamps[i]]  # depth is 4 ms after its colour frame
-        expected = {'fixed': (pred, FIXED)}
-        raw = pred / np.float32(FIXED)
-        expected['none'] = (raw, 1.0)
-        s_opt = optimal_scale(raw, gt)
-        expected['oracle'] = (raw * np.float32(s_opt), s_opt)
-        for method, (p, s) in expected.items():
+        raw = raws[i]
+        np.testing.assert_allclose(pred, raw * np.float32(FIXED), rtol=1e-5)
+        mask = np.isfinite(gt) & (gt > 1e-3) & (gt <= 50.0)
+        expected = {'fixed': FIXED, 'none': 1.0, 'oracle': optimal_scale(raw, gt, mask)}
+        for method, s in expected.items():
             row = by[(stamp, method)]
-            m = depth_metrics(p, gt)
+            m = _protocol_metrics(raw, s, gt, 50.0)[0]
+            assert float(row['coverage']) == 1.0   # max_depth 50 m cuts nothing here
             assert float(row['abs_rel']) == pytest.approx(m['abs_rel'], rel=1e-5)
             assert float(row['rmse']) == pytest.approx(m['rmse'], rel=1e-5)
             assert float(row['delta1']) == pytest.approx(m['delta1'], abs=1e-9)
@@ -173,6 +192,60 @@ def test_offline_metrics_match_depth_metrics(offline_out, ros1_bag):
     assert summary['methods']['oracle']['abs_rel'] < summary['methods']['none']['abs_rel']
     md = (mdir / 'summary.md').read_text()
     assert '| fixed |' in md and '| oracle |' in md and '| none |' in md
+    assert 'UNTRAINED DA2 weights' in md and summary['label'] == 'UNTRAINED DA2 weights'
+    assert summary['coverage'] == {'mean': 1.0, 'min': 1.0}
+    assert summary['protocol'] == {'min_depth': 1e-3, 'max_depth': 50.0, 'crop': 'none'}
+
+
+def test_cut_pixels_are_scored_and_baselines_ignore_the_scale_source(
+        tmp_path, ros1_bag, tiny_da2_dir, scale_checkpoint, scenes):
+    """Issue 12 item 11: NaN'd far pixels still count (clipped), coverage < 1 is reported."""
+    cut = 4.5   # the tiny DA2 gives 6-10.5 m raw; x0.6 puts most pixels beyond 4.5 m
+    runs = {}
+    for name, params in (('fixed', {'scale_source': 'fixed', 'fixed_scale': FIXED}),
+                         ('none', {'scale_source': 'none'}),
+                         ('learned', {'scale_source': 'learned',
+                                      'scale_checkpoint': scale_checkpoint})):
+        out = tmp_path / name
+        argv = [str(ros1_bag), '--out', str(out),
+                *_params(model=tiny_da2_dir, device='cpu', input_size=70, max_depth=cut,
+                         publish_points='false', **params)]
+        assert replay_bag.main(argv) == 0
+        runs[name] = (out, _rows(out / 'metrics'),
+                      json.loads((out / 'metrics' / 'summary.json').read_text()))
+    out, rows, summary = runs['fixed']
+    raws = _raw_depths(tiny_da2_dir, scenes)
+    got = _read(out, [f'{NS}/depth', DEPTH])
+    coverages = []
+    for i, ((_, dmsg), (_, gmsg)) in enumerate(zip(got[f'{NS}/depth'], got[DEPTH])):
+        published = conversions.image_msg_to_depth(dmsg)
+        gt = conversions.image_msg_to_depth(gmsg)
+        m, mask = _protocol_metrics(raws[i], FIXED, gt, cut)
+        cut_here = mask & ~np.isfinite(published)
+        assert cut_here.sum() > 100   # the node NaN'd pixels that have ground truth ...
+        row = next(r for r in rows if int(r['stamp_ns']) == _stamp(dmsg)
+                   and r['method'] == 'fixed')
+        # ... and they are in the score, clipped to the range (not dropped)
+        assert float(row['abs_rel']) == pytest.approx(m['abs_rel'], rel=1e-5)
+        only_published = depth_metrics(published, gt, mask)['abs_rel']
+        assert float(row['abs_rel']) != pytest.approx(only_published, rel=1e-3)
+        coverage = 1.0 - cut_here.sum() / mask.sum()
+        assert float(row['coverage']) == pytest.approx(coverage)
+        coverages.append(coverage)
+    assert summary['coverage']['mean'] == pytest.approx(np.mean(coverages))
+    assert summary['coverage']['mean'] < 0.9
+    assert 'Coverage' in (out / 'metrics' / 'summary.md').read_text()
+    # the baselines come from the raw DA2 depth: identical whatever the node's scale source
+    for baseline in ('none', 'oracle'):
+        per_run = {name: [(r['stamp_ns'], r['abs_rel'], r['rmse'], r['delta1'], r['scale'])
+                          for r in rows_ if r['method'] == baseline]
+                   for name, (_, rows_, _) in runs.items()}
+        assert per_run['fixed'] == per_run['none'] == per_run['learned'], baseline
+        assert len(per_run['none']) == N_FRAMES
+        means = {name: s['methods'][baseline]['abs_rel'] for name, (_, _, s) in runs.items()}
+        assert means['fixed'] == means['none'] == means['learned']
+    assert runs['learned'][2]['methods']['learned']['abs_rel'] != \
+        runs['fixed'][2]['methods']['fixed']['abs_rel']
 
 
 def test_every_and_metrics_dir(tmp_path, ros1_bag, tiny_da2_dir):
@@ -315,6 +388,15 @@ def test_offline_and_live_outputs_are_identical(tmp_path, ros1_bag, tiny_da2_dir
     assert scales[0][0] == scales[0][1] and any(s != r for s, r in scales[1:])
     cloud = live[f'{NS}/points'][0][1]
     assert (cloud.height, cloud.width) == ((H + 1) // 2, (W + 1) // 2)
+    # one scoring protocol: live (raw depth computed afterwards) scores as offline does
+    summaries = [json.loads((d / 'metrics' / 'summary.json').read_text())
+                 for d in (live_dir, offline_dir)]
+    assert summaries[0]['coverage'] == pytest.approx(summaries[1]['coverage'], rel=1e-6)
+    assert summaries[0]['coverage']['min'] < 1.0
+    for method in ('learned', 'none', 'oracle'):
+        for key in ('abs_rel', 'rmse', 'delta1', 'scale_mean'):
+            assert summaries[0]['methods'][method][key] == pytest.approx(
+                summaries[1]['methods'][method][key], rel=1e-5), (method, key)
 
 
 def test_real_bag_without_camera_info(tmp_path, tiny_da2_dir):

@@ -56,7 +56,8 @@ def run_offline(args: argparse.Namespace, params: NodeParams, bag: Path, topics:
                 intr = frame.intrinsics or params.fallback_intrinsics(w, h)
                 result = processor.process(frame.rgb, intr,
                                            compute_points=intr is not None and
-                                           params.publish_points)
+                                           params.publish_points,
+                                           return_raw=collector is not None)
                 out = node_outputs(ts, frame.image_msg.header, result, frame.info_msg)
                 latency_ms = (time.perf_counter() - t0) * 1e3
                 # record time: input record time + latency, never before an earlier output
@@ -66,7 +67,7 @@ def run_offline(args: argparse.Namespace, params: NodeParams, bag: Path, topics:
                 write_outputs(writer, names, log_time, out)
                 if collector is not None:
                     collector.add(frame.index, frame.stamp_ns, result.depth, result.scale,
-                                  latency_ms, frame.depth)
+                                  latency_ms, frame.depth, raw_depth=result.raw_depth)
                 done += 1
                 bar.update(1)
         copier.advance(None)

@@ -15,27 +15,41 @@
 """Plots of a replay's per-frame results (PNG)."""
 
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Optional, Sequence
 
 import numpy as np
 
 
-def plot_timeline(records: Sequence[Any], methods: Sequence[str], path: Path) -> None:
-    """Plot scale and AbsRel over time (PNG) for every method of the ``FrameRecord`` list."""
+def plot_timeline(records: Sequence[Any], methods: Sequence[str], path: Path,
+                  label: Optional[str] = None) -> None:
+    """
+    Plot scale, AbsRel and coverage over time (PNG) for every method of the ``FrameRecord`` list.
+
+    ``label`` (e.g. 'UNTRAINED DA2 weights') goes into the title.
+    """
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
 
     t0 = records[0].stamp_ns
     t = np.asarray([(r.stamp_ns - t0) * 1e-9 for r in records])
-    fig, (ax_s, ax_e) = plt.subplots(2, 1, sharex=True, figsize=(8, 5.5))
+    fig, (ax_s, ax_e, ax_c) = plt.subplots(3, 1, sharex=True, figsize=(8, 7),
+                                           gridspec_kw={'height_ratios': [2, 2, 1]})
     for m in methods:
         ax_s.plot(t, [r.scales[m] for r in records], marker='.', label=m)
         ax_e.plot(t, [r.metrics[m]['abs_rel'] for r in records], marker='.', label=m)
+    ax_c.plot(t, [100.0 * r.coverage for r in records], marker='.', color='k',
+              label='published / ground-truth pixels')
     ax_s.set_ylabel('scale s')
-    ax_e.set_ylabel('AbsRel')
-    ax_e.set_xlabel('time [s]')
-    for ax in (ax_s, ax_e):
+    ax_e.set_ylabel('AbsRel (clipped, all GT pixels)')
+    ax_c.set_ylabel('coverage [%]')
+    ax_c.set_ylim(0, 105)
+    ax_c.set_xlabel('time [s]')
+    title = 'replay: scale, error and coverage per frame'
+    if label:
+        title += f' — {label}'
+    fig.suptitle(title, fontsize=10, color='tab:red' if label else 'black')
+    for ax in (ax_s, ax_e, ax_c):
         ax.grid(alpha=0.3)
         ax.legend(loc='best', fontsize=8)
     fig.tight_layout()

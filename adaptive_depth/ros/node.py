@@ -111,7 +111,8 @@ class _Stats:
     """Thread-safe counters and a per-window latency record for the diagnostics."""
 
     COUNTERS = ('received', 'processed', 'dropped', 'idle', 'bad_images', 'rejected_images',
-                'bad_camera_info', 'inference_errors', 'no_intrinsics', 'published_points')
+                'bad_camera_info', 'inference_errors', 'no_intrinsics', 'published_points',
+                'scale_held')
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -121,18 +122,21 @@ class _Stats:
         self._window_start = time.monotonic()
         self.last_scale = float('nan')
         self.last_raw_scale = float('nan')
+        self.last_log_scale_std = float('nan')
 
     def count(self, key: str, n: int = 1) -> None:
         with self._lock:
             self.totals[key] += n
             self._window[key] += n
 
-    def record(self, timings: Dict[str, float], scale: float, raw_scale: float) -> None:
+    def record(self, timings: Dict[str, float], scale: float, raw_scale: float,
+               log_scale_std: Optional[float] = None) -> None:
         with self._lock:
             for key, value in timings.items():
                 self._timings.setdefault(key, []).append(float(value))
             self.last_scale = scale
             self.last_raw_scale = raw_scale
+            self.last_log_scale_std = float('nan') if log_scale_std is None else log_scale_std
 
     def take_window(self) -> Tuple[float, Dict[str, int], Dict[str, int], Dict[str, List[float]]]:
         with self._lock:
@@ -158,7 +162,8 @@ def _load_processor(params: NodeParams, scale_source: str) -> Any:
     if _looks_like_path(params.model) and not Path(params.model).expanduser().exists():
         raise ModelLoadError(f'failed to load the depth pipeline: model directory '
                              f'{params.model!r} does not exist')
-    if scale_source == 'learned' and not Path(params.scale_checkpoint).expanduser().exists():
+    if scale_source in ('learned', 'da2_head') and \
+            not Path(params.scale_checkpoint).expanduser().exists():
         raise ModelLoadError(f'failed to load the depth pipeline: scale_checkpoint '
                              f'{params.scale_checkpoint!r} does not exist')
     try:
@@ -238,7 +243,7 @@ class _DepthNodeCore:
             torch.cuda.empty_cache()
 
     def _create_outputs(self, create_publisher: Callable[..., Any]) -> None:
-        """Create the four output publishers with ``create_publisher`` and the diagnostics."""
+        """Create the output publishers with ``create_publisher``, and the diagnostics."""
         p = self._params
         qos = QoSProfile(
             depth=p.qos_depth,
@@ -250,8 +255,10 @@ class _DepthNodeCore:
         self._info_pub = create_publisher(CameraInfo, p.depth_info_topic, qos)
         self._points_pub = create_publisher(PointCloud2, p.points_topic, qos)
         self._scale_pub = create_publisher(Vector3Stamped, p.scale_topic, qos)
+        self._uncertainty_pub = create_publisher(Vector3Stamped, p.scale_uncertainty_topic, qos)
         self._diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
-        self._outputs = (self._depth_pub, self._info_pub, self._points_pub, self._scale_pub)
+        self._outputs = (self._depth_pub, self._info_pub, self._points_pub, self._scale_pub,
+                         self._uncertainty_pub)
         self._diag_timer = self.create_timer(p.diagnostics_period, self._publish_diagnostics)
 
     def _destroy_outputs(self, destroy_publisher: Callable[[Any], Any]) -> None:
@@ -464,6 +471,9 @@ class _DepthNodeCore:
         scale_msg.vector.y = float(result.log_scale)
         scale_msg.vector.z = float(result.raw_scale)
         self._scale_pub.publish(scale_msg)
+        self._uncertainty_pub.publish(self._uncertainty_msg(header, result))
+        if result.scale_held:
+            self._stats.count('scale_held')
         if result.intrinsics is None:
             self._stats.count('no_intrinsics')
             self.get_logger().warn(
@@ -492,7 +502,16 @@ class _DepthNodeCore:
             'total_since_receipt': (time.monotonic() - received) * 1e3,
         })
         self._stats.count('processed')
-        self._stats.record(timings, result.scale, result.raw_scale)
+        self._stats.record(timings, result.scale, result.raw_scale, result.log_scale_std)
+
+    def _uncertainty_msg(self, header: Any, result: Any) -> Vector3Stamped:
+        """Return the scale-uncertainty message (docs/node.md: x std ln s, y held, z threshold)."""
+        msg = Vector3Stamped(header=header)
+        std = result.log_scale_std
+        msg.vector.x = float('nan') if std is None else float(std)
+        msg.vector.y = 1.0 if result.scale_held else 0.0
+        msg.vector.z = float(self._processor.settings.scale_hold_uncertainty)
+        return msg
 
     def _camera_info_msg(self, header: Any, intr: Intrinsics, source: Any) -> CameraInfo:
         msg = conversions.fill_message(
@@ -512,6 +531,8 @@ class _DepthNodeCore:
             'output_rate_hz': f'{window["processed"] / elapsed:.2f}',
             'current_scale': f'{self._stats.last_scale:.6g}',
             'raw_scale': f'{self._stats.last_raw_scale:.6g}',
+            'scale_log_std': f'{self._stats.last_log_scale_std:.6g}',
+            'scale_hold_uncertainty': f'{self._processor.settings.scale_hold_uncertainty:g}',
             'scale_source': self._scale_source,
             'model': self._model_name,
             'device': self._device,
@@ -687,7 +708,7 @@ USAGE = """usage: {prog} [-h] [--ros-args ...]
 
 Monocular RGB -> metric depth (REP 118 32FC1, metres), depth camera_info and an organised
 PointCloud2. Subscribes to 'image' (or 'image/compressed') and 'camera_info'; publishes
-'depth', 'depth/camera_info', 'points', 'scale' and /diagnostics.
+'depth', 'depth/camera_info', 'points', 'scale', 'scale/uncertainty' and /diagnostics.
 {kind}
 Examples:
   ros2 run adaptive_depth {prog} --ros-args --params-file {config} \\

@@ -34,7 +34,7 @@ from adaptive_depth.scale_source import SCALE_SOURCES
 
 NODE_NAME = 'adaptive_depth_node'
 OUTPUT_SETTINGS = ('min_depth', 'max_depth', 'scale_smoothing', 'point_decimation',
-                   'points_max_range', 'colorize_points')
+                   'points_max_range', 'colorize_points', 'scale_hold_uncertainty')
 """Parameters that are ``FrameProcessor`` output settings (changeable at runtime)."""
 DEVICES_HINT = "'auto', 'cpu', 'cuda' or 'cuda:N'"
 PRECISIONS = ('auto', 'fp32', 'fp16', 'bf16')
@@ -65,7 +65,9 @@ PARAM_SPECS: Dict[str, ParamSpec] = {
         'metric output without learned rescaling (a warning is logged).', 'string', True),
     'scale_source': ParamSpec(
         "Where the per-image scale comes from: 'learned' (scale network), 'fixed' "
-        "(fixed_scale) or 'none' (scale 1).", 'one of ' + ', '.join(SCALE_SOURCES), True),
+        "(fixed_scale), 'none' (scale 1) or 'da2_head' (a head on DA2's own encoder features, "
+        'checkpoint in scale_checkpoint; not yet measured for accuracy).',
+        'one of ' + ', '.join(SCALE_SOURCES), True),
     'fixed_scale': ParamSpec(
         "Scale multiplied onto the DA2 depth when scale_source is 'fixed' (unitless).",
         'finite, > 0', True),
@@ -99,6 +101,10 @@ PARAM_SPECS: Dict[str, ParamSpec] = {
     'scale_smoothing': ParamSpec(
         'Exponential moving average factor on log(scale) across frames: '
         'log s = a*log s_prev + (1-a)*log s_new; 0 = off.', '0 <= value < 1', False),
+    'scale_hold_uncertainty': ParamSpec(
+        "Hold the applied (smoothed) scale when the frame's uncertainty of ln s (std, from the "
+        "scale network's ensemble spread / variance head) exceeds this; 0 = off. Frames without "
+        'an uncertainty are never held.', 'finite, >= 0', False),
     'input_transport': ParamSpec(
         "'raw' subscribes to sensor_msgs/Image on image_topic, 'compressed' to "
         'sensor_msgs/CompressedImage (jpeg/png) on <image_topic>/compressed.',
@@ -114,6 +120,11 @@ PARAM_SPECS: Dict[str, ParamSpec] = {
     'scale_topic': ParamSpec(
         'Output scale topic (geometry_msgs/Vector3Stamped: x = scale, y = log scale, '
         'z = unsmoothed scale).', 'non-empty topic name', True),
+    'scale_uncertainty_topic': ParamSpec(
+        'Output scale-uncertainty topic (geometry_msgs/Vector3Stamped, stamped like the scale: '
+        'x = std of ln s (NaN when the scale source gives none), y = 1 if the scale was held '
+        'this frame else 0, z = scale_hold_uncertainty in effect).', 'non-empty topic name',
+        True),
     'input_qos_reliability': ParamSpec(
         "Reliability of the image and camera_info subscriptions: 'best_effort' (sensor-data "
         "QoS, matches every publisher) or 'reliable' (only reliable publishers match; use it "
@@ -163,6 +174,7 @@ class NodeParams:
     points_max_range: float = 0.0
     colorize_points: bool = True
     scale_smoothing: float = 0.0
+    scale_hold_uncertainty: float = 0.0
     input_transport: str = 'raw'
     image_topic: str = 'image'
     camera_info_topic: str = 'camera_info'
@@ -170,6 +182,7 @@ class NodeParams:
     depth_info_topic: str = 'depth/camera_info'
     points_topic: str = 'points'
     scale_topic: str = 'scale'
+    scale_uncertainty_topic: str = 'scale/uncertainty'
     input_qos_reliability: str = 'best_effort'
     qos_reliability: str = 'reliable'
     qos_history: str = 'keep_last'
@@ -229,6 +242,9 @@ class NodeParams:
         if self.min_depth >= self.max_depth:
             problems.append(f'min_depth ({self.min_depth} m) must be smaller than max_depth '
                             f'({self.max_depth} m)')
+        if self.scale_source == 'da2_head' and not self.scale_checkpoint:
+            problems.append("scale_source 'da2_head' needs scale_checkpoint (a DA2 feature-head "
+                            'checkpoint directory)')
         if (self.fx > 0) != (self.fy > 0):
             problems.append(f'fx and fy must be set together (got fx={self.fx}, fy={self.fy})')
         return problems
@@ -339,7 +355,8 @@ def check_value(name: str, value: Any) -> Optional[str]:
     if name == 'max_depth' and value <= 0:
         return f'max_depth must be > 0 metres, got {value}'
     if name in ('min_depth', 'points_max_range', 'fx', 'fy', 'cx', 'cy',
-                'camera_info_stamp_tolerance', 'input_timeout') and value < 0:
+                'camera_info_stamp_tolerance', 'input_timeout',
+                'scale_hold_uncertainty') and value < 0:
         return f'{name} must be >= 0, got {value}'
     if name == 'max_input_pixels' and value < 1:
         return f'max_input_pixels must be >= 1, got {value}'

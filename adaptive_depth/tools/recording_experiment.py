@@ -141,11 +141,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     out = check_out(args.out, overwrite=args.overwrite)
     import torch
 
+    threads_before = torch.get_num_threads()  # restored: main() may run inside a process
     if args.threads:
         torch.set_num_threads(int(args.threads))
-    if args.overwrite:
-        clear_dir(out)
-    return _run(args, recipes, seeds, overrides, train_specs)
+    try:
+        if args.overwrite:
+            clear_dir(out)
+        return _run(args, recipes, seeds, overrides, train_specs)
+    finally:
+        torch.set_num_threads(threads_before)
 
 
 def _prepare(specs: List[str], args: argparse.Namespace):

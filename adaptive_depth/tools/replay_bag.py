@@ -41,7 +41,8 @@ from typing import Any, Dict, Optional, Sequence
 
 from adaptive_depth.bagio import BagError, BagReader, output_topics, OutputBagWriter
 from adaptive_depth.replay import ReplayError
-from adaptive_depth.replay.scoring import MetricsCollector
+from adaptive_depth.replay.scoring import (EVAL_CROPS, MetricsCollector, raw_depth_frames,
+                                           replay_label, ScoringProtocol)
 from adaptive_depth.ros.node_process import NodeExitedError
 from adaptive_depth.ros.params import (load_params_file, NodeParams, ParameterError,
                                        parse_param_assignment)
@@ -105,6 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
                    'within 3x the slowest latency so far (at least 1 s) before it is counted '
                    'lost (3)')
     p.add_argument('--metrics-dir', help='where to write the metrics (default OUT/metrics)')
+    e = p.add_argument_group('scoring (the protocol of evaluate; docs/replay.md)')
+    e.add_argument('--crop', choices=EVAL_CROPS, default='none',
+                   help='score only inside the NYU Eigen crop (eigen) or everywhere (none)')
     return p
 
 
@@ -162,7 +166,13 @@ def replay(args: argparse.Namespace) -> Dict[str, Any]:
         print(f'{PROG}: warning: no colour frame has a depth within {args.tolerance} s: '
               'no metrics', file=sys.stderr)
     method = params.effective_scale_source()[0]
-    collector = MetricsCollector(method) if topics.depth is not None else None
+    label = replay_label(params.model, method, params.scale_checkpoint)
+    if label:
+        print(f'{PROG}: note: {label}', file=sys.stderr)
+    collector = None
+    if topics.depth is not None:
+        protocol = ScoringProtocol.for_node(params.min_depth, params.max_depth, args.crop)
+        collector = MetricsCollector(method, protocol, label)
     metrics_tmp = None
     if args.metrics_dir:
         mdir = Path(args.metrics_dir).expanduser()
@@ -177,12 +187,17 @@ def replay(args: argparse.Namespace) -> Dict[str, Any]:
         done = runner(args, params, bag, topics, index, writer, collector)
         if done == 0:
             raise ReplayError('no frame was processed; nothing written')
+        if collector is not None and collector.pending:   # live: the node has no raw depth
+            collector.score_pending(raw_depth_frames(
+                bag, topics, index, params.processor_arguments(),
+                [p.index for p in collector.pending]))
         meta = {'bag': str(bag), 'out': str(out), 'mode': args.mode, 'scale_source': method,
                 'model': params.model, 'parameters': dict(vars(params)),
                 'image_topic': topics.image, 'info_topic': topics.info,
                 'depth_topic': topics.depth, 'every': args.every,
                 'tolerance_s': args.tolerance, 'frames_selected': len(index),
-                'frames_processed': done, 'output_topics': output_topics(args.namespace)}
+                'frames_processed': done, 'output_topics': output_topics(args.namespace),
+                'label': label}
         summary = dict(meta)
         if collector is not None:
             if args.metrics_dir:

@@ -197,7 +197,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     if getattr(args, 'threads', None):
         torch.set_num_threads(int(args.threads))
-    cfg = config_from_args(args)
+    try:
+        cfg = config_from_args(args)
+    except ImportError as exc:  # a backbone whose package is not installed: a user error
+        raise ValueError(str(exc)) from exc
     cfg.validate()
     oracle = read_oracle_dir(args.oracle)
     out = check_out(args.out, overwrite=args.overwrite, resume=args.resume)
@@ -208,6 +211,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         clear_dir(out)
     try:
         result = train_scale_net(oracle, cfg, out, resume=args.resume, progress=not args.quiet)
+    except ImportError as exc:  # pretrained weights package missing: a user error
+        raise ValueError(str(exc)) from exc
     except KeyboardInterrupt:
         raise Interrupted(_interrupted_message(out)) from None
     lines: List[str] = [
