@@ -40,8 +40,14 @@ from adaptive_depth.ros.node_process import node_env, NodeProcess
 from adaptive_depth.ros.params import NodeParams
 
 PROG = 'replay_bag'
-MIN_RESEND_S = 1.0
-"""Shortest wait before a lockstep frame is re-sent (later frames wait 3× the slowest latency)."""
+MIN_RESEND_S = 5.0
+"""
+Shortest wait before a lockstep frame is re-sent (or 3× the slowest latency so far, if longer).
+
+Not shorter: a frame that is only slow (not lost) would be processed twice, and with
+``scale_smoothing`` > 0 the second pass moves the node's average once more, so later outputs
+would no longer match offline mode bit for bit (under load, 1 s re-sent merely slow frames).
+"""
 DISCOVERY_RESEND_S = 2.0
 """Re-send period before the node's first output (it may not see our subscriptions yet)."""
 

@@ -103,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
                    'warm-up) and, without --lockstep, for the last ones (30)')
     r.add_argument('--retries', type=int, default=3,
                    help='live --lockstep: re-sends of a frame whose outputs do not arrive '
-                   'within 3x the slowest latency so far (at least 1 s) before it is counted '
+                   'within 3x the slowest latency so far (at least 5 s) before it is counted '
                    'lost (3)')
     p.add_argument('--metrics-dir', help='where to write the metrics (default OUT/metrics)')
     e = p.add_argument_group('scoring (the protocol of evaluate; docs/replay.md)')
