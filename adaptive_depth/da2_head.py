@@ -33,8 +33,9 @@ import math
 from pathlib import Path
 from typing import Any, Dict, Sequence, Tuple, Union
 
-from adaptive_depth.scale_net import (CONFIG_NAME, MAX_LOG_VAR, MIN_LOG_VAR, ScaleEstimate,
+from adaptive_depth.scale_net import (CONFIG_NAME, MAX_LOG_VAR, MIN_LOG_VAR,
                                       ScaleNetCheckpointError, WEIGHTS_NAME)
+from adaptive_depth.scale_source import ScaleEstimate
 import numpy as np
 import torch
 from torch import nn

@@ -44,6 +44,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 from adaptive_depth import backbones as bb
 from adaptive_depth.defaults import DEFAULT_MODEL_ID
 from adaptive_depth.depth_model import normalisation_constants, resize_normalise
+from adaptive_depth.scale_source import ScaleEstimate
 import numpy as np
 import torch
 from torch import nn
@@ -326,22 +327,6 @@ class _FusedMembers(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.raw(x)[..., 0].mean(dim=1)
-
-
-@dataclass
-class ScaleEstimate:
-    """
-    A per-image scale estimate with its uncertainty (natural-log units).
-
-    ``log_scale`` is log s (float for one image, N float32 array for a batch) and
-    ``log_scale_std`` its standard deviation: the root of the ensemble members' variance around
-    their mean plus their mean predicted variance (0 for a single net without
-    ``predict_variance``). ``scale`` is exp(log s) clamped to the network's bounds.
-    """
-
-    log_scale: Union[float, np.ndarray]
-    log_scale_std: Union[float, np.ndarray]
-    scale: Union[float, np.ndarray]
 
 
 def count_parameters(model: nn.Module) -> int:

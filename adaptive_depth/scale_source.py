@@ -23,7 +23,10 @@ This module imports no torch (the ROS parameter validation uses :data:`SCALE_SOU
 
 from dataclasses import dataclass
 import math
-from typing import Any, Optional, Protocol, Tuple
+from typing import Any, Optional, Protocol, Tuple, TYPE_CHECKING, Union
+
+if TYPE_CHECKING:  # annotations only: this module imports no numpy or torch
+    import numpy as np
 
 SCALE_SOURCES = ('learned', 'fixed', 'none', 'da2_head')
 """
@@ -37,13 +40,18 @@ CHECKPOINT_SOURCES = ('learned', 'da2_head')
 @dataclass(frozen=True)
 class ScaleEstimate:
     """
-    One image's scale estimate: natural-log scale and, when the source gives one, its std.
+    A scale estimate in natural-log units: one image (floats) or a batch (N float32 arrays).
 
-    ``log_scale_std`` (uncertainty of log s) is None unless the source estimates it.
+    ``log_scale`` is log s; ``log_scale_std`` its standard deviation (uncertainty of log s), None
+    where the source gives none; ``scale`` is exp(log s) clamped to the source's bounds, None where
+    the source leaves the clamp to the frame processor. The one estimate type of every scale
+    source, the scale network (:meth:`adaptive_depth.scale_net.ScalePredictor.estimate`) and the
+    DA2-feature head.
     """
 
-    log_scale: float
-    log_scale_std: Optional[float] = None
+    log_scale: Union[float, 'np.ndarray']
+    log_scale_std: Optional[Union[float, 'np.ndarray']] = None
+    scale: Optional[Union[float, 'np.ndarray']] = None
 
 
 class ScaleSource(Protocol):

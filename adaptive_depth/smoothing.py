@@ -18,10 +18,10 @@ Temporal smoothing of the per-frame scale, without ROS.
 The rule is the node's (``scale_smoothing`` = alpha): an exponential moving average of log s,
 ``ema ← alpha · ema + (1 − alpha) · log s``, started at the first frame's log s; alpha 0 turns
 it off; a non-finite or non-positive scale resets it. Added here: ``hold_std`` — when the
-frame's uncertainty (standard deviation of log s, :class:`adaptive_depth.scale_net.ScaleEstimate`)
-exceeds it, the smoothed value is held (the frame's log s is not blended in), so one doubtful
-frame cannot pull the published scale. :func:`smooth_log_scales` applies the same rule to a
-whole recording for offline experiments.
+frame's uncertainty (standard deviation of log s,
+:class:`adaptive_depth.scale_source.ScaleEstimate`) exceeds it, the smoothed value is held
+(the frame's log s is not blended in), so one doubtful frame cannot pull the published scale.
+:func:`smooth_log_scales` applies the same rule to a whole recording for offline experiments.
 """
 
 import math
