@@ -37,12 +37,13 @@ TOOLS = {
 # scripts/ros2_run/<short name> (links to one small wrapper) run the prefixed script next to them.
 CONSOLE_SCRIPTS = [
     'adaptive_depth_node = adaptive_depth.ros.node:main',
+    'adaptive_depth_managed_node = adaptive_depth.ros.node:managed_main',
     'adaptive_depth_demo = adaptive_depth.tools.demo:main',
 ] + [f'{PACKAGE_NAME}_{name} = {target}' for name, target in TOOLS.items()]
 
 setup(
     name=PACKAGE_NAME,
-    version='0.2.0',
+    version='0.3.0',
     packages=find_packages(exclude=['test', 'test.*']),
     data_files=[
         ('share/ament_index/resource_index/packages', [f'resource/{PACKAGE_NAME}']),

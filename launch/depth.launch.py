@@ -21,6 +21,9 @@ Example::
         image_topic:=/camera/color/image_raw camera_info_topic:=/camera/color/camera_info
         model:=~/models/da2-indoor-small device:=cuda log_level:=debug fastdds_profile:=true
 
+``managed:=true`` starts ``adaptive_depth_managed_node`` (the same node as a lifecycle node)
+instead; with ``autostart:=true`` (the default) the launch configures it, then activates it once
+it is inactive, and with ``autostart:=false`` a lifecycle manager (nav2's) drives it.
 ``model``, ``scale_checkpoint`` and ``device`` override the parameter file when non-empty.
 ``log_level`` applies to this node's loggers only. When the node exits with an error (it could
 not load its model, a parameter is invalid, it crashed) the launch shuts down and ``ros2 launch``
@@ -32,15 +35,22 @@ from typing import List, Optional
 
 from ament_index_python.packages import get_package_share_directory
 from launch import LaunchContext, LaunchDescription
-from launch.actions import (DeclareLaunchArgument, OpaqueFunction, RegisterEventHandler,
-                            SetEnvironmentVariable)
+from launch.actions import (DeclareLaunchArgument, EmitEvent, OpaqueFunction,
+                            RegisterEventHandler, SetEnvironmentVariable)
 from launch.event_handlers import OnProcessExit
+from launch.events import matches_action
 from launch.substitutions import LaunchConfiguration
-from launch_ros.actions import Node
+from launch_ros.actions import LifecycleNode, Node
+from launch_ros.event_handlers import OnStateTransition
+from launch_ros.events.lifecycle import ChangeState
 from launch_ros.parameter_descriptions import ParameterValue
+from lifecycle_msgs.msg import Transition
 
 PACKAGE = 'adaptive_depth'
 NODE_NAME = 'adaptive_depth_node'
+MANAGED_EXECUTABLE = 'adaptive_depth_managed_node'
+"""The lifecycle variant; its node is also named adaptive_depth_node (same YAML, same topics)."""
+TRUE_VALUES = ('true', '1', 'yes', 'on')
 LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'fatal']
 OVERRIDES = ('model', 'scale_checkpoint', 'device')
 """Launch arguments that, when non-empty, override the parameter of the same name."""
@@ -64,12 +74,19 @@ LAUNCH_ARGUMENTS = (
     ('use_sim_time', 'false', 'Use /clock (bag replay, simulation).'),
     ('log_level', 'info', 'Logging level of adaptive_depth_node only (ROS internals keep '
                           'theirs).'),
+    ('managed', 'false', "'true' = the managed (lifecycle) node adaptive_depth_managed_node, "
+                         'for nav2-style lifecycle managers; '
+                         "'false' = the plain node, running at once."),
+    ('autostart', 'true', "managed only: 'true' = configure, then activate the node at launch; "
+                          "'false' = leave it unconfigured for a lifecycle manager."),
     ('fastdds_profile', 'false',
      "Fast DDS transport profile for the node: 'true' = the installed "
      'config/fastdds_large_images.xml (larger shared-memory segments for large images), a path '
      "= that profile XML, 'false' = the middleware default."),
 )
-ARGUMENT_CHOICES = {'log_level': LOG_LEVELS}
+BOOLEAN_CHOICES = ['true', 'false', 'True', 'False', '1', '0']
+ARGUMENT_CHOICES = {'log_level': LOG_LEVELS, 'managed': BOOLEAN_CHOICES,
+                    'autostart': BOOLEAN_CHOICES}
 
 
 class NodeFailedError(RuntimeError):
@@ -138,9 +155,10 @@ def launch_setup(context: LaunchContext) -> list:
     for logger in logger_names(full_namespace(context, namespace)):
         ros_arguments += ['--log-level', f'{logger}:={value("log_level")}']
     image_topic = LaunchConfiguration('image_topic')
-    node = Node(
+    managed = value('managed').lower() in TRUE_VALUES
+    node = (LifecycleNode if managed else Node)(
         package=PACKAGE,
-        executable=NODE_NAME,
+        executable=MANAGED_EXECUTABLE if managed else NODE_NAME,
         name=NODE_NAME,
         namespace=namespace,
         output='screen',
@@ -157,8 +175,29 @@ def launch_setup(context: LaunchContext) -> list:
     profile = fastdds_profile_path(value('fastdds_profile'))
     if profile is not None:
         actions += [SetEnvironmentVariable(name, profile) for name in FASTDDS_PROFILE_VARIABLES]
-    return actions + [node, RegisterEventHandler(OnProcessExit(target_action=node,
-                                                               on_exit=on_node_exit))]
+    actions += [node, RegisterEventHandler(OnProcessExit(target_action=node,
+                                                         on_exit=on_node_exit))]
+    if managed and value('autostart').lower() in TRUE_VALUES:
+        actions += autostart_actions(node)
+    return actions
+
+
+def autostart_actions(node: LifecycleNode) -> list:
+    """
+    Return the actions that configure the managed node, then activate it once it is inactive.
+
+    The activation waits for the configuring → inactive transition only, so a later deactivate
+    (by a lifecycle manager or ``ros2 lifecycle set``) is not undone. A configure that fails
+    leaves the node unconfigured (launch_ros logs the failed transition).
+    """
+    def change(transition_id: int) -> EmitEvent:
+        return EmitEvent(event=ChangeState(lifecycle_node_matcher=matches_action(node),
+                                           transition_id=transition_id))
+
+    return [RegisterEventHandler(OnStateTransition(
+                target_lifecycle_node=node, start_state='configuring', goal_state='inactive',
+                entities=[change(Transition.TRANSITION_ACTIVATE)])),
+            change(Transition.TRANSITION_CONFIGURE)]
 
 
 def generate_launch_description() -> LaunchDescription:

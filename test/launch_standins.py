@@ -78,7 +78,9 @@ class ProcessExited:
 
 CLASS_NAMES = ('LaunchDescription', 'DeclareLaunchArgument', 'OpaqueFunction',
                'RegisterEventHandler', 'SetEnvironmentVariable', 'OnProcessExit', 'Node',
-               'ParameterValue')
+               'ParameterValue', 'EmitEvent', 'matches_action', 'LifecycleNode',
+               'OnStateTransition', 'ChangeState')
+NODE_CLASSES = ('Node', 'LifecycleNode')
 
 
 def load_launch_module(share_dir: Path) -> Tuple[types.ModuleType, Dict[str, type]]:
@@ -94,12 +96,16 @@ def load_launch_module(share_dir: Path) -> Tuple[types.ModuleType, Dict[str, typ
 
     layout = {
         'launch': ('LaunchDescription', 'LaunchContext'),
-        'launch.actions': ('DeclareLaunchArgument', 'OpaqueFunction', 'RegisterEventHandler',
-                           'SetEnvironmentVariable'),
+        'launch.actions': ('DeclareLaunchArgument', 'EmitEvent', 'OpaqueFunction',
+                           'RegisterEventHandler', 'SetEnvironmentVariable'),
         'launch.event_handlers': ('OnProcessExit',),
+        'launch.events': ('matches_action',),
         'launch.substitutions': ('LaunchConfiguration',),
         'launch_ros': (),
-        'launch_ros.actions': ('Node',),
+        'launch_ros.actions': ('LifecycleNode', 'Node'),
+        'launch_ros.event_handlers': ('OnStateTransition',),
+        'launch_ros.events': (),
+        'launch_ros.events.lifecycle': ('ChangeState',),
         'launch_ros.parameter_descriptions': ('ParameterValue',),
     }
     saved = {name: sys.modules.get(name) for name in list(layout) + [
@@ -213,12 +219,20 @@ def split_actions(actions: List[Any], classes: Dict[str, type]) -> Dict[str, Lis
     return groups
 
 
+def the_node(actions: List[Any]) -> Any:
+    """Return the one node action (``Node`` or ``LifecycleNode``)."""
+    (node,) = [a for a in actions if type(a).__name__ in NODE_CLASSES]
+    return node
+
+
+def handlers(actions: List[Any], kind: str) -> List[Any]:
+    """Return the event handlers of class name ``kind`` registered by the actions."""
+    return [a.args[0] for a in actions if type(a).__name__ == 'RegisterEventHandler' and
+            type(a.args[0]).__name__ == kind]
+
+
 def exit_handler(actions: List[Any], classes: Dict[str, type]) -> Callable:
     """Return the on_exit callable registered for the node (asserting it targets the node)."""
-    groups = split_actions(actions, classes)
-    (node,) = groups['Node']
-    (register,) = groups['RegisterEventHandler']
-    handler = register.args[0]
-    assert isinstance(handler, classes['OnProcessExit'])
-    assert handler.kwargs['target_action'] is node
+    (handler,) = handlers(actions, 'OnProcessExit')
+    assert handler.kwargs['target_action'] is the_node(actions)
     return handler.kwargs['on_exit']

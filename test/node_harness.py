@@ -50,9 +50,10 @@ class NodeProcess(_NodeProcess):
     """The node as users start it (with config/adaptive_depth.yaml), for the tests."""
 
     def __init__(self, parameters: Dict[str, Any], domain_id: int, log_path: Path,
-                 extra_ros_args: Sequence[str] = ()) -> None:
+                 extra_ros_args: Sequence[str] = (), managed: bool = False) -> None:
         super().__init__(parameters, domain_id, log_path, params_file=CONFIG_FILE,
-                         ros_args=extra_ros_args, env=ros_env(domain_id), cwd=REPO_ROOT)
+                         ros_args=extra_ros_args, env=ros_env(domain_id), cwd=REPO_ROOT,
+                         managed=managed)
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int:
         """Send ``sig`` (SIGTERM by default) and wait; return the exit code."""

@@ -109,12 +109,15 @@ def test_ros2_run_finds_the_short_tool_names(install_dir):
     tools = _tools()
     installed = {path.name for path in lib.iterdir()}
     assert {f'adaptive_depth_{name}' for name in tools} | set(tools) | {
-        'adaptive_depth_node', 'adaptive_depth_demo'} == installed
+        'adaptive_depth_node', 'adaptive_depth_managed_node', 'adaptive_depth_demo'} == installed
     site = next((install_dir / 'lib').glob('python3*/site-packages'))
     env = dict(os.environ, PYTHONPATH=str(site))
     procs = {name: subprocess.Popen([str(lib / name), '--help'], env=env, cwd=str(lib.parent),
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for name in tools}
+    procs['adaptive_depth_managed_node'] = subprocess.Popen(
+        [str(lib / 'adaptive_depth_managed_node'), '--help'], env=env, cwd=str(lib.parent),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     for name, proc in procs.items():
         out, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, f'{name} --help: {err}'

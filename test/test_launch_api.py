@@ -17,8 +17,11 @@ The launch file uses only launch / launch_ros APIs that exist in ROS 2 Jazzy.
 
 Jazzy ships launch 3.4 and launch_ros 0.26, neither installable here. The names and keyword
 arguments below were read in their sources (github.com/ros2/launch: launch/launch/actions/*.py,
-event_handlers/on_process_exit.py, launch_context.py, events/process/process_exited.py;
-github.com/ros2/launch_ros: launch_ros/launch_ros/actions/node.py, parameter_descriptions.py).
+event_handlers/on_process_exit.py, launch_context.py, events/process/process_exited.py,
+actions/emit_event.py, events/matchers.py; github.com/ros2/launch_ros:
+launch_ros/launch_ros/actions/node.py, actions/lifecycle_node.py (a Node with a required
+``name``), event_handlers/on_state_transition.py, events/lifecycle/change_state.py,
+events/lifecycle/state_transition.py (state labels such as 'inactive'), parameter_descriptions.py).
 This test parses the launch file and fails on any import, keyword argument or attribute of the
 launch context / exit event that is not in that list, so a typo or an API from a newer release
 cannot slip through the stand-in tests.
@@ -30,19 +33,27 @@ import launch_standins as standins
 
 EXECUTE_PROCESS_KWARGS = {'output', 'emulate_tty', 'additional_env', 'cwd', 'name', 'shell',
                           'sigterm_timeout', 'sigkill_timeout', 'respawn', 'respawn_delay'}
+NODE_KWARGS = {'executable', 'package', 'name', 'namespace', 'exec_name', 'parameters',
+               'remappings', 'ros_arguments', 'arguments'} | EXECUTE_PROCESS_KWARGS
 VERIFIED_KWARGS = {
     ('launch', 'LaunchDescription'): set(),
     ('launch', 'LaunchContext'): set(),
     ('launch.actions', 'DeclareLaunchArgument'): {'default_value', 'description', 'choices'},
+    ('launch.actions', 'EmitEvent'): {'event'},
+    ('launch.events', 'matches_action'): set(),  # matches_action(target_action)
     ('launch.actions', 'OpaqueFunction'): {'function', 'args', 'kwargs'},
     ('launch.actions', 'RegisterEventHandler'): set(),  # RegisterEventHandler(event_handler)
     ('launch.actions', 'SetEnvironmentVariable'): {'name', 'value'},
     ('launch.actions', 'Shutdown'): {'reason'},
     ('launch.event_handlers', 'OnProcessExit'): {'target_action', 'on_exit'},
     ('launch.substitutions', 'LaunchConfiguration'): {'default'},
-    ('launch_ros.actions', 'Node'): {'executable', 'package', 'name', 'namespace', 'exec_name',
-                                     'parameters', 'remappings', 'ros_arguments',
-                                     'arguments'} | EXECUTE_PROCESS_KWARGS,
+    ('launch_ros.actions', 'Node'): NODE_KWARGS,
+    # LifecycleNode(*, name, **kwargs) passes every other keyword on to Node
+    ('launch_ros.actions', 'LifecycleNode'): NODE_KWARGS,
+    ('launch_ros.event_handlers', 'OnStateTransition'): {
+        'entities', 'target_lifecycle_node', 'transition', 'start_state', 'goal_state',
+        'matcher'},
+    ('launch_ros.events.lifecycle', 'ChangeState'): {'lifecycle_node_matcher', 'transition_id'},
     ('launch_ros.parameter_descriptions', 'ParameterValue'): {'value_type'},
     ('ament_index_python.packages', 'get_package_share_directory'): set(),
 }
@@ -78,14 +89,19 @@ def test_only_verified_keyword_arguments_are_used():
     names = _imported_names()
     calls = 0
     for node in ast.walk(_tree()):
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and \
-                node.func.id in names:
-            api = names[node.func.id]
-            used = {kw.arg for kw in node.keywords if kw.arg is not None}
-            extra = used - VERIFIED_KWARGS[api]
-            assert not extra, f'{api}: unknown keywords {extra}'
-            calls += 1
-    assert calls >= 8
+        if not isinstance(node, ast.Call):
+            continue
+        # `(LifecycleNode if managed else Node)(...)`: the keywords must suit both
+        callees = ([node.func.body, node.func.orelse] if isinstance(node.func, ast.IfExp)
+                   else [node.func])
+        for callee in callees:
+            if isinstance(callee, ast.Name) and callee.id in names:
+                api = names[callee.id]
+                used = {kw.arg for kw in node.keywords if kw.arg is not None}
+                extra = used - VERIFIED_KWARGS[api]
+                assert not extra, f'{api}: unknown keywords {extra}'
+                calls += 1
+    assert calls >= 12
 
 
 def test_only_verified_context_and_event_attributes_are_read():

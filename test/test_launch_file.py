@@ -32,7 +32,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 CONFIG_FILE = REPO_ROOT / 'config' / 'adaptive_depth.yaml'
 DOCUMENTED_ARGUMENTS = {'params_file', 'image_topic', 'camera_info_topic', 'namespace', 'model',
                         'scale_checkpoint', 'device', 'use_sim_time', 'log_level',
-                        'fastdds_profile'}
+                        'fastdds_profile', 'managed', 'autostart'}
 YAML_KEY = '/**/adaptive_depth_node'
 
 
@@ -47,8 +47,8 @@ def _command(launch, tmp_path, **arguments):
     module, classes, _ = launch
     actions, context = standins.evaluate(module, classes, arguments)
     groups = standins.split_actions(actions, classes)
-    (node,) = groups['Node']
-    cmd = standins.node_command(node, context, 'adaptive_depth_node', tmp_path)
+    node = standins.the_node(actions)
+    cmd = standins.node_command(node, context, node.kwargs['executable'], tmp_path)
     return cmd, groups
 
 
@@ -74,7 +74,7 @@ def test_declared_arguments(launch):
         'params_file': str(share / 'config' / 'adaptive_depth.yaml'), 'image_topic': 'image',
         'camera_info_topic': 'camera_info', 'namespace': '', 'model': '',
         'scale_checkpoint': '', 'device': '', 'use_sim_time': 'false', 'log_level': 'info',
-        'fastdds_profile': 'false'}
+        'fastdds_profile': 'false', 'managed': 'false', 'autostart': 'true'}
     assert args['log_level'].kwargs['choices'] == ['debug', 'info', 'warn', 'error', 'fatal']
 
 
@@ -213,3 +213,51 @@ def test_config_yaml_documents_every_parameter():
         stripped = line.strip()
         if stripped and not stripped.startswith('#') and line.startswith('    '):
             assert lines[i - 1].strip().startswith('#'), f'no comment above {stripped!r}'
+
+
+def test_managed_runs_the_lifecycle_node_with_the_same_command_line(launch, tmp_path):
+    arguments = {'namespace': 'front', 'model': '/m', 'log_level': 'debug',
+                 'image_topic': '/camera/color/image_raw'}
+    (tmp_path / 'plain').mkdir()
+    (tmp_path / 'managed').mkdir()
+    plain, plain_groups = _command(launch, tmp_path / 'plain', **arguments)
+    managed, groups = _command(launch, tmp_path / 'managed', managed='true', autostart='false',
+                               **arguments)
+    assert set(plain_groups) == {'Node', 'RegisterEventHandler'}
+    assert set(groups) == {'LifecycleNode', 'RegisterEventHandler'}, 'autostart:=false: no event'
+    (node,) = groups['LifecycleNode']
+    assert node.kwargs['name'] == 'adaptive_depth_node', 'lifecycle managers address it so'
+    assert (plain[0], managed[0]) == ('adaptive_depth_node', 'adaptive_depth_managed_node')
+    files = [yaml.safe_load(Path(f).read_text()) for f in _params_files(managed)[1:]]
+    assert files == [yaml.safe_load(Path(f).read_text()) for f in _params_files(plain)[1:]]
+    strip = [a for a in managed[1:] if not a.startswith(str(tmp_path))]
+    assert strip == [a for a in plain[1:] if not a.startswith(str(tmp_path))]
+
+
+def test_managed_autostart_configures_then_activates(launch, tmp_path):
+    from lifecycle_msgs.msg import Transition
+    module, classes, _ = launch
+    actions, context = standins.evaluate(module, classes, {'managed': 'true'})
+    node = standins.the_node(actions)
+    assert type(node).__name__ == 'LifecycleNode'
+    # launch_ros emits the configure request once the node's change_state service is up
+    emits = [a for a in actions if type(a).__name__ == 'EmitEvent']
+    (configure,) = emits
+    assert actions.index(configure) > actions.index(node)
+    event = configure.kwargs['event']
+    assert event.kwargs['transition_id'] == Transition.TRANSITION_CONFIGURE
+    assert event.kwargs['lifecycle_node_matcher'].args == (node,)
+    # ... and activate only after configuring → inactive (not after a later deactivate)
+    (on_inactive,) = standins.handlers(actions, 'OnStateTransition')
+    assert on_inactive.kwargs['target_lifecycle_node'] is node
+    assert (on_inactive.kwargs['start_state'], on_inactive.kwargs['goal_state']) == \
+        ('configuring', 'inactive')
+    (activate,) = on_inactive.kwargs['entities']
+    assert activate.kwargs['event'].kwargs['transition_id'] == Transition.TRANSITION_ACTIVATE
+    assert activate.kwargs['event'].kwargs['lifecycle_node_matcher'].args == (node,)
+    # a failed start still fails the launch
+    on_exit = standins.exit_handler(actions, classes)
+    with pytest.raises(module.NodeFailedError, match='code 2'):
+        on_exit(standins.ProcessExited(2), context)
+    with pytest.raises(RuntimeError, match='managed'):
+        standins.evaluate(module, classes, {'managed': 'maybe'})

@@ -148,7 +148,9 @@ def test_changelog_rst_is_bloom_format_and_matches_the_version():
     assert headings[0][0] == 'Forthcoming'
     versions = [re.fullmatch(r'(\d+\.\d+\.\d+) \(\d{4}-\d{2}-\d{2}\)', h).group(1)
                 for h, _ in headings[1:]]
-    assert versions[:2] == [_package().version, '0.1.0']
+    assert versions[0] == _package().version and versions[-1] == '0.1.0'
+    numbers = [tuple(int(part) for part in v.split('.')) for v in versions]
+    assert numbers == sorted(numbers, reverse=True) and len(set(numbers)) == len(numbers)
     assert all(len(underline) == len(heading) for heading, underline in headings)
 
 

@@ -20,6 +20,7 @@ import os
 from pathlib import Path
 import random
 import shutil
+import time
 
 from adaptive_depth import bagio
 from adaptive_depth.bagio import BagReader
@@ -414,3 +415,71 @@ def test_real_bag_without_camera_info(tmp_path, tiny_da2_dir):
                                                             'gripper_color_camera_z_forward')
     assert _stamp(msg) == 1648052479 * 10**9 + 616566426
     assert not (out / 'metrics').exists()
+
+
+def test_lockstep_resends_a_lost_frame_then_gives_up():
+    """A frame whose outputs do not come is re-sent after a short wait, then counted lost."""
+    from adaptive_depth.replay.live import lockstep_frame
+    sends = []
+    answer_at = {'n': 3}  # the first two sends are "lost"
+
+    def answered():
+        return len(sends) >= answer_at['n']
+    n = lockstep_frame(done=answered, answered=answered, send=lambda: sends.append(1),
+                       spin=time.sleep, attempt_timeout=0.05, retries=3)
+    assert n == 3 and len(sends) == 3
+    # never answered: 1 send + 3 re-sends, each waiting one attempt, then on to the next frame
+    sends.clear()
+    answer_at['n'] = 99
+    start = time.monotonic()
+    n = lockstep_frame(done=answered, answered=answered, send=lambda: sends.append(1),
+                       spin=time.sleep, attempt_timeout=0.05, retries=3)
+    elapsed = time.monotonic() - start
+    assert n == 4 and 0.2 <= elapsed < 1.0
+    # depth + scale in but camera_info/points never: accepted after the grace, no re-send
+    sends.clear()
+    n = lockstep_frame(done=lambda: False, answered=lambda: bool(sends),
+                       send=lambda: sends.append(1), spin=time.sleep, attempt_timeout=0.05,
+                       retries=3)
+    assert n == 1
+
+
+def test_live_replay_of_640x480_scores_every_frame(tmp_path, tiny_da2_dir):
+    """Issue 11 item 8: large frames, default node settings, lockstep: every frame is scored."""
+    pytest.importorskip('rclpy')
+    frames = 10
+    bag = write_rgbd_bag(tmp_path / 'vga.bag', [render_scene(s, width=640, height=480)
+                                                for s in range(frames)], storage='ros1', fps=30.0)
+    out = tmp_path / 'live'
+    domain = random.SystemRandom().randint(201, 232)
+    old = {k: os.environ.get(k) for k in ('ROS_DOMAIN_ID', 'ROS_AUTOMATIC_DISCOVERY_RANGE')}
+    try:
+        code = replay_bag.main([str(bag), '--out', str(out), '--mode', 'live', '--lockstep',
+                                '--domain-id', str(domain), '--startup-timeout', '90',
+                                *_params(model=tiny_da2_dir, device='cpu', input_size=70)])
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    log = (out / 'node.log').read_text() if (out / 'node.log').exists() else ''
+    assert code == 0, log
+    summary = json.loads((out / 'metrics' / 'summary.json').read_text())
+    assert summary['frames_processed'] == frames
+    assert summary['frames_with_ground_truth'] == frames, summary
+    with BagReader(out) as reader:
+        depths = [m for _, _, m in reader._iter_messages([f'{NS}/depth'])]
+    assert len(depths) == frames and (depths[0].width, depths[0].height) == (640, 480)
+
+
+def test_live_hint_names_the_cause_and_the_fix():
+    from adaptive_depth.replay.live import missing_hint
+    args = replay_bag.build_parser().parse_args(['b', '--out', 'o', '--mode', 'live'])
+    hint = missing_hint(args)
+    assert '--lockstep' in hint and 'newest frame' in hint
+    args.node_running = True
+    hint = missing_hint(args)
+    assert 'input_qos_reliability:=reliable' in hint and 'fastdds_profile:=true' in hint
+    args.lockstep = True
+    assert 're-sent up to 3 times' in missing_hint(args)

@@ -17,7 +17,10 @@ Live replay: play a bag into ``adaptive_depth_node`` in a real ROS 2 graph, reco
 
 The node is started (``ros.node_process``) with the replay's validated parameters written to a
 parameter file, plus the bag's topics and a reliable input subscription so it receives every
-frame; ``--lockstep`` sends a frame only after the previous one's outputs arrived.
+frame, however large; ``--lockstep`` sends a frame only after the previous one's outputs arrived,
+re-sending a frame whose outputs do not come within a short timeout (see :func:`lockstep_frame`)
+and counting it lost after ``--retries`` re-sends. When frames got no depth, the message names
+the likely cause and the fix (:func:`missing_hint`).
 """
 
 import argparse
@@ -25,7 +28,7 @@ import os
 from pathlib import Path
 import sys
 import time
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 
 from adaptive_depth.bagio import BagFrame, BagReader, CAMERA_INFO, CameraTopics, \
     COMPRESSED_IMAGE, FrameIndex, output_topics, OUTPUT_TYPES, OutputBagWriter
@@ -37,6 +40,16 @@ from adaptive_depth.ros.node_process import node_env, NodeProcess
 from adaptive_depth.ros.params import NodeParams
 
 PROG = 'replay_bag'
+MIN_RESEND_S = 5.0
+"""
+Shortest wait before a lockstep frame is re-sent (or 3× the slowest latency so far, if longer).
+
+Not shorter: a frame that is only slow (not lost) would be processed twice, and with
+``scale_smoothing`` > 0 the second pass moves the node's average once more, so later outputs
+would no longer match offline mode bit for bit (under load, 1 s re-sent merely slow frames).
+"""
+DISCOVERY_RESEND_S = 2.0
+"""Re-send period before the node's first output (it may not see our subscriptions yet)."""
 
 
 def node_parameters(params: NodeParams, topics: CameraTopics) -> Dict[str, Any]:
@@ -151,10 +164,16 @@ def run_live(args: argparse.Namespace, params: NodeParams, bag: Path, topics: Ca
         finally:
             frames.close()
         copier.advance(None)
+        if state.resent:
+            print(f'{PROG}: {state.resent} re-sends, {state.lost} frames lost after '
+                  f'{args.retries} re-sends', file=sys.stderr)
+        if state.completed == 0:
+            raise ReplayError(f'none of the {len(index)} frames got depth/scale from the node: '
+                              f'{missing_hint(args)}')
         if state.missing():
             tail = '' if node_proc is None else f'; node log:\n{node_proc.tail()}'
             print(f'{PROG}: warning: {state.missing()} of {len(index)} frames got no depth/scale '
-                  f'output from the node (dropped or timed out){tail}', file=sys.stderr)
+                  f'output from the node: {missing_hint(args)}{tail}', file=sys.stderr)
         elif state.incomplete():
             tail = '' if node_proc is None else f'; node log:\n{node_proc.tail()}'
             print(f'{PROG}: warning: {state.incomplete()} frames lack depth/camera_info or points '
@@ -167,6 +186,59 @@ def run_live(args: argparse.Namespace, params: NodeParams, bag: Path, topics: Ca
         rclpy.try_shutdown(context=context)
         if node_proc is not None:
             node_proc.stop()
+
+
+def missing_hint(args: argparse.Namespace) -> str:
+    """Return the likely cause of frames without depth in this live replay, and the fix."""
+    transport = ('the running node takes its input best-effort by default (large images get '
+                 'lost between processes with the default Fast DDS settings): set its '
+                 'input_qos_reliability:=reliable or launch it with fastdds_profile:=true '
+                 '(docs/node.md, "Transport and performance")' if args.node_running else
+                 'the node started here takes its input reliably, so look at its log for '
+                 'errors, or raise --startup-timeout / --frame-timeout if it is slow to start')
+    if not args.lockstep:
+        return (f'frames were sent at {args.rate:g}x the recorded rate and the node keeps only '
+                'the newest frame while it is busy (it drops the others by design); pass '
+                f'--lockstep to score every frame, or a lower --rate; also, {transport}')
+    return (f'each frame was re-sent up to {args.retries} times before it was counted lost; '
+            f'{transport}')
+
+
+def lockstep_frame(done: Callable[[], bool], answered: Callable[[], bool],
+                   send: Callable[[], None], spin: Callable[[float], None],
+                   attempt_timeout: float, retries: int, first_timeout: Optional[float] = None,
+                   check: Callable[[], None] = lambda: None) -> int:
+    """
+    Send one frame and wait for its outputs, re-sending it when they do not come in time.
+
+    ``done()`` says the frame's outputs are all in, ``answered()`` that depth and scale are.
+    Each attempt waits ``attempt_timeout`` seconds (spinning with ``spin(seconds)``); after
+    ``retries`` re-sends the frame is given up. ``first_timeout`` (the node's first frame:
+    discovery, model warm-up) replaces that rule: re-send every :data:`DISCOVERY_RESEND_S`
+    seconds until ``first_timeout`` seconds have passed. Once depth and scale arrived, the
+    rest (camera_info, points) gets a one-second grace. Returns the number of sends.
+    """
+    sends = 0
+    start = time.monotonic()
+    while True:
+        send()
+        sends += 1
+        period = DISCOVERY_RESEND_S if first_timeout is not None else attempt_timeout
+        attempt_end = time.monotonic() + period
+        while time.monotonic() < attempt_end:
+            if done():
+                return sends
+            if answered():  # depth + scale are in: short grace for camera_info / points
+                attempt_end = min(attempt_end, time.monotonic() + 1.0)
+            spin(0.02)
+            check()
+        if answered():
+            return sends
+        if first_timeout is not None:
+            if time.monotonic() - start >= first_timeout:
+                return sends
+        elif sends > retries:
+            return sends
 
 
 def _spin_for(executor: Any, seconds: float) -> None:
@@ -201,6 +273,8 @@ class _LiveState:
         self.last_output = time.monotonic()
         self.max_latency_s = 0.0
         self.last_log = 0
+        self.resent = 0
+        self.lost = 0
         self.with_points = params.publish_points
         self.fallback_intrinsics = params.fx > 0 and params.fy > 0
 
@@ -273,23 +347,22 @@ def _play(reader: BagReader, topics: CameraTopics, index: FrameIndex, state: _Li
         frame.image_msg = None
         state.pos_of_stamp[frame.stamp_ns] = pos
         if args.lockstep:
-            _send(state, pos, frame, img_pub, info_pub, image_cdr, info_cdr, executor)
-            deadline = time.monotonic() + args.frame_timeout
-            resend = time.monotonic() + 2.0
-            while time.monotonic() < deadline:
-                if pos in state.complete:
-                    break
-                if pos in state.done:  # depth + scale arrived: short grace for info/points
-                    deadline = min(deadline, state.last_output + 1.0)
-                executor.spin_once(timeout_sec=0.02)
-                if node_proc is not None:
-                    node_proc.check()
-                if pos == 0 and 'depth' not in state.got.get(pos, {}) and \
-                        time.monotonic() > resend:
-                    # the node may not have seen our subscriptions yet: send again (latency
-                    # and record time then count from this send)
-                    _send(state, pos, frame, img_pub, info_pub, image_cdr, info_cdr, executor)
-                    resend = time.monotonic() + 2.0
+            # Until the node has answered once it may not see our subscriptions yet, or still
+            # warm up: re-send every few seconds up to --frame-timeout. Then a frame is re-sent
+            # after 3x the slowest latency so far (at least MIN_RESEND_S), --retries times.
+            # Latency and record time count from the last send.
+            sends = lockstep_frame(
+                done=lambda: pos in state.complete, answered=lambda: pos in state.done,
+                send=lambda: _send(state, pos, frame, img_pub, info_pub, image_cdr, info_cdr,
+                                   executor),
+                spin=lambda seconds: executor.spin_once(timeout_sec=seconds),
+                attempt_timeout=max(MIN_RESEND_S, 3.0 * state.max_latency_s),
+                retries=args.retries,
+                first_timeout=args.frame_timeout if state.completed == 0 else None,
+                check=node_proc.check if node_proc is not None else (lambda: None))
+            state.resent += sends - 1
+            if pos not in state.done:
+                state.lost += 1
             continue
         if t_wall0 is None:
             if info_cdr is not None:

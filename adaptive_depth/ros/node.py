@@ -13,7 +13,13 @@
 # limitations under the License.
 
 """
-ROS 2 node ``adaptive_depth_node``: monocular RGB → metric depth, camera_info and point cloud.
+ROS 2 nodes ``adaptive_depth_node`` (plain) and ``adaptive_depth_managed_node`` (lifecycle).
+
+Both are one class hierarchy: :class:`_DepthNodeCore` holds every step (load the models, create
+the publishers, subscribe and start the worker, stop, free) and the processing; the plain node
+runs them all in its constructor, the managed node runs them from its lifecycle transitions
+(configure = load the models and create lifecycle publishers, activate = subscribe and start the
+worker, deactivate = stop both, cleanup = free the models and the GPU memory).
 
 Threading model: the executor thread only caches camera_info and drops each incoming image into
 a one-slot mailbox (the newest frame replaces an unprocessed one, which is counted as dropped);
@@ -26,13 +32,14 @@ docs/node.md.
 """
 
 import ctypes
+import gc
 import os
 from pathlib import Path
 import signal
 import sys
 import threading
 import time
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from adaptive_depth.errors import ModelLoadError
 from adaptive_depth.geometry import Intrinsics
@@ -46,6 +53,7 @@ import numpy as np
 from rcl_interfaces.msg import SetParametersResult
 import rclpy
 from rclpy.executors import SingleThreadedExecutor
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.logging import get_logger
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, qos_profile_sensor_data, QoSProfile, ReliabilityPolicy
@@ -173,17 +181,18 @@ def _untrained(model: str) -> bool:
     return is_untrained_model(model)
 
 
-class AdaptiveDepthNode(Node):
+class _DepthNodeCore:
     """
-    Publishes metric depth, depth camera_info, an organised cloud and the scale per image.
+    The depth node's behaviour, shared by the plain and the managed node (mixed into ``Node``).
 
-    ``processor`` may be injected (a ``FrameProcessor``); by default it is built from the
-    parameters and a failure raises :class:`ModelLoadError`. Invalid parameters raise
-    :class:`ParameterError`.
+    Each step is one method: :meth:`_init_core` (parameters, counters, callbacks; no model),
+    :meth:`_load` (the frame processor), :meth:`_create_outputs` (publishers, diagnostics timer),
+    :meth:`_start_input` (worker thread, subscriptions), :meth:`_stop_input`,
+    :meth:`_destroy_outputs` and :meth:`_unload`. The subclasses only decide when they run.
     """
 
-    def __init__(self, processor: Any = None, **kwargs: Any) -> None:
-        super().__init__(NODE_NAME, **kwargs)
+    def _init_core(self) -> None:
+        """Declare and validate the parameters (raises :class:`ParameterError`); load nothing."""
         self._params = declare_node_params(self)
         self.get_logger().debug(f'parameters: {self._params}')
         self._scale_source, warning = self._params.effective_scale_source()
@@ -191,26 +200,50 @@ class AdaptiveDepthNode(Node):
             self.get_logger().warn(warning)
         self._stats = _Stats()
         self._mailbox = LatestFrameMailbox()
+        self._mailbox.close()  # no input until _start_input
+        self._worker: Optional[threading.Thread] = None
         self._info_lock = threading.Lock()
         self._infos: Dict[Tuple[int, int], Tuple[Intrinsics, Any]] = {}
         self._latest_info: Optional[Tuple[Intrinsics, Any]] = None
         self._input_seen = (0, time.monotonic())  # (received total, when it last changed)
+        self._processor: Any = None
+        self._outputs: Optional[Tuple[Any, ...]] = None
+        self._diag_timer: Any = None
+        self._image_sub: Any = None
+        self._info_sub: Any = None
+        self._untrained = False
+        self._model_name = self._params.model
+        self._device = self._params.device
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        self.add_post_set_parameters_callback(self._on_parameters_set)
 
+    def _load(self, processor: Any = None) -> None:
+        """Build the frame processor from the parameters (or take ``processor``)."""
         if processor is None:
             self.get_logger().info(
                 f'loading model {self._params.model!r} (scale source {self._scale_source!r}, '
                 f'device {self._params.device!r}, input size {self._params.input_size})')
             processor = _load_processor(self._params, self._scale_source)
-        self._processor = processor
         runner = getattr(processor, 'depth_model', None)
         self._untrained = _untrained(self._params.model)
         self._model_name = str(getattr(runner, 'name', self._params.model))
         self._device = str(getattr(runner, 'device', self._params.device))
+        self._processor = processor
         if self._untrained:
             self.get_logger().warn(
                 f'model {self._params.model!r} has untrained (random) weights: depth is '
                 'meaningless; use it for testing only')
 
+    def _unload(self) -> None:
+        """Drop the frame processor and return its memory (the CUDA cache too, on a GPU)."""
+        self._processor = None
+        gc.collect()
+        if self._device.startswith('cuda'):
+            import torch
+            torch.cuda.empty_cache()
+
+    def _create_outputs(self, create_publisher: Callable[..., Any]) -> None:
+        """Create the output publishers with ``create_publisher``, and the diagnostics."""
         p = self._params
         qos = QoSProfile(
             depth=p.qos_depth,
@@ -218,14 +251,34 @@ class AdaptiveDepthNode(Node):
                      else HistoryPolicy.KEEP_ALL),
             reliability=(ReliabilityPolicy.RELIABLE if p.qos_reliability == 'reliable'
                          else ReliabilityPolicy.BEST_EFFORT))
-        self._depth_pub = self.create_publisher(Image, p.depth_topic, qos)
-        self._info_pub = self.create_publisher(CameraInfo, p.depth_info_topic, qos)
-        self._points_pub = self.create_publisher(PointCloud2, p.points_topic, qos)
-        self._scale_pub = self.create_publisher(Vector3Stamped, p.scale_topic, qos)
-        self._uncertainty_pub = self.create_publisher(Vector3Stamped, p.scale_uncertainty_topic,
-                                                      qos)
+        self._depth_pub = create_publisher(Image, p.depth_topic, qos)
+        self._info_pub = create_publisher(CameraInfo, p.depth_info_topic, qos)
+        self._points_pub = create_publisher(PointCloud2, p.points_topic, qos)
+        self._scale_pub = create_publisher(Vector3Stamped, p.scale_topic, qos)
+        self._uncertainty_pub = create_publisher(Vector3Stamped, p.scale_uncertainty_topic, qos)
         self._diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        self._outputs = (self._depth_pub, self._info_pub, self._points_pub, self._scale_pub,
+                         self._uncertainty_pub)
+        self._diag_timer = self.create_timer(p.diagnostics_period, self._publish_diagnostics)
 
+    def _destroy_outputs(self, destroy_publisher: Callable[[Any], Any]) -> None:
+        """Destroy what :meth:`_create_outputs` created."""
+        if self._outputs is None:
+            return
+        self.destroy_timer(self._diag_timer)
+        for pub in self._outputs:
+            destroy_publisher(pub)
+        self.destroy_publisher(self._diag_pub)
+        self._outputs = self._diag_timer = None
+
+    def _start_input(self) -> str:
+        """Start the worker and subscribe to the images and camera_info; return the image topic."""
+        p = self._params
+        self._mailbox = LatestFrameMailbox()
+        self._worker = threading.Thread(target=self._worker_loop, args=(self._mailbox,),
+                                        name='adaptive_depth_worker', daemon=True)
+        self._worker.start()
+        self._input_seen = (self._stats.totals['received'], time.monotonic())
         input_qos = qos_profile_sensor_data
         if p.input_qos_reliability == 'reliable':
             input_qos = QoSProfile(depth=qos_profile_sensor_data.depth,
@@ -241,13 +294,31 @@ class AdaptiveDepthNode(Node):
                 Image, image_topic, self._on_image, input_qos)
         self._info_sub = self.create_subscription(
             CameraInfo, p.camera_info_topic, self._on_camera_info, input_qos)
-        self.add_on_set_parameters_callback(self._on_set_parameters)
-        self.add_post_set_parameters_callback(self._on_parameters_set)
-        self._diag_timer = self.create_timer(p.diagnostics_period, self._publish_diagnostics)
+        return image_topic
 
-        self._worker = threading.Thread(target=self._worker_loop, name='adaptive_depth_worker',
-                                        daemon=True)
-        self._worker.start()
+    def _stop_input(self, timeout: float = SHUTDOWN_GRACE_S) -> bool:
+        """
+        Unsubscribe, stop taking frames and wait up to ``timeout`` seconds for the worker.
+
+        Returns True when the worker has ended; False while it is still inside one frame (it
+        is a daemon thread and publishes nothing after this call).
+        """
+        for sub in (self._image_sub, self._info_sub):
+            if sub is not None:
+                self.destroy_subscription(sub)
+        self._image_sub = self._info_sub = None
+        self._mailbox.close()
+        worker = self._worker
+        if worker is not None and worker.is_alive() and worker is not threading.current_thread():
+            worker.join(timeout=timeout)
+        return worker is None or not worker.is_alive()
+
+    def stop_worker(self, timeout: float = SHUTDOWN_GRACE_S) -> bool:
+        """Stop the input and the worker thread (see :meth:`_stop_input`)."""
+        return self._stop_input(timeout)
+
+    def _log_ready(self, image_topic: str) -> None:
+        p = self._params
         self.get_logger().info(
             f'ready: {p.input_transport} images on {self.resolve_topic_name(image_topic)!r}, '
             f'camera_info on {self.resolve_topic_name(p.camera_info_topic)!r}')
@@ -275,13 +346,13 @@ class AdaptiveDepthNode(Node):
     def _on_parameters_set(self, parameters: List[Any]) -> None:
         """Store an accepted update and hand the output rules to the processor."""
         self._params = self._params.with_values(self._ours(parameters))
-        self._processor.configure(**self._params.output_settings())
+        if self._processor is not None:
+            self._processor.configure(**self._params.output_settings())
 
     # ------------------------------------------------------------------ callbacks (executor)
     def _has_subscribers(self) -> bool:
-        return any(pub.get_subscription_count() > 0 for pub in
-                   (self._depth_pub, self._info_pub, self._points_pub, self._scale_pub,
-                    self._uncertainty_pub))
+        pubs = self._outputs
+        return pubs is not None and any(pub.get_subscription_count() > 0 for pub in pubs)
 
     def _enqueue(self, kind: str, msg: Any) -> None:
         self._stats.count('received')
@@ -315,11 +386,11 @@ class AdaptiveDepthNode(Node):
             self._latest_info = (intr, msg)
 
     # ------------------------------------------------------------------ worker
-    def _worker_loop(self) -> None:
+    def _worker_loop(self, mailbox: LatestFrameMailbox) -> None:
         while True:
-            ok, item = self._mailbox.get(timeout=0.5)
+            ok, item = mailbox.get(timeout=0.5)
             if not ok:
-                if self._mailbox.closed:
+                if mailbox.closed:
                     return
                 continue
             try:
@@ -479,7 +550,8 @@ class AdaptiveDepthNode(Node):
         silence = self._input_silence(totals['received'])
         values['seconds_since_last_image'] = f'{silence:.1f}'
         timeout = self._params.input_timeout
-        starved = 0 < timeout <= silence
+        inactive = self._image_sub is None  # managed node, configured but not active
+        starved = not inactive and 0 < timeout <= silence
         if window['inference_errors']:
             status.level = DiagnosticStatus.ERROR
             problems.append(f'{window["inference_errors"]} frames failed')
@@ -505,6 +577,8 @@ class AdaptiveDepthNode(Node):
                 f'no image received on {topic!r} for {silence:.0f} s (input_timeout '
                 f'{timeout:g} s): is the camera running and the topic remapped?',
                 throttle_duration_sec=max(THROTTLE_S, timeout))
+        elif inactive:
+            problems.append('inactive')
         elif not window['received']:
             problems.append('no input')
         elif not window['processed'] and window['idle'] == window['received']:
@@ -523,23 +597,86 @@ class AdaptiveDepthNode(Node):
         return now - self._input_seen[1]
 
     # ------------------------------------------------------------------ shutdown
-    def stop_worker(self, timeout: float = SHUTDOWN_GRACE_S) -> bool:
-        """
-        Stop taking frames and wait up to ``timeout`` seconds for the worker thread.
-
-        Returns True when the worker has ended; False while it is still inside one frame (it
-        is a daemon thread and publishes nothing after this call).
-        """
-        self._mailbox.close()
-        if self._worker.is_alive() and self._worker is not threading.current_thread():
-            self._worker.join(timeout=timeout)
-        return not self._worker.is_alive()
-
     def destroy_node(self) -> None:
-        """Stop the worker thread (see :meth:`stop_worker`), then destroy the node."""
+        """Stop the input and the worker thread (see :meth:`_stop_input`), then destroy."""
         if not self._mailbox.closed:
-            self.stop_worker()
+            self._stop_input()
         super().destroy_node()
+
+
+class AdaptiveDepthNode(_DepthNodeCore, Node):
+    """
+    Publishes metric depth, depth camera_info, an organised cloud and the scale per image.
+
+    Runs as soon as it is constructed. ``processor`` may be injected (a ``FrameProcessor``);
+    by default it is built from the parameters and a failure raises :class:`ModelLoadError`.
+    Invalid parameters raise :class:`ParameterError`.
+    """
+
+    def __init__(self, processor: Any = None, **kwargs: Any) -> None:
+        super().__init__(NODE_NAME, **kwargs)
+        self._init_core()
+        self._load(processor)
+        self._create_outputs(self.create_publisher)
+        self._log_ready(self._start_input())
+
+
+class ManagedAdaptiveDepthNode(_DepthNodeCore, LifecycleNode):
+    """
+    The same node as a managed (lifecycle) node, for nav2-style lifecycle managers.
+
+    Constructed unconfigured (parameters declared, no model). configure loads the models and
+    creates the (lifecycle) publishers: a model that fails to load answers FAILURE and the node
+    stays unconfigured, ready for another try. activate subscribes and starts the worker;
+    deactivate stops both; cleanup frees the models and the GPU memory; shutdown does what is
+    left from any state and sets :attr:`finished`.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(NODE_NAME, **kwargs)
+        self._init_core()
+        self.finished = threading.Event()
+        """Set once the node reached the finalized state (its process may exit)."""
+
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Load the models and create the publishers; FAILURE (reason logged) if loading fails."""
+        try:
+            self._load()
+        except ModelLoadError as exc:
+            self.get_logger().error(f'configure failed, staying unconfigured: {exc}')
+            return TransitionCallbackReturn.FAILURE
+        self._create_outputs(self.create_lifecycle_publisher)
+        self.get_logger().info('configured (inactive): activate to start processing')
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Enable the publishers, subscribe and start the worker."""
+        result = super().on_activate(state)
+        if result == TransitionCallbackReturn.SUCCESS:
+            self._log_ready(self._start_input())
+        return result
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Unsubscribe and stop the worker, then disable the publishers."""
+        if not self._stop_input():
+            self.get_logger().warn('deactivated while a frame is still in inference: its '
+                                   'outputs are not published')
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Destroy the publishers and free the models (and the GPU memory they held)."""
+        self._destroy_outputs(self.destroy_lifecycle_publisher)
+        self._unload()
+        self.get_logger().info('cleaned up (unconfigured): models freed')
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Stop and free everything from any primary state; the process may then exit."""
+        self._stop_input()
+        self._destroy_outputs(self.destroy_lifecycle_publisher)
+        self._unload()
+        self.finished.set()
+        return TransitionCallbackReturn.SUCCESS
 
 
 def _exit_now(code: int) -> None:
@@ -567,49 +704,64 @@ def _config_file() -> str:
         return str(source) if source.is_file() else 'config/adaptive_depth.yaml (not found)'
 
 
-USAGE = """usage: adaptive_depth_node [-h] [--ros-args ...]
+USAGE = """usage: {prog} [-h] [--ros-args ...]
 
 Monocular RGB -> metric depth (REP 118 32FC1, metres), depth camera_info and an organised
 PointCloud2. Subscribes to 'image' (or 'image/compressed') and 'camera_info'; publishes
 'depth', 'depth/camera_info', 'points', 'scale', 'scale/uncertainty' and /diagnostics.
-
+{kind}
 Examples:
-  ros2 run adaptive_depth adaptive_depth_node --ros-args --params-file {config} \\
+  ros2 run adaptive_depth {prog} --ros-args --params-file {config} \\
       -r image:=/camera/color/image_raw -r camera_info:=/camera/color/camera_info
   ros2 launch adaptive_depth depth.launch.py namespace:=front model:=~/models/da2-indoor-small
+  ros2 launch adaptive_depth depth.launch.py managed:=true autostart:=false
 
 Parameter file: {config}
-Exit codes: 0 clean shutdown, 1 model failed to load, 2 invalid parameters or arguments.
+Exit codes: {codes}
 
 Parameters (-p name:=value, or the YAML file):
 {parameters}
 """
+PLAIN_KIND = """Runs at once (adaptive_depth_managed_node is the same node as a lifecycle node).
+"""
+MANAGED_KIND = """Lifecycle (managed) node: starts unconfigured; configure loads the models (a
+failure answers FAILURE and the node stays unconfigured), activate starts processing, deactivate
+stops, cleanup frees the models; drive it with a lifecycle manager or `ros2 lifecycle set`.
+"""
+PLAIN_CODES = '0 clean shutdown, 1 model failed to load, 2 invalid parameters or arguments.'
+MANAGED_CODES = ('0 clean shutdown (signal, or the shutdown transition), 2 invalid parameters '
+                 'or arguments.')
+MANAGED_NODE_EXECUTABLE = 'adaptive_depth_managed_node'
 
 
-def _check_arguments(argv: List[str]) -> Optional[int]:
+def _check_arguments(argv: List[str], prog: str, managed: bool) -> Optional[int]:
     """Handle the non-ROS command-line arguments; return an exit code to stop with, or None."""
     user_args = argv[1:argv.index('--ros-args')] if '--ros-args' in argv else argv[1:]
     if any(arg in ('-h', '--help') for arg in user_args):
-        print(USAGE.format(config=_config_file(), parameters=describe_parameters()))
+        print(USAGE.format(prog=prog, config=_config_file(), parameters=describe_parameters(),
+                           kind=MANAGED_KIND if managed else PLAIN_KIND,
+                           codes=MANAGED_CODES if managed else PLAIN_CODES))
         return 0
     if user_args:
-        print(f'adaptive_depth_node: error: unknown argument {user_args[0]!r} (the node takes '
+        print(f'{prog}: error: unknown argument {user_args[0]!r} (the node takes '
               '--help, and ROS arguments after --ros-args)', file=sys.stderr)
         return 2
     return None
 
 
-def main(args: Optional[List[str]] = None) -> int:
+def _run(args: Optional[List[str]], managed: bool) -> int:
     """
-    Run the node until SIGINT/SIGTERM; return the process exit code.
+    Run the plain or the managed node until SIGINT/SIGTERM; return the process exit code.
 
-    0 after a clean shutdown (or ``--help``), 2 for invalid parameters or arguments, 1 when the
-    model fails to load. A frame still in inference :data:`SHUTDOWN_GRACE_S` seconds after the
-    signal is abandoned: the node is destroyed, rclpy shut down, and the process ends at once
-    with the same code (tearing the interpreter down under a thread that is inside torch can
-    abort the process).
+    0 after a clean shutdown (or ``--help``; the managed node also after its shutdown
+    transition), 2 for invalid parameters or arguments, 1 when the plain node's model fails to
+    load. A frame still in inference :data:`SHUTDOWN_GRACE_S` seconds after the signal is
+    abandoned: the node is destroyed, rclpy shut down, and the process ends at once with the
+    same code (tearing the interpreter down under a thread that is inside torch can abort the
+    process).
     """
-    code = _check_arguments(list(sys.argv if args is None else args))
+    prog = MANAGED_NODE_EXECUTABLE if managed else NODE_NAME
+    code = _check_arguments(list(sys.argv if args is None else args), prog, managed)
     if code is not None:
         return code
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
@@ -628,7 +780,7 @@ def main(args: Optional[List[str]] = None) -> int:
     worker_busy = False
     try:
         try:
-            node = AdaptiveDepthNode()
+            node = ManagedAdaptiveDepthNode() if managed else AdaptiveDepthNode()
         except ParameterError as exc:
             logger.fatal(f'{exc}')
             code = 2
@@ -636,9 +788,10 @@ def main(args: Optional[List[str]] = None) -> int:
             logger.fatal(f'{exc}')
             code = 1
         if node is not None:
+            finished = getattr(node, 'finished', threading.Event())
             executor = SingleThreadedExecutor()
             executor.add_node(node)
-            while not stop.is_set() and rclpy.ok():
+            while not stop.is_set() and not finished.is_set() and rclpy.ok():
                 executor.spin_once(timeout_sec=0.1)
             executor.remove_node(node)
             logger.info('shutting down')
@@ -655,5 +808,20 @@ def main(args: Optional[List[str]] = None) -> int:
     return code
 
 
+def main(args: Optional[List[str]] = None) -> int:
+    """Run ``adaptive_depth_node`` (plain: loads and runs at once); return the exit code."""
+    return _run(args, managed=False)
+
+
+def managed_main(args: Optional[List[str]] = None) -> int:
+    """Run ``adaptive_depth_managed_node`` (lifecycle); return the exit code."""
+    return _run(args, managed=True)
+
+
 if __name__ == '__main__':
+    # `python -m adaptive_depth.ros.node [--managed] ...` (node_process uses it when the console
+    # scripts are not installed)
+    if sys.argv[1:2] == ['--managed']:
+        del sys.argv[1]
+        sys.exit(managed_main())
     sys.exit(main())

@@ -47,18 +47,21 @@ def _format_value(value: Any) -> str:
 
 def node_command(parameters: Optional[Mapping[str, Any]] = None,
                  params_file: Optional[PathLike] = None,
-                 ros_args: Sequence[str] = ()) -> List[str]:
+                 ros_args: Sequence[str] = (), managed: bool = False) -> List[str]:
     """
     Return the node's command line: the console script if installed, else ``python -m``.
 
-    ``params_file`` is passed as ``--params-file``; each parameter as ``-p NAME:=VALUE`` (they
-    override the file); ``ros_args`` (e.g. ``-r __ns:=/x``) follow.
+    ``managed`` selects ``adaptive_depth_managed_node`` (the lifecycle node). ``params_file`` is
+    passed as ``--params-file``; each parameter as ``-p NAME:=VALUE`` (they override the file);
+    ``ros_args`` (e.g. ``-r __ns:=/x``) follow.
     """
-    script = shutil.which('adaptive_depth_node')
+    name = 'adaptive_depth_managed_node' if managed else 'adaptive_depth_node'
+    script = shutil.which(name)
     if script is None:
-        candidate = Path(sys.executable).parent / 'adaptive_depth_node'
+        candidate = Path(sys.executable).parent / name
         script = str(candidate) if candidate.exists() else None
-    cmd = [script] if script else [sys.executable, '-m', 'adaptive_depth.ros.node']
+    cmd = [script] if script else [sys.executable, '-m', 'adaptive_depth.ros.node'] + (
+        ['--managed'] if managed else [])
     cmd.append('--ros-args')
     if params_file is not None:
         cmd += ['--params-file', str(params_file)]
@@ -92,16 +95,18 @@ class NodeProcess:
     """
     ``adaptive_depth_node`` in a child process whose stdout+stderr go to ``log_path``.
 
+    ``managed`` starts the lifecycle variant, ``adaptive_depth_managed_node``.
+
     Only this object's own child is ever signalled. Use :meth:`stop` (or ``with``) to end it.
     """
 
     def __init__(self, parameters: Optional[Mapping[str, Any]], domain_id: int,
                  log_path: PathLike, params_file: Optional[PathLike] = None,
                  ros_args: Sequence[str] = (), env: Optional[Mapping[str, str]] = None,
-                 cwd: Optional[PathLike] = None) -> None:
+                 cwd: Optional[PathLike] = None, managed: bool = False) -> None:
         self.log_path = Path(log_path)
         self._log = open(self.log_path, 'wb')
-        self.command = node_command(parameters, params_file, ros_args)
+        self.command = node_command(parameters, params_file, ros_args, managed)
         self.proc = subprocess.Popen(
             self.command, env=dict(env) if env is not None else node_env(domain_id),
             stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,

@@ -99,7 +99,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument('--startup-timeout', type=float, default=120.0,
                    help='live: seconds to wait for the node to come up (120)')
     r.add_argument('--frame-timeout', type=float, default=30.0,
-                   help='live: seconds to wait for the outputs of a frame (30)')
+                   help="live: seconds to wait for the node's first outputs (discovery, model "
+                   'warm-up) and, without --lockstep, for the last ones (30)')
+    r.add_argument('--retries', type=int, default=3,
+                   help='live --lockstep: re-sends of a frame whose outputs do not arrive '
+                   'within 3x the slowest latency so far (at least 5 s) before it is counted '
+                   'lost (3)')
     p.add_argument('--metrics-dir', help='where to write the metrics (default OUT/metrics)')
     e = p.add_argument_group('scoring (the protocol of evaluate; docs/replay.md)')
     e.add_argument('--crop', choices=EVAL_CROPS, default='none',
@@ -132,6 +137,7 @@ def _check_args(args: argparse.Namespace) -> None:
     checks = [(args.every >= 1, f'--every must be >= 1, got {args.every}'),
               (args.tolerance >= 0, f'--tolerance must be >= 0, got {args.tolerance}'),
               (args.rate > 0, f'--rate must be > 0, got {args.rate}'),
+              (args.retries >= 0, f'--retries must be >= 0, got {args.retries}'),
               (0 <= args.domain_id <= 232, f'--domain-id must be 0..232, got {args.domain_id}')]
     for ok, message in checks:
         if not ok:
