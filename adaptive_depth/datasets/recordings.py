@@ -39,7 +39,7 @@ frame-to-frame stability. Names are ``<recording>/<colour file stem>``.
 
 from pathlib import Path
 import re
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 import warnings
 
 from adaptive_depth.datasets.base import (DatasetError, LazyDataset, require_dir, require_file)
@@ -190,22 +190,33 @@ class SevenScenesDataset(_RecordingDataset):
                            f'the intrinsics option)')
 
 
-def read_tum_list(path: Path) -> List[Tuple[float, str]]:
-    """Read a TUM ``rgb.txt`` / ``depth.txt``: [(timestamp seconds, relative path)]."""
-    out = []
+def _read_tum_rows(path: Path, layout: str, empty: str) -> List[Tuple[Any, ...]]:
+    """
+    Read a TUM text list: one row per non-comment line, the columns that ``layout`` names.
+
+    Columns named ``timestamp`` or ``*_ts`` become floats (seconds), the others stay strings.
+    """
+    is_time = [name == 'timestamp' or name.endswith('_ts') for name in layout.split()]
+    rows = []
     for lineno, line in enumerate(path.read_text(encoding='utf-8').splitlines(), start=1):
         line = line.split('#', 1)[0].strip()
         if not line:
             continue
         parts = line.split()
         try:
-            out.append((float(parts[0]), parts[1]))
+            rows.append(tuple(float(parts[i]) if time else parts[i]
+                              for i, time in enumerate(is_time)))
         except (ValueError, IndexError):
-            raise DatasetError(f'{path}: line {lineno}: expected "timestamp path", got '
+            raise DatasetError(f'{path}: line {lineno}: expected "{layout}", got '
                                f'{line!r}') from None
-    if not out:
-        raise DatasetError(f'{path}: no entries')
-    return out
+    if not rows:
+        raise DatasetError(f'{path}: {empty}')
+    return rows
+
+
+def read_tum_list(path: Path) -> List[Tuple[float, str]]:
+    """Read a TUM ``rgb.txt`` / ``depth.txt``: [(timestamp seconds, relative path)]."""
+    return _read_tum_rows(path, 'timestamp path', 'no entries')
 
 
 def associate_by_time(rgb: Sequence[Tuple[float, str]], depth: Sequence[Tuple[float, str]],
@@ -307,17 +318,5 @@ class TumDataset(_RecordingDataset):
 
     @staticmethod
     def _read_associations(path: Path) -> List[Tuple[float, str, float, str]]:
-        pairs = []
-        for lineno, line in enumerate(path.read_text(encoding='utf-8').splitlines(), start=1):
-            line = line.split('#', 1)[0].strip()
-            if not line:
-                continue
-            parts = line.split()
-            try:
-                pairs.append((float(parts[0]), parts[1], float(parts[2]), parts[3]))
-            except (ValueError, IndexError):
-                raise DatasetError(f'{path}: line {lineno}: expected "rgb_ts rgb_path depth_ts '
-                                   f'depth_path", got {line!r}') from None
-        if not pairs:
-            raise DatasetError(f'{path}: no colour/depth pairs')
-        return pairs
+        return _read_tum_rows(path, 'rgb_ts rgb_path depth_ts depth_path',
+                              'no colour/depth pairs')
