@@ -80,6 +80,14 @@ def _stamp(header: Any) -> Tuple[int, int, str]:
     return int(header.stamp.sec), int(header.stamp.nanosec), str(header.frame_id)
 
 
+def _payload(data: Any, expected: int, what: str, rule: str) -> memoryview:
+    """Return ``data`` as a byte view, checked to hold ``expected`` bytes (``rule`` says why)."""
+    view = memoryview(data).cast('B')
+    if view.nbytes != expected:
+        raise ValueError(f'{what} has {view.nbytes} bytes, expected {rule} = {expected}')
+    return view
+
+
 def image_cdr(header: Any, height: int, width: int, encoding: str, step: int,
               data: Any) -> bytes:
     """
@@ -88,10 +96,7 @@ def image_cdr(header: Any, height: int, width: int, encoding: str, step: int,
     ``header`` is any message with ``stamp.sec``, ``stamp.nanosec`` and ``frame_id``; ``data``
     a C-contiguous numpy array or bytes-like object of ``step × height`` bytes.
     """
-    view = memoryview(data).cast('B')
-    if view.nbytes != step * height:
-        raise ValueError(f'image data has {view.nbytes} bytes, expected step*height = '
-                         f'{step * height}')
+    view = _payload(data, step * height, 'image data', 'step*height')
     w = _Writer()
     w.header(*_stamp(header))
     w.u32(height)
@@ -121,10 +126,7 @@ def pointcloud2_cdr(header: Any, height: int, width: int,
     ``fields``: (name, offset, datatype, count) per field; ``data``: ``row_step × height``
     bytes (a C-contiguous numpy array or bytes-like object).
     """
-    view = memoryview(data).cast('B')
-    if view.nbytes != row_step * height:
-        raise ValueError(f'cloud data has {view.nbytes} bytes, expected row_step*height = '
-                         f'{row_step * height}')
+    view = _payload(data, row_step * height, 'cloud data', 'row_step*height')
     w = _Writer()
     w.header(*_stamp(header))
     w.u32(height)
