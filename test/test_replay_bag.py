@@ -14,6 +14,7 @@
 
 """Tests of the replay_bag tool: offline output bag, metrics, live mode through a real node."""
 
+import contextlib
 import csv
 import json
 import os
@@ -45,6 +46,21 @@ DEPTH = '/camera/aligned_depth_to_color/image_raw'
 NS = '/adaptive_depth'
 OUT_TOPICS = {f'{NS}/depth': bagio.IMAGE, f'{NS}/depth/camera_info': bagio.CAMERA_INFO,
               f'{NS}/points': bagio.POINT_CLOUD2, f'{NS}/scale': bagio.VECTOR3_STAMPED}
+
+
+@contextlib.contextmanager
+def _ros_env_restored():
+    """Put back the ROS variables that a live replay sets in this process's environment."""
+    keys = ('ROS_DOMAIN_ID', 'ROS_AUTOMATIC_DISCOVERY_RANGE')
+    old = {k: os.environ.get(k) for k in keys}
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 @pytest.fixture(scope='module')
@@ -345,17 +361,10 @@ def test_offline_and_live_outputs_are_identical(tmp_path, ros1_bag, tiny_da2_dir
     offline_dir, live_dir = tmp_path / 'offline', tmp_path / 'live'
     assert replay_bag.main([str(ros1_bag), '--out', str(offline_dir), *common]) == 0
     domain = random.SystemRandom().randint(201, 232)
-    old = {k: os.environ.get(k) for k in ('ROS_DOMAIN_ID', 'ROS_AUTOMATIC_DISCOVERY_RANGE')}
-    try:
+    with _ros_env_restored():
         code = replay_bag.main([str(ros1_bag), '--out', str(live_dir), *common,
                                 '--mode', 'live', '--lockstep', '--domain-id', str(domain),
                                 '--startup-timeout', '90', '--frame-timeout', '20'])
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
     log = (live_dir / 'node.log').read_text() if (live_dir / 'node.log').exists() else ''
     assert code == 0, log
     topics = [f'{NS}/depth', f'{NS}/scale', f'{NS}/depth/camera_info', f'{NS}/points']
@@ -452,17 +461,10 @@ def test_live_replay_of_640x480_scores_every_frame(tmp_path, tiny_da2_dir):
                                                 for s in range(frames)], storage='ros1', fps=30.0)
     out = tmp_path / 'live'
     domain = random.SystemRandom().randint(201, 232)
-    old = {k: os.environ.get(k) for k in ('ROS_DOMAIN_ID', 'ROS_AUTOMATIC_DISCOVERY_RANGE')}
-    try:
+    with _ros_env_restored():
         code = replay_bag.main([str(bag), '--out', str(out), '--mode', 'live', '--lockstep',
                                 '--domain-id', str(domain), '--startup-timeout', '90',
                                 *_params(model=tiny_da2_dir, device='cpu', input_size=70)])
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
     log = (out / 'node.log').read_text() if (out / 'node.log').exists() else ''
     assert code == 0, log
     summary = json.loads((out / 'metrics' / 'summary.json').read_text())
