@@ -44,9 +44,8 @@ from tqdm import tqdm
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT / 'test'))
 
-from node_fuzz import FuzzSession, HEIGHT, MAX_INPUT_PIXELS, WIDTH  # noqa: E402,I100
-from node_harness import (diagnostic_values, NodeProcess, pick_domain_id,  # noqa: E402,I100
-                          RosTester, synthetic_rgb)
+from node_fuzz import FuzzSession, MAX_INPUT_PIXELS, start_fuzz_nodes  # noqa: E402,I100
+from node_harness import diagnostic_values, RosTester  # noqa: E402,I100
 
 COUNTERS = ('received', 'processed', 'dropped', 'idle', 'bad_images', 'rejected_images',
             'bad_camera_info', 'inference_errors')
@@ -73,25 +72,12 @@ def _diag(tester: Any, ns: str) -> Optional[Dict[str, Any]]:
 
 def run(args: argparse.Namespace) -> Dict[str, Any]:
     """Run the fuzz session and return the report."""
-    from adaptive_depth.frame_processor import FrameProcessor
     from adaptive_depth.testing import make_untrained_depth_anything
 
     workdir = Path(tempfile.mkdtemp(prefix='adaptive_depth_fuzz_'))
     model = args.model or str(make_untrained_depth_anything(workdir / 'da2', size='tiny'))
-    rgb = synthetic_rgb(WIDTH, HEIGHT, seed=3)
-    expected = FrameProcessor.from_paths(
-        model, scale_source='fixed', fixed_scale=0.5, device='cpu', precision='fp32',
-        input_size=args.input_size).process(rgb).depth
-    max_depth = float(np.round(np.percentile(expected[np.isfinite(expected)], 60), 3))
-    params = {'model': model, 'device': 'cpu', 'precision': 'fp32',
-              'input_size': args.input_size, 'scale_source': 'fixed', 'fixed_scale': 0.5,
-              'max_depth': max_depth, 'max_input_pixels': MAX_INPUT_PIXELS,
-              'input_qos_reliability': 'reliable', 'diagnostics_period': 0.5}
-    domain_id = pick_domain_id()
-    nodes = [NodeProcess(params, domain_id, workdir / 'raw.log',
-                         extra_ros_args=['-r', '__ns:=/fz']),
-             NodeProcess(dict(params, input_transport='compressed'), domain_id,
-                         workdir / 'cmp.log', extra_ros_args=['-r', '__ns:=/fzc'])]
+    expected, max_depth, nodes, domain_id = start_fuzz_nodes(model, args.input_size, 0.5,
+                                                             workdir)
     tester = RosTester(domain_id, name='adaptive_depth_fuzz')
     rss: List[List[float]] = []   # [t, raw MiB, compressed MiB]
     labels: List[str] = []

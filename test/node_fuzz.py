@@ -30,8 +30,8 @@ import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import cv2
-from node_harness import (diagnostic_values, make_camera_info_msg, make_image_msg, stamp,
-                          synthetic_rgb)
+from node_harness import (diagnostic_values, make_camera_info_msg, make_image_msg, NodeProcess,
+                          pick_domain_id, stamp, synthetic_rgb)
 import numpy as np
 
 FRAME = 'fuzz_optical_frame'
@@ -41,6 +41,32 @@ MAX_INPUT_PIXELS = 200_000
 # Valid frames of odd shapes (H, W): aspect ratio at most 4:1, within MAX_INPUT_PIXELS.
 EXTREME_VALID_SHAPES = ((1, 1), (1, 4), (4, 1), (2, 8), (8, 2), (3, 3), (40, 160), (160, 40),
                         (97, 123), (200, 50))
+
+
+def start_fuzz_nodes(model: str, input_size: int, fixed_scale: float,
+                     log_dir: Any) -> Tuple[np.ndarray, float, List[NodeProcess], int]:
+    """
+    Start the raw-input (``/fz``) and compressed-input (``/fzc``) nodes that a fuzz run drives.
+
+    Returns the depth a valid frame must produce (H×W metres, from the same processor settings),
+    the ``max_depth`` the nodes run with (60th percentile of that depth, so NaN masking is
+    exercised), the two node processes and their ROS domain id.
+    """
+    from adaptive_depth.frame_processor import FrameProcessor
+    expected = FrameProcessor.from_paths(
+        model, scale_source='fixed', fixed_scale=fixed_scale, device='cpu', precision='fp32',
+        input_size=input_size).process(synthetic_rgb(WIDTH, HEIGHT, seed=3)).depth
+    max_depth = float(np.round(np.percentile(expected[np.isfinite(expected)], 60), 3))
+    params = {'model': str(model), 'device': 'cpu', 'precision': 'fp32',
+              'input_size': input_size, 'scale_source': 'fixed', 'fixed_scale': fixed_scale,
+              'max_depth': max_depth, 'max_input_pixels': MAX_INPUT_PIXELS,
+              'input_qos_reliability': 'reliable', 'diagnostics_period': 0.5}
+    domain_id = pick_domain_id()
+    nodes = [NodeProcess(params, domain_id, log_dir / 'raw.log',
+                         extra_ros_args=['-r', '__ns:=/fz']),
+             NodeProcess(dict(params, input_transport='compressed'), domain_id,
+                         log_dir / 'cmp.log', extra_ros_args=['-r', '__ns:=/fzc'])]
+    return expected, max_depth, nodes, domain_id
 
 
 def _png(img: np.ndarray) -> bytes:

@@ -23,8 +23,7 @@ import re
 import signal
 import time
 
-from adaptive_depth.frame_processor import FrameProcessor
-from node_fuzz import FuzzSession, HEIGHT, MAX_INPUT_PIXELS, WIDTH
+from node_fuzz import FuzzSession, start_fuzz_nodes
 from node_harness import (diagnostic_values, make_image_msg, NodeProcess, pick_domain_id,
                           RosTester, synthetic_rgb)
 import numpy as np
@@ -48,21 +47,8 @@ def _diag(tester, ns):
 
 
 def test_fuzzed_nodes_stay_alive_and_publish_every_valid_frame(tmp_path, tiny_da2_dir):
-    rgb = synthetic_rgb(WIDTH, HEIGHT, seed=3)
-    reference = FrameProcessor.from_paths(
-        tiny_da2_dir, scale_source='fixed', fixed_scale=FIXED_SCALE, device='cpu',
-        precision='fp32', input_size=INPUT_SIZE)
-    expected = reference.process(rgb).depth
-    max_depth = float(np.round(np.percentile(expected[np.isfinite(expected)], 60), 3))
-    params = {'model': str(tiny_da2_dir), 'device': 'cpu', 'precision': 'fp32',
-              'input_size': INPUT_SIZE, 'scale_source': 'fixed', 'fixed_scale': FIXED_SCALE,
-              'max_depth': max_depth, 'max_input_pixels': MAX_INPUT_PIXELS,
-              'input_qos_reliability': 'reliable', 'diagnostics_period': 0.5}
-    domain_id = pick_domain_id()
-    nodes = [NodeProcess(params, domain_id, tmp_path / 'raw.log',
-                         extra_ros_args=['-r', '__ns:=/fz']),
-             NodeProcess(dict(params, input_transport='compressed'), domain_id,
-                         tmp_path / 'cmp.log', extra_ros_args=['-r', '__ns:=/fzc'])]
+    expected, max_depth, nodes, domain_id = start_fuzz_nodes(
+        str(tiny_da2_dir), INPUT_SIZE, FIXED_SCALE, tmp_path)
     tester = RosTester(domain_id)
     try:
         from diagnostic_msgs.msg import DiagnosticArray
