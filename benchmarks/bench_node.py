@@ -42,7 +42,6 @@ import argparse
 import json
 import os
 from pathlib import Path
-import shutil
 import sys
 import tempfile
 import time
@@ -53,27 +52,14 @@ from ros_bench import (  # noqa: E402, I100
     percentiles, pick_domain_id, Prober, PROFILE_ENV_VARS, relay_command, REPO_ROOT, ros_env,
     Subprocess)
 
+from adaptive_depth.ros.node_process import NodeProcess  # noqa: E402, I100
+
 import numpy as np  # noqa: E402, I100
 
 CONFIG_FILE = REPO_ROOT / 'config' / 'adaptive_depth.yaml'
 DEFAULT_PROFILE = REPO_ROOT / 'config' / 'fastdds_large_images.xml'
 DIAGNOSTICS_PERIOD_S = 1.0
 """The node's diagnostics window during the benchmark (its per-stage means cover one window)."""
-
-
-def node_command(parameters: Dict[str, object]) -> List[str]:
-    """Return the node's console script (else ``python -m``) with ``-p`` overrides."""
-    script = shutil.which('adaptive_depth_node')
-    if script is None:
-        candidate = Path(sys.executable).parent / 'adaptive_depth_node'
-        script = str(candidate) if candidate.exists() else None
-    cmd = [script] if script else [sys.executable, '-m', 'adaptive_depth.ros.node']
-    cmd += ['--ros-args', '--params-file', str(CONFIG_FILE)]
-    for name, value in parameters.items():
-        if isinstance(value, bool):
-            value = 'true' if value else 'false'
-        cmd += ['-p', f'{name}:={value}']
-    return cmd
 
 
 class ModelTimer:
@@ -217,7 +203,8 @@ def run(args: argparse.Namespace) -> Dict[str, object]:
               'diagnostics_period': DIAGNOSTICS_PERIOD_S}
     relay = Subprocess(relay_command(args.width, args.height, 'full', 'reliable', 'floor'),
                        env, workdir / 'relay.log')
-    node = Subprocess(node_command(params), env, workdir / 'node.log')
+    node = NodeProcess(params, int(env['ROS_DOMAIN_ID']), workdir / 'node.log',
+                       params_file=CONFIG_FILE, env=env, cwd=REPO_ROOT)
     node_prober = Prober(args.width, args.height, reliable_input=True,
                          topics=('depth', 'points'))
     floor_prober = Prober(args.width, args.height, reliable_input=True,

@@ -37,7 +37,7 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
@@ -288,7 +288,7 @@ class Prober:
         if sub is not None:
             self.node.destroy_subscription(sub)
 
-    def wait_for_peer(self, target: Optional[Subprocess], timeout: float,
+    def wait_for_peer(self, target: Optional[Any], timeout: float,
                       answer_topic: str = 'depth') -> None:
         """Wait until the target subscribes to ``image`` and publishes ``answer_topic``."""
         deadline = time.monotonic() + timeout
@@ -297,7 +297,7 @@ class Prober:
                     self.node.count_publishers(answer_topic) > 0 and \
                     all(sub.get_publisher_count() > 0 for sub in self.subs.values()):
                 return
-            if target is not None and not target.alive():
+            if target is not None and target.proc.poll() is not None:
                 raise RuntimeError(f'target exited ({target.proc.returncode}):\n{target.log()}')
             time.sleep(0.05)
         log = target.log() if target is not None else ''
