@@ -28,7 +28,8 @@ Named training recipes of the scale network (one owner for each recipe's setting
     (Gaussian NLL) for the per-frame uncertainty.
 ``pretrained_aux``
     ``pretrained`` plus the auxiliary coarse-depth loss (weight 3) on the body's output
-    feature map (a training-only head; docs/scale_net.md).
+    feature map (a training-only head; docs/scale_net.md), trained for 40 epochs: the best
+    recipe on synthetic rooms (chosen on development rooms; docs/scale_net.md *Measurements*).
 ``pretrained_last``
     As ``pretrained`` but only the last third of the blocks (and the head) train.
 
@@ -49,13 +50,14 @@ RECIPES: Dict[str, Dict[str, Any]] = {
                    'net_options': {'backbone': 'efficientnet_lite0', 'fc': (), 'dropout': 0.2,
                                    'test_time_flip': True, 'predict_variance': True}},
 }
-RECIPES['pretrained_aux'] = {**RECIPES['pretrained'], 'aux_depth_weight': 3.0}
+RECIPES['pretrained_aux'] = {**RECIPES['pretrained'], 'aux_depth_weight': 3.0, 'epochs': 40}
 RECIPES['pretrained_last'] = {
     **RECIPES['pretrained'],
     'net_options': {**RECIPES['pretrained']['net_options'], 'finetune': 'last'}}
 
 DEFAULT_RECIPE = 'pretrained'
-"""The recipe ``train_scale_net --recipe`` uses by default (measured best: docs/scale_net.md)."""
+"""The recipe ``train_scale_net --recipe`` uses by default: of the named recipes, the best on
+held-out real recordings (docs/scale_net.md *Measurements*)."""
 
 
 def recipe_config(name: str, **overrides: Any):

