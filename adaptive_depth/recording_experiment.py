@@ -29,6 +29,9 @@ The recording experiment, without ROS: train scale networks on some RGB-D data, 
    stability on runs of consecutive frames (frame-to-frame scale change with and without the
    EMA smoothing of :mod:`adaptive_depth.smoothing`) and how well the uncertainty ranks the
    errors (Spearman correlation of std with |log s − log s*|; error of the most certain half).
+   Beside the networks it scores the **training-mean scale** (:func:`train_mean_baseline`): one
+   constant s = exp(mean training log s*) for every test frame, which needs no image at all. A
+   scale network earns its cost only where it beats that constant.
 
 Train and test data are whole datasets given separately, so no run of consecutive frames is
 ever split between them; model selection uses the training loss (no validation split inside a
@@ -341,6 +344,25 @@ def evaluate_predictions(frames: FrameSet, log_s: np.ndarray, log_std: np.ndarra
     return out
 
 
+def train_mean_baseline(train: FrameSet, test: FrameSet) -> Dict[str, Any]:
+    """
+    Score the constant scale exp(mean training log s*) on every ``test`` frame.
+
+    The image-free baseline a scale network has to beat: it corrects the base model's average
+    scale error on the training data (what a one-off calibration of ``scale_source: fixed``
+    would do) but nothing per image. Returns ``log_scale`` (the constant) and the gap closed,
+    Table I and Table II of :func:`evaluate_predictions`.
+    """
+    from adaptive_depth.oracle import DEFAULT_BOUNDS
+
+    constant = float(np.mean(train.log_scales))
+    scored = evaluate_predictions(test, np.full(len(test), constant), np.zeros(len(test)),
+                                  (math.log(DEFAULT_BOUNDS[0]), math.log(DEFAULT_BOUNDS[1])),
+                                  alphas=())
+    return {'log_scale': constant, 'gap_closure': scored['gap_closure'],
+            'table1': scored['table1'], 'table2': scored['table2']}
+
+
 # ------------------------------------------------------------------------------ experiment
 
 
@@ -387,7 +409,11 @@ def run_experiment(train: FrameSet, test: FrameSet, recipes: Sequence[str],
     results: Dict[str, Any] = {
         'recipes': {r: {'runs': []} for r in recipes}, 'per_frame': {},
         'test': {'names': test.names, 'recordings': test.recordings,
-                 'log_scale_oracle': test.log_scales.tolist()}}
+                 'log_scale_oracle': test.log_scales.tolist()},
+        'train_mean_baseline': train_mean_baseline(train, test)}
+    log(f'training-mean scale (s = {math.exp(results["train_mean_baseline"]["log_scale"]):.3f}, '
+        f'no image): test gap closed '
+        f'{100 * results["train_mean_baseline"]["gap_closure"]:.1f} %')
     # Seeds outside, recipes inside: a run cut short still holds paired comparisons.
     for seed in seeds:
         for recipe in recipes:
@@ -455,6 +481,12 @@ def report_markdown(results: Dict[str, Any], title: str) -> str:
         per = ', '.join(_pct(run['gap_closure']) for run in r['runs'])
         lines.append(f'| {name} | {_pct(r["gap_closure_mean"])} | {_pct(r["gap_closure_min"])} '
                      f'| {per} | {_pct(r["runs"][0]["train_gap_closure"])} |')
+    base = results.get('train_mean_baseline')
+    if base:
+        lines += [f'| training-mean scale (s = {math.exp(base["log_scale"]):.3f} on every frame; '
+                  f'no image) | {_pct(base["gap_closure"])} | | | |', '',
+                  'A network that does not beat the training-mean scale adds nothing over a '
+                  'one-off calibration of `scale_source: fixed`.']
     lines += ['', '## Table II (test, first seed; means of per-image metrics)', '',
               '| method | AbsRel | RMSE [m] | δ1 |', '|---|---|---|---|']
     first = next(iter(results['recipes'].values()))['runs'][0]
@@ -466,6 +498,10 @@ def report_markdown(results: Dict[str, Any], title: str) -> str:
         m = r['runs'][0]['table2']['learned']
         lines.append(f'| learned ({name}) | {_num(m["abs_rel"])} | {_num(m["rmse"])} | '
                      f'{_num(m["delta1"])} |')
+    if base:
+        m = base['table2']['learned']
+        lines.append(f'| training-mean scale | {_num(m["abs_rel"])} | {_num(m["rmse"])} | '
+                     f'{_num(m["delta1"])} |')
     lines += ['', '## Table I (test, first seed; scale against the oracle s*)', '',
               '| method | MAE log s | RMSE log s | MAE s |', '|---|---|---|---|']
     none = first['table1']['none']
@@ -474,6 +510,10 @@ def report_markdown(results: Dict[str, Any], title: str) -> str:
     for name, r in results['recipes'].items():
         t = r['runs'][0]['table1']['learned']
         lines.append(f'| learned ({name}) | {_num(t["mae_log"])} | {_num(t["rmse_log"])} | '
+                     f'{_num(t["mae_linear"])} |')
+    if base:
+        t = base['table1']['learned']
+        lines.append(f'| training-mean scale | {_num(t["mae_log"])} | {_num(t["rmse_log"])} | '
                      f'{_num(t["mae_linear"])} |')
     lines += ['', '## Temporal stability (test runs of consecutive frames, first seed)', '']
     stab_any = False
@@ -533,6 +573,13 @@ def write_reports(results: Dict[str, Any], out_dir: Path, title: str) -> List[Pa
                                  t2['learned']['abs_rel'], run['table1']['learned']['mae_log'],
                                  run['uncertainty']['spearman_std_vs_abs_log_error'],
                                  run['train_seconds']])
+        base = results.get('train_mean_baseline')
+        if base:
+            t2 = base['table2']
+            writer.writerow(['train_mean_baseline', '', base['gap_closure'], '',
+                             t2['none']['abs_rel'], t2['oracle']['abs_rel'],
+                             t2['learned']['abs_rel'], base['table1']['learned']['mae_log'], '',
+                             ''])
     plot_results(results, paths[3], title)
     return paths
 
@@ -562,6 +609,11 @@ def plot_results(results: Dict[str, Any], path: Path, title: str) -> Path:
         gaps = [100 * run['gap_closure'] for run in results['recipes'][name]['runs']]
         ax.bar(i, np.mean(gaps), color=f'C{i}', alpha=0.7)
         ax.plot([i] * len(gaps), gaps, 'ko', ms=4)
+    base = results.get('train_mean_baseline')
+    if base and base.get('gap_closure') is not None and np.isfinite(base['gap_closure']):
+        ax.axhline(100 * base['gap_closure'], color='k', ls='--', lw=1,
+                   label='training-mean scale (no image)')
+        ax.legend(fontsize=7, loc='lower right')
     ax.set_xticks(range(len(recipes)), recipes)
     ax.set_ylabel('test AbsRel gap closed [%]')
     ax.set_title('gap closed (dots: seeds)')

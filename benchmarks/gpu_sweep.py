@@ -180,10 +180,12 @@ def run_phase(jobs: List[Job], specs, out: Path, device: str, smoke: bool, concu
 def job_result(out: Path, job: Job) -> Dict[str, Any]:
     """Return the finished runs of ``job`` (gap closed, uncertainty ranking, stability)."""
     path = out / job.name / 'results.json'
-    runs = []
+    runs, baseline = [], None
     if path.is_file():
         try:
-            runs = json.loads(path.read_text())['recipes'][job.recipe]['runs']
+            saved = json.loads(path.read_text())
+            runs = saved['recipes'][job.recipe]['runs']
+            baseline = (saved.get('train_mean_baseline') or {}).get('gap_closure')
         except (ValueError, KeyError):
             runs = []
     rows = []
@@ -197,7 +199,8 @@ def job_result(out: Path, job: Job) -> Dict[str, Any]:
     gaps = [r['gap_closure'] for r in rows]
     return {'name': job.name, 'split': job.split, 'recipe': job.recipe,
             'overrides': job.overrides, 'seeds_asked': job.seeds, 'exit': job.returncode,
-            'runs': rows, 'gap_closure_mean': sum(gaps) / len(gaps) if gaps else None}
+            'runs': rows, 'gap_closure_mean': sum(gaps) / len(gaps) if gaps else None,
+            'train_mean_baseline': baseline}
 
 
 def summary_line(out: Path, job: Job) -> str:
@@ -222,16 +225,20 @@ def write_tables(results: List[Dict[str, Any]], out: Path, chosen: str) -> None:
     lines = ['# Recipe sweep (SIMULATED base model)', '',
              f'Variants change `{BASE}`; chosen on the development rooms: `{chosen}`.', '',
              '| job | split | recipe | overrides | gap closed per seed | mean | '
-             'Spearman(std, err) | train s |', '|---|---|---|---|---|---|---|---|']
+             'training-mean scale | Spearman(std, err) | train s |',
+             '|---|---|---|---|---|---|---|---|---|']
     for r in results:
         per = ' / '.join(f'{100 * x["gap_closure"]:.1f}' for x in r['runs']) or '–'
         mean = f'{100 * r["gap_closure_mean"]:.1f} %' if r['runs'] else '–'
+        base = r.get('train_mean_baseline')
+        base = '–' if base is None else f'{100 * base:.1f} %'
         sp = ' / '.join('–' if x['spearman'] is None else f'{x["spearman"]:.2f}'
                         for x in r['runs']) or '–'
         secs = ' / '.join(f'{x["train_seconds"]:.0f}' for x in r['runs']
                           if x['train_seconds'] is not None) or '–'
         lines.append(f'| {r["name"]} | {r["split"]} | {r["recipe"]} | '
-                     f'`{json.dumps(r["overrides"])}` | {per} | {mean} | {sp} | {secs} |')
+                     f'`{json.dumps(r["overrides"])}` | {per} | {mean} | {base} | {sp} | '
+                     f'{secs} |')
     (out / 'sweep.md').write_text('\n'.join(lines) + '\n')
 
 

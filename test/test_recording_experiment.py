@@ -118,6 +118,24 @@ def test_evaluate_predictions_gap_stability_and_uncertainty():
                                    (-3.0, 1.0))['stability']['recordings'] == 0
 
 
+def test_train_mean_baseline_is_the_constant_mean_training_scale():
+    train = _fake_frames(30, ['t'] * 30)
+    test = _fake_frames(20, ['a'] * 20, seed=1)
+    base = rx.train_mean_baseline(train, test)
+    assert base['log_scale'] == pytest.approx(float(np.mean(train.log_scales)))
+    bounds = (math.log(0.1), math.log(2.0))
+    same = rx.evaluate_predictions(test, np.full(20, base['log_scale']), np.zeros(20), bounds)
+    assert base['gap_closure'] == pytest.approx(same['gap_closure'])
+    assert base['table2'] == same['table2'] and base['table1'] == same['table1']
+    # It corrects the average error but not the per-image one: between none and the oracle.
+    assert 0 < base['gap_closure'] < 1
+    # A test set whose every s* is the training mean is fully corrected by the constant.
+    flat = _fake_frames(20, ['a'] * 20)
+    flat.log_scales = np.full(20, base['log_scale'])
+    assert rx.train_mean_baseline(train, flat)['table1']['learned']['mae_log'] == \
+        pytest.approx(0.0, abs=1e-12)
+
+
 def test_tool_runs_both_recipes_on_recordings_and_reports(tmp_path, capsys):
     _write_sevenscenes(tmp_path / 'train_run', 12, seed=1)
     _write_sevenscenes(tmp_path / 'test_run', 8, seed=2)
@@ -139,6 +157,9 @@ def test_tool_runs_both_recipes_on_recordings_and_reports(tmp_path, capsys):
     assert len(results['per_frame']['pretrained_seed0']['log_scale_std']) == 8
     md = (out / 'results.md').read_text()
     assert 'SIMULATED' in md and 'Temporal stability' in md and 'learned (pretrained)' in md
+    base = results['train_mean_baseline']
+    assert np.isfinite(base['gap_closure']) and base['gap_closure'] <= 1
+    assert 'training-mean scale' in md and f'{100 * base["gap_closure"]:.1f} %' in md
     assert (out / 'results.png').stat().st_size > 0 and (out / 'results.csv').is_file()
     assert (out / 'runs' / 'pretrained_seed0' / 'best' / 'model.safetensors').is_file()
 
