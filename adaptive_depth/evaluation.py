@@ -13,7 +13,7 @@
 # limitations under the License.
 
 """
-Evaluation of the learned scale against no scaling and the oracle scale (Tables I and II).
+Evaluation of the learned scale against no scaling, the oracle and one constant (Tables I, II).
 
 For every sample of an oracle directory (rows with a finite oracle scale) the evaluation takes
 
@@ -48,9 +48,13 @@ from adaptive_depth.metrics import depth_metrics, eigen_crop_mask, METRIC_KEYS, 
 from adaptive_depth.oracle import scaled_wasserstein
 import numpy as np
 
-METHODS: Tuple[str, ...] = ('none', 'oracle', 'learned')
+METHODS: Tuple[str, ...] = ('none', 'oracle', 'learned', 'train_mean')
 METHOD_LABELS: Dict[str, str] = {'none': 'No scaling (s = 1)', 'oracle': 'Oracle scale s*',
-                                 'learned': 'Learned scale'}
+                                 'learned': 'Learned scale',
+                                 'train_mean': 'Training-mean scale (one constant)'}
+SCORED_METHODS: Tuple[str, ...] = ('learned', 'train_mean')
+"""The methods whose gap closure is reported (the others are its end points)."""
+
 TABLE2_COLUMNS: Tuple[Tuple[str, str], ...] = (
     ('abs_rel', 'AbsRel ↓'), ('rmse', 'RMSE [m] ↓'), ('delta1', 'δ1 ↑'), ('delta2', 'δ2 ↑'),
     ('delta3', 'δ3 ↑'), ('rmse_log', 'RMSE-log ↓'), ('log10', 'log10 ↓'))
@@ -93,6 +97,7 @@ class SplitEvaluation:
     :ivar metrics: method → mean of the per-image metrics (:data:`METRIC_KEYS` + ``w1``).
     :ivar scale_table: ``'learned'`` / ``'none'`` → Table I errors against the oracle.
     :ivar gap_closure: AbsRel gap closure of the learned scale (NaN if undefined).
+    :ivar train_mean_gap_closure: the same for the training-mean scale (NaN if not evaluated).
     :ivar simulated: True when the base model is the simulated one.
     :ivar base_model: base model name.
     :ivar skipped: (name, reason) of rows that could not be evaluated.
@@ -111,10 +116,11 @@ class SplitEvaluation:
     base_model: str
     skipped: List[Tuple[str, str]] = field(default_factory=list)
     frames: Dict[str, Frame] = field(default_factory=dict)
+    train_mean_gap_closure: float = float('nan')
 
     @property
     def methods(self) -> Tuple[str, ...]:
-        """Return the evaluated method names; learned appears only when a predictor was given."""
+        """Return the evaluated method names; learned and train_mean appear only when given."""
         return tuple(m for m in METHODS if m in self.metrics)
 
 
@@ -129,6 +135,26 @@ def gap_closure(absrel_none: float, absrel_oracle: float, absrel_learned: float)
     if not math.isfinite(gap) or gap <= 0:
         return float('nan')
     return (float(absrel_none) - float(absrel_learned)) / gap
+
+
+def train_mean_scale(oracle: Any) -> float:
+    """
+    Return exp(mean log s*) over the kept rows of ``oracle``: the training-mean scale.
+
+    ``oracle`` is anything with N ``log_scales`` and N ``kept`` flags (an oracle split's
+    ``OracleData``, a ``recording_experiment.FrameSet``).
+    One constant for every image, the baseline a scale network has to beat: it corrects the
+    base model's average scale error on the training data (what calibrating ``scale_source:
+    fixed`` once would do) but nothing per image.
+
+    :raises EvaluationError: when the split has no kept row with a finite scale.
+    """
+    log_s = np.asarray(oracle.log_scales, dtype=np.float64)
+    use = np.asarray(oracle.kept, dtype=bool) & np.isfinite(log_s)
+    if not use.any():
+        raise EvaluationError('no kept oracle row with a finite scale for the training-mean '
+                              'scale')
+    return float(np.exp(np.mean(log_s[use])))
 
 
 def eval_mask(sample: Any, gt: np.ndarray, max_depth: Optional[float] = None,
@@ -244,9 +270,10 @@ def evaluate_split(oracle: Any, predictor: Optional[Any], split: str = 'test',
                    base_predictor: Optional[BasePredictor] = None,
                    max_depth: Optional[float] = None, min_depth: float = 1e-3,
                    keep_frames: Collection[str] = (), kept_only: bool = False,
-                   crop: Optional[str] = None, progress: bool = True) -> SplitEvaluation:
+                   crop: Optional[str] = None, progress: bool = True,
+                   train_mean: Optional[float] = None) -> SplitEvaluation:
     """
-    Evaluate no scaling, the oracle scale and the learned scale on one oracle split.
+    Evaluate no scaling, the oracle, the learned and the training-mean scale on one split.
 
     :param oracle: :class:`adaptive_depth.oracle_dataset.OracleData` of the split.
     :param predictor: :class:`adaptive_depth.scale_net.ScalePredictor` (None skips ``learned``).
@@ -264,6 +291,8 @@ def evaluate_split(oracle: Any, predictor: Optional[Any], split: str = 'test',
     :param crop: ``'auto'`` (Eigen crop for samples whose meta says ``eval_crop: eigen``),
         ``'eigen'`` or ``'none'``; None uses the ``eval_crop`` the oracle was computed with.
     :param progress: show a tqdm progress bar.
+    :param train_mean: the training-mean scale (:func:`train_mean_scale` of the training split)
+        to evaluate as method ``train_mean`` on every image; None skips it.
     :returns: :class:`SplitEvaluation`.
     :raises EvaluationError: when the inputs cannot be matched or nothing can be evaluated.
     """
@@ -318,6 +347,8 @@ def evaluate_split(oracle: Any, predictor: Optional[Any], split: str = 'test',
         s = {'none': 1.0, 'oracle': float(scales[row_i])}
         if predictor is not None:
             s['learned'] = float(predictor.predict_scale(sample.rgb))
+        if train_mean is not None:
+            s['train_mean'] = float(train_mean)
         row: Dict[str, Any] = {'split': split, 'name': name, 'kept': bool(kept[row_i]),
                                'oracle_scale': s['oracle'],
                                'learned_scale': s.get('learned', float('nan'))}
@@ -333,8 +364,10 @@ def evaluate_split(oracle: Any, predictor: Optional[Any], split: str = 'test',
             continue
         rows.append(row)
         if name in keep_frames:
+            # Fig. 3 overlays show the paper's three clouds, not the constant baseline.
             frames[name] = Frame(name=name, rgb=np.asarray(sample.rgb), gt=gt, pred=pred,
-                                 mask=mask, intrinsics=sample.intrinsics, scales=dict(s))
+                                 mask=mask, intrinsics=sample.intrinsics,
+                                 scales={k: v for k, v in s.items() if k != 'train_mean'})
     if not rows:
         raise EvaluationError(f'split {split!r}: no sample could be evaluated '
                               f'(first problem: {skipped[0][1] if skipped else "?"})')
@@ -350,15 +383,17 @@ def evaluate_split(oracle: Any, predictor: Optional[Any], split: str = 'test',
     table1: Dict[str, Dict[str, float]] = {}
     if 'learned' in methods:
         table1['learned'] = _scale_row(learned_s, oracle_s)
+    if 'train_mean' in methods:
+        table1['train_mean'] = _scale_row(np.full_like(oracle_s, float(train_mean)), oracle_s)
     table1['none'] = _scale_row(np.ones_like(oracle_s), oracle_s)
-    closure = float('nan')
-    if 'learned' in methods:
-        closure = gap_closure(metrics['none']['abs_rel'], metrics['oracle']['abs_rel'],
-                              metrics['learned']['abs_rel'])
+    closures = {m: (gap_closure(metrics['none']['abs_rel'], metrics['oracle']['abs_rel'],
+                                metrics[m]['abs_rel']) if m in methods else float('nan'))
+                for m in SCORED_METHODS}
     return SplitEvaluation(split=split, names=[r['name'] for r in rows], oracle_scales=oracle_s,
                            learned_scales=learned_s, per_sample=rows, metrics=metrics,
-                           scale_table=table1, gap_closure=closure, simulated=simulated,
-                           base_model=base_name, skipped=skipped, frames=frames)
+                           scale_table=table1, gap_closure=closures['learned'],
+                           simulated=simulated, base_model=base_name, skipped=skipped,
+                           frames=frames, train_mean_gap_closure=closures['train_mean'])
 
 
 def _scale_row(pred: np.ndarray, true: np.ndarray) -> Dict[str, float]:
@@ -389,7 +424,7 @@ def table1_rows(results: Sequence[SplitEvaluation]) -> List[Dict[str, Any]]:
     """Return Table I as rows: split, method, n, MAE/RMSE of s and of log s (vs the oracle)."""
     rows = []
     for r in results:
-        for method in ('learned', 'none'):
+        for method in ('learned', 'train_mean', 'none'):
             if method in r.scale_table:
                 rows.append({'split': r.split, 'method': method, 'n': len(r.names),
                              **r.scale_table[method],
@@ -406,9 +441,13 @@ def table2_rows(results: Sequence[SplitEvaluation]) -> List[Dict[str, Any]]:
             rows.append({'split': r.split, 'method': method, 'n': len(r.names),
                          **{k: m[k] for k, _ in TABLE2_COLUMNS}, 'sq_rel': m['sq_rel'],
                          'w1': m['w1'],
-                         'gap_closure': r.gap_closure if method == 'learned' else None,
+                         'gap_closure': _method_gap(r, method),
                          'simulated_base_model': r.simulated})
     return rows
+
+
+def _method_gap(r: SplitEvaluation, method: str) -> Optional[float]:
+    return {'learned': r.gap_closure, 'train_mean': r.train_mean_gap_closure}.get(method)
 
 
 def _fmt(v: Any, digits: int = 4) -> str:
@@ -426,7 +465,8 @@ def table1_markdown(results: Sequence[SplitEvaluation]) -> str:
     header = ['split', 'method', 'n'] + [label for _, label in TABLE1_COLUMNS]
     lines += ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
     for row in table1_rows(results):
-        label = 'learned vs oracle' if row['method'] == 'learned' else 's = 1 vs oracle (ref.)'
+        label = {'learned': 'learned vs oracle', 'train_mean': 'training-mean scale vs oracle',
+                 'none': 's = 1 vs oracle (ref.)'}[row['method']]
         cells = [row['split'], label, str(row['n'])] + [_fmt(row[k]) for k, _ in TABLE1_COLUMNS]
         lines.append('| ' + ' | '.join(cells) + ' |')
     return '\n'.join(lines) + '\n'
@@ -449,6 +489,10 @@ def table2_markdown(results: Sequence[SplitEvaluation]) -> str:
             lines.append(f'- {r.split}: the learned scale closes {_fmt(100 * r.gap_closure, 1)} % '
                          'of the AbsRel gap between no scaling and the oracle '
                          '((AbsRel_none − AbsRel_learned) / (AbsRel_none − AbsRel_oracle)).')
+        if 'train_mean' in r.metrics:
+            lines.append(f'- {r.split}: the training-mean scale (one constant, no image) closes '
+                         f'{_fmt(100 * r.train_mean_gap_closure, 1)} %; a learned scale that '
+                         'does not beat it adds nothing over calibrating `scale_source: fixed`.')
     return '\n'.join(lines) + '\n'
 
 
@@ -493,6 +537,7 @@ def write_results(results: Sequence[SplitEvaluation], out_dir: Union[str, Path],
     paths['table1.json'] = out / 'table1.json'
     paths['table1.json'].write_text(dumps_json({**common, 'rows': t1}), encoding='utf-8')
     splits = {r.split: {'n': len(r.names), 'metrics': r.metrics, 'gap_closure': r.gap_closure,
+                        'train_mean_gap_closure': r.train_mean_gap_closure,
                         'skipped': [{'name': n, 'reason': why} for n, why in r.skipped]}
               for r in results}
     paths['table2.json'] = out / 'table2.json'

@@ -353,9 +353,10 @@ def train_mean_baseline(train: FrameSet, test: FrameSet) -> Dict[str, Any]:
     would do) but nothing per image. Returns ``log_scale`` (the constant) and the gap closed,
     Table I and Table II of :func:`evaluate_predictions`.
     """
+    from adaptive_depth.evaluation import train_mean_scale
     from adaptive_depth.oracle import DEFAULT_BOUNDS
 
-    constant = float(np.mean(train.log_scales))
+    constant = math.log(train_mean_scale(train))
     scored = evaluate_predictions(test, np.full(len(test), constant), np.zeros(len(test)),
                                   (math.log(DEFAULT_BOUNDS[0]), math.log(DEFAULT_BOUNDS[1])),
                                   alphas=())

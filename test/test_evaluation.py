@@ -29,6 +29,10 @@ import numpy as np
 import pytest
 
 
+TRAIN_MEAN = 0.7
+"""The training-mean scale given to the fixture's evaluation (a constant for every image)."""
+
+
 class FakePredictor:
     """Predicts the geometric midpoint between s = 1 and the oracle scale of each sample."""
 
@@ -57,7 +61,8 @@ def setup():
     truth = {i: scales[i] for i in range(6)}
     result = ev.evaluate_split(oracle, FakePredictor(truth), split='test', dataset=samples,
                                base_predictor=lambda s: preds[s.name],
-                               keep_frames=[samples[1].name], progress=False)
+                               keep_frames=[samples[1].name], progress=False,
+                               train_mean=TRAIN_MEAN)
     return samples, preds, scales, result
 
 
@@ -68,10 +73,11 @@ def test_metrics_equal_depth_metrics_on_same_frames(setup):
         mask = s.valid_mask()
         row = result.per_sample[i]
         for method, k in (('none', 1.0), ('oracle', scales[i]),
-                          ('learned', math.sqrt(scales[i]))):
+                          ('learned', math.sqrt(scales[i])), ('train_mean', TRAIN_MEAN)):
             expected = depth_metrics(preds[s.name] * np.float32(k), s.depth, mask)
             for key, value in expected.items():
                 assert row[f'{method}_{key}'] == pytest.approx(value, rel=1e-6)
+    assert result.methods == ev.METHODS
     for method in ev.METHODS:
         mean = np.mean([r[f'{method}_abs_rel'] for r in result.per_sample])
         assert result.metrics[method]['abs_rel'] == pytest.approx(mean)
@@ -106,6 +112,24 @@ def test_gap_closure_and_table1(setup):
     # the midpoint in log space halves the log error of s = 1
     assert result.scale_table['learned']['mae_log'] == pytest.approx(
         0.5 * result.scale_table['none']['mae_log'])
+    # the constant baseline is scored like any method: its gap closure and its Table I row
+    assert result.train_mean_gap_closure == pytest.approx(
+        (m['none']['abs_rel'] - m['train_mean']['abs_rel'])
+        / (m['none']['abs_rel'] - m['oracle']['abs_rel']))
+    assert result.scale_table['train_mean']['mae_log'] == pytest.approx(
+        np.mean(np.abs(np.log(TRAIN_MEAN) - np.log(scales))))
+
+
+def test_train_mean_scale_is_the_geometric_mean_of_the_kept_rows():
+    log_s = np.log([0.5, 0.8, np.nan, 2.0])
+    split = OracleData(names=list('abcd'), scales=np.exp(log_s), log_scales=log_s,
+                       w1=np.zeros(4), n_valid=np.zeros(4, int),
+                       kept=np.array([True, True, True, False]),
+                       images=np.zeros((4, 2, 2, 3), np.uint8), meta={})
+    assert ev.train_mean_scale(split) == pytest.approx(math.sqrt(0.5 * 0.8))
+    split.kept = np.array([False, False, True, False])   # only the NaN row is kept
+    with pytest.raises(ev.EvaluationError, match='training-mean'):
+        ev.train_mean_scale(split)
 
 
 def test_tables_written(setup, tmp_path):
@@ -120,9 +144,14 @@ def test_tables_written(setup, tmp_path):
     t2 = json.loads((tmp_path / 'table2.json').read_text())
     assert t2['simulated_base_model'] is True
     assert t2['splits']['test']['gap_closure'] == pytest.approx(result.gap_closure)
+    assert t2['splits']['test']['train_mean_gap_closure'] == pytest.approx(
+        result.train_mean_gap_closure)
+    assert 'training-mean scale (one constant, no image) closes' in md
     with open(tmp_path / 'table2.csv') as fh:
         rows = list(csv.DictReader(fh))
-    assert [r['method'] for r in rows] == ['none', 'oracle', 'learned']
+    assert [r['method'] for r in rows] == ['none', 'oracle', 'learned', 'train_mean']
+    assert float(rows[3]['gap_closure']) == pytest.approx(result.train_mean_gap_closure)
+    assert 'training-mean scale vs oracle' in (tmp_path / 'table1.md').read_text()
     assert float(rows[0]['abs_rel']) == pytest.approx(result.metrics['none']['abs_rel'])
     with open(tmp_path / 'per_sample.csv') as fh:
         assert len(list(csv.DictReader(fh))) == 6
@@ -133,6 +162,7 @@ def test_tables_written(setup, tmp_path):
 def test_fig3_overlay_and_ply(setup, tmp_path):
     samples, _, _, result = setup
     frame = result.frames[samples[1].name]
+    assert set(frame.scales) == {'none', 'oracle', 'learned'}   # the paper's three clouds
     paths = ev.render_frame(frame, tmp_path, stride=4, simulated=True)
     assert paths['overlay.png'].stat().st_size > 5000
     for method in ('gt', 'none', 'oracle', 'learned'):
@@ -165,6 +195,7 @@ def test_missing_samples_and_no_learned(setup):
     only = ev.evaluate_split(oracle, None, dataset=samples,
                              base_predictor=lambda s: preds[s.name], progress=False)
     assert only.methods == ('none', 'oracle') and math.isnan(only.gap_closure)
+    assert math.isnan(only.train_mean_gap_closure)
     assert 'learned' not in only.scale_table
     # a BaseDepthModel object works as the base predictor (same deterministic predictions)
     direct = ev.evaluate_split(oracle, None, dataset=samples, base_predictor=SimulatedBaseModel(),

@@ -76,7 +76,14 @@ def test_cli_pipeline_writes_everything(synthetic_run):
 def test_cli_pipeline_numbers_are_sane(synthetic_run):
     ev = synthetic_run / 'eval'
     rows = {(r['split'], r['method']): r for r in _rows(ev / 'table2.csv')}
-    assert set(rows) == {(s, m) for s in ('train', 'test') for m in ('none', 'oracle', 'learned')}
+    # A split named train gives the training-mean scale, scored on every split.
+    assert set(rows) == {(s, m) for s in ('train', 'test')
+                         for m in ('none', 'oracle', 'learned', 'train_mean')}
+    t2 = json.loads((ev / 'table2.json').read_text())
+    assert 0.1 <= t2['train_mean_scale'] <= 2.0 and t2['baseline_split'] == 'train'
+    gap = t2['splits']['test']['train_mean_gap_closure']
+    assert gap is not None and gap < 1.0   # a constant cannot match the per-image oracle
+    assert float(rows[('test', 'train_mean')]['gap_closure']) == pytest.approx(gap)
     for split in ('train', 'test'):
         none, oracle = rows[(split, 'none')], rows[(split, 'oracle')]
         assert float(oracle['abs_rel']) < float(none['abs_rel'])
@@ -106,6 +113,9 @@ def test_cli_resume_and_user_errors(synthetic_run, tmp_path, capsys):
     assert evaluate.main(['--checkpoint', str(tmp_path / 'missing'), '--split',
                           f'test={root / "oracle_test"}', '--out', str(tmp_path / 'e')]) == 2
     assert 'missing' in capsys.readouterr().err
+    assert evaluate.main(['--split', f'test={root / "oracle_test"}', '--baseline-split', 'dev',
+                          '--out', str(tmp_path / 'e')]) == 2
+    assert "--baseline-split 'dev' is not one of the splits" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exc:
         evaluate.main(['--split', 'no-equals-sign', '--out', str(tmp_path / 'e')])
     assert exc.value.code == 2
@@ -131,6 +141,8 @@ def test_synthetic_experiment_runs_all_stages_and_checks_the_gap(tmp_path, capsy
                                        'train_scale_net', 'evaluate'}
     table2 = json.loads((out / 'eval' / 'table2.json').read_text())
     assert summary['gap_closure_test'] == table2['splits']['test']['gap_closure']
+    assert summary['train_mean_gap_closure_test'] == \
+        table2['splits']['test']['train_mean_gap_closure']
     history = json.loads((out / 'scale_net' / 'history.json').read_text())
     assert history['config']['rotate_deg'] == 6.0 and history['config']['channel_shuffle']
     # The default recipe: auxiliary depth loss, flip test-time averaging, no percentile filter.

@@ -24,7 +24,9 @@ Example::
 ``per_sample.csv``, ``scale_scatter.png`` (learned vs oracle scale, one colour per split) and,
 for ``--overlay-samples N`` samples, ``overlays/<split>_<name>_overlay.png`` with PLY clouds.
 Base predictions come from the prediction cache recorded by ``generate_oracle``; ground truth
-from the dataset it recorded.
+from the dataset it recorded. With a split named ``train`` (or ``--baseline-split NAME``) every
+split also scores the **training-mean scale**: the constant exp(mean log s*) of that split's kept
+rows on every image, the image-free baseline a learned scale has to beat.
 """
 
 import argparse
@@ -82,6 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help='explicit sample names for overlays (overrides --overlay-samples)')
     p.add_argument('--overlay-stride', type=int, default=4,
                    help='draw every N-th pixel row/column in the overlay renders')
+    p.add_argument('--baseline-split', default=None, metavar='NAME',
+                   help='split whose mean log s* gives the training-mean scale scored on every '
+                        "split (default: 'train' if there is one; 'none' turns it off)")
     p.add_argument('--device', default='cpu',
                    help="device of the scale network: 'cpu', 'cuda', 'cuda:N' or 'auto'")
     p.add_argument('--quiet', action='store_true', help='no progress bars')
@@ -115,6 +120,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.max_depth is not None and not args.max_depth > args.min_depth:
         raise UserError(f'--max-depth ({args.max_depth}) must exceed --min-depth '
                         f'({args.min_depth})')
+    baseline = args.baseline_split
+    if baseline not in (None, 'none') and baseline not in labels:
+        raise UserError(f'--baseline-split {baseline!r} is not one of the splits {labels}')
     check_out(args.out, overwrite=args.overwrite)
     return _run(args)
 
@@ -141,6 +149,11 @@ def _run(args: argparse.Namespace) -> int:
     if args.overwrite:
         clear_dir(out)
     out.mkdir(parents=True, exist_ok=True)
+    baseline = args.baseline_split or ('train' if 'train' in dict(oracles) else 'none')
+    train_mean = None if baseline == 'none' else ev.train_mean_scale(dict(oracles)[baseline])
+    if train_mean is not None:
+        print(f'training-mean scale of split {baseline!r}: s = {train_mean:.4f} (scored on '
+              f'every split as the image-free baseline)')
     results = []
     for name, oracle in oracles:
         keep: List[str] = []
@@ -156,11 +169,12 @@ def _run(args: argparse.Namespace) -> int:
         results.append(ev.evaluate_split(oracle, predictor, split=name,
                                          max_depth=args.max_depth, min_depth=args.min_depth,
                                          keep_frames=keep, kept_only=args.kept_only,
-                                         progress=not args.quiet))
+                                         progress=not args.quiet, train_mean=train_mean))
     extra = {'checkpoint': str(checkpoint) if checkpoint else None,
              'splits': {name: str(path) for name, path in args.split},
              'max_depth': args.max_depth, 'min_depth': args.min_depth,
-             'kept_only': args.kept_only}
+             'kept_only': args.kept_only, 'baseline_split': baseline,
+             'train_mean_scale': train_mean}
     paths = ev.write_results(results, out, extra=extra)
     simulated = any(r.simulated for r in results)
     if predictor is not None:
