@@ -142,15 +142,24 @@ def train_mean_scale(oracle: Any) -> float:
     Return exp(mean log s*) over the kept rows of ``oracle``: the training-mean scale.
 
     ``oracle`` is anything with N ``log_scales`` and N ``kept`` flags (an oracle split's
-    ``OracleData``, a ``recording_experiment.FrameSet``).
-    One constant for every image, the baseline a scale network has to beat: it corrects the
-    base model's average scale error on the training data (what calibrating ``scale_source:
-    fixed`` once would do) but nothing per image.
+    ``OracleData``, a ``recording_experiment.FrameSet``). One constant for every image, the
+    baseline a scale network has to beat: it corrects the base model's average scale error on
+    the training data (what calibrating ``scale_source: fixed`` once would do) but nothing per
+    image.
 
     :raises EvaluationError: when the split has no kept row with a finite scale.
     """
-    log_s = np.asarray(oracle.log_scales, dtype=np.float64)
-    use = np.asarray(oracle.kept, dtype=bool) & np.isfinite(log_s)
+    return mean_scale(oracle.log_scales, oracle.kept)
+
+
+def mean_scale(log_scales: Any, kept: Any) -> float:
+    """
+    Return exp(mean of the N ``log_scales`` whose ``kept`` flag is set and that are finite).
+
+    :raises EvaluationError: when no such row exists.
+    """
+    log_s = np.asarray(log_scales, dtype=np.float64)
+    use = np.asarray(kept, dtype=bool) & np.isfinite(log_s)
     if not use.any():
         raise EvaluationError('no kept oracle row with a finite scale for the training-mean '
                               'scale')

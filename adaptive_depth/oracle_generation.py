@@ -37,6 +37,7 @@ from typing import Any, List, Optional, Sequence, Tuple, Union
 import warnings
 
 from adaptive_depth import oracle as oracle_mod
+from adaptive_depth.evaluation import EvaluationError, mean_scale
 from adaptive_depth.metrics import eigen_crop_mask
 from adaptive_depth.oracle_dataset import (coarse_depth_grid, commit_oracle_dir,
                                            DEPTH_GRID_SIZE, open_images_memmap, OracleMeta,
@@ -95,7 +96,9 @@ class OracleSummary:
     What :func:`generate_oracle_dir` computed.
 
     ``count`` samples, ``valid`` with a finite s*, ``kept`` after the filter, ``at_bounds`` with
-    s* at a bound, ``percentiles`` of s* (min, p5, p25, p50, p75, p95, max), ``mean_w1``
+    s* at a bound, ``percentiles`` of s* (min, p5, p25, p50, p75, p95, max), ``mean_scale``
+    (exp of the mean log s* over the kept rows: the constant a one-off calibration of
+    ``scale_source: fixed`` would use; NaN when none is kept), ``mean_w1``
     (metres), ``elapsed_s``, cache ``hits`` / ``misses`` (None without a cache), ``simulated``
     and the output directory ``out``.
     """
@@ -105,6 +108,7 @@ class OracleSummary:
     kept: int
     at_bounds: int
     percentiles: List[float]
+    mean_scale: float
     mean_w1: float
     elapsed_s: float
     cache_hits: Optional[int]
@@ -234,9 +238,14 @@ def generate_oracle_dir(dataset: Sequence[Any], model: Any, out: PathLike,
     with np.errstate(invalid='ignore'):
         at_bounds = int(np.sum((scales <= low * (1 + 1e-9)) | (scales >= high * (1 - 1e-9))))
     pct = np.percentile(scales[finite], [0, 5, 25, 50, 75, 95, 100])
+    try:
+        constant = mean_scale(np.log(np.where(finite, scales, np.nan)), kept)
+    except EvaluationError:
+        constant = float('nan')
     return OracleSummary(
         count=n, valid=int(finite.sum()), kept=int(kept.sum()), at_bounds=at_bounds,
-        percentiles=[float(v) for v in pct], mean_w1=float(np.nanmean(w1)), elapsed_s=elapsed,
+        percentiles=[float(v) for v in pct], mean_scale=constant,
+        mean_w1=float(np.nanmean(w1)), elapsed_s=elapsed,
         cache_hits=cache.hits if cache is not None else None,
         cache_misses=cache.misses if cache is not None else None,
         simulated=bool(model.simulated), out=str(out))

@@ -95,6 +95,9 @@ def test_rerun_reuses_cache_and_no_filter(sim_oracle, capsys):
     after = read_oracle_dir(sim_oracle, mmap=True)
     np.testing.assert_array_equal(before.scales, after.scales)
     assert after.kept.all() and after.meta['percentile_filter'] is None
+    # The summary names the one constant a fixed-scale calibration would use (all rows kept).
+    constant = float(np.exp(np.mean(np.log(after.scales))))
+    assert f'over the kept rows: {constant:.4f} (the fixed_scale' in out
 
 
 def test_predictions_option_uses_another_cache(sim_oracle, tmp_path):

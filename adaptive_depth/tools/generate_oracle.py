@@ -288,6 +288,8 @@ def _print_summary(summary, model_name: str) -> None:
         f'{summary.kept}, at the bounds {summary.at_bounds}',
         '  s* min/p5/p25/median/p75/p95/max: ' + ' / '.join(f'{v:.3f}' for v in p),
         f'  mean W1 at s*: {summary.mean_w1:.4f} m',
+        f'  one constant for all of them, exp(mean log s*) over the kept rows: '
+        f'{summary.mean_scale:.4f} (the fixed_scale of a calibration with scale_source: fixed)',
     ]
     if summary.cache_hits is not None:
         lines.append(f'  predictions: {summary.cache_misses} computed, '
