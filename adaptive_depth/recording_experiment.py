@@ -488,34 +488,24 @@ def report_markdown(results: Dict[str, Any], title: str) -> str:
                   f'no image) | {_pct(base["gap_closure"])} | | | |', '',
                   'A network that does not beat the training-mean scale adds nothing over a '
                   'one-off calibration of `scale_source: fixed`.']
+    first = next(iter(results['recipes'].values()))['runs'][0]
+    # (label, Table II entry, Table I entry) of every scale compared, first seed of each recipe
+    compared = [('none', first['table2']['none'], None),
+                ('oracle', first['table2']['oracle'], None)]
+    compared += [(f'learned ({name})', r['runs'][0]['table2']['learned'],
+                  r['runs'][0]['table1']['learned']) for name, r in results['recipes'].items()]
+    if base:
+        compared.append(('training-mean scale', base['table2']['learned'],
+                         base['table1']['learned']))
     lines += ['', '## Table II (test, first seed; means of per-image metrics)', '',
               '| method | AbsRel | RMSE [m] | δ1 |', '|---|---|---|---|']
-    first = next(iter(results['recipes'].values()))['runs'][0]
-    for method in ('none', 'oracle'):
-        m = first['table2'][method]
-        lines.append(f'| {method} | {_num(m["abs_rel"])} | {_num(m["rmse"])} | '
-                     f'{_num(m["delta1"])} |')
-    for name, r in results['recipes'].items():
-        m = r['runs'][0]['table2']['learned']
-        lines.append(f'| learned ({name}) | {_num(m["abs_rel"])} | {_num(m["rmse"])} | '
-                     f'{_num(m["delta1"])} |')
-    if base:
-        m = base['table2']['learned']
-        lines.append(f'| training-mean scale | {_num(m["abs_rel"])} | {_num(m["rmse"])} | '
-                     f'{_num(m["delta1"])} |')
+    lines += [f'| {label} | {_num(m["abs_rel"])} | {_num(m["rmse"])} | {_num(m["delta1"])} |'
+              for label, m, _ in compared]
     lines += ['', '## Table I (test, first seed; scale against the oracle s*)', '',
               '| method | MAE log s | RMSE log s | MAE s |', '|---|---|---|---|']
-    none = first['table1']['none']
-    lines.append(f'| none (s = 1) | {_num(none["mae_log"])} | {_num(none["rmse_log"])} | '
-                 f'{_num(none["mae_linear"])} |')
-    for name, r in results['recipes'].items():
-        t = r['runs'][0]['table1']['learned']
-        lines.append(f'| learned ({name}) | {_num(t["mae_log"])} | {_num(t["rmse_log"])} | '
-                     f'{_num(t["mae_linear"])} |')
-    if base:
-        t = base['table1']['learned']
-        lines.append(f'| training-mean scale | {_num(t["mae_log"])} | {_num(t["rmse_log"])} | '
-                     f'{_num(t["mae_linear"])} |')
+    compared[:2] = [('none (s = 1)', None, first['table1']['none'])]
+    lines += [f'| {label} | {_num(t["mae_log"])} | {_num(t["rmse_log"])} | '
+              f'{_num(t["mae_linear"])} |' for label, _, t in compared]
     lines += ['', '## Temporal stability (test runs of consecutive frames, first seed)', '']
     stab_any = False
     for name, r in results['recipes'].items():

@@ -151,9 +151,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help='add a head output for the variance of log s (Gaussian NLL), the '
                         'per-frame uncertainty of ScalePredictor.estimate')
     p.add_argument('--aux-depth-weight', type=float,
-                   help='weight of the auxiliary coarse-depth loss (scratch CNN only): a '
-                        "training-only head regresses the oracle directory's ground-truth log "
-                        "depth (depth_grid.npy). 0 is the paper's plain MSE on log s")
+                   help='weight of the auxiliary coarse-depth loss: a training-only head (on a '
+                        'conv block of the scratch CNN, on the output of a pretrained body) '
+                        "regresses the oracle directory's ground-truth log depth "
+                        "(depth_grid.npy). 0 is the paper's plain MSE on log s")
     p.add_argument('--aux-depth-block', type=int,
                    help='conv block (1-based) whose output feeds the auxiliary depth head '
                         '(default: the second-to-last block)')
