@@ -57,17 +57,21 @@ from typing import Any, Dict, List, Optional
 BASE = 'pretrained_aux'
 """The recipe the variants change (best on the development rooms in GPU run 2)."""
 BASE_AT_THE_TIME = {'epochs': 20}
-"""``BASE`` as it was for GPU runs 3 and 4 (20 epochs; the recipe has 40 since run 4)."""
+"""``BASE`` as it was for GPU runs 3 and 4 (20 epochs; the recipe has 40 since run 4): the
+default of ``--base-overrides``, so both runs repeat exactly; ``--base-overrides '{}'`` starts
+from today's recipe."""
 
 
-def _base(variant: str) -> Dict[str, Any]:
-    """Return the overrides that make ``BASE`` the run-3/4 recipe changed by ``variant``."""
-    return {**BASE_AT_THE_TIME, **VARIANTS[variant]}
+def _base(variant: str, base: Dict[str, Any]) -> Dict[str, Any]:
+    """Return the overrides that turn ``BASE`` into ``base`` changed by ``variant``."""
+    return {**base, **VARIANTS[variant]}
 
 
 VARIANTS: Dict[str, Dict[str, Any]] = {
     'base': {},
     'epochs40': {'epochs': 40},
+    'epochs60': {'epochs': 60},
+    'epochs80': {'epochs': 80},
     'input240': {'input_size': [240, 320]},
     'members3': {'net_options': {'members': 3}},
     'members3_novar': {'net_options': {'members': 3, 'predict_variance': False}},
@@ -244,10 +248,11 @@ def write_tables(results: List[Dict[str, Any]], out: Path, chosen: str) -> None:
 
 def plan_select(args, specs, out: Path, t0: float, log):
     """GPU run 3: variants on development rooms, then the best one on the test splits."""
-    phase1 = [Job(f'dev_{v}', 'dev', BASE, '0', _base(v)) for v in args.variants.split(',')]
+    base = args.base_overrides
+    phase1 = [Job(f'dev_{v}', 'dev', BASE, '0', _base(v, base)) for v in args.variants.split(',')]
     phase1 += [Job(f'{split}_{recipe}', split, recipe, '0,1')
                for recipe in ('scratch', 'pretrained') for split in ('real_a', 'real_b')]
-    phase1 += [Job('test_base_seed2', 'test', BASE, '2', _base('base'))]
+    phase1 += [Job('test_base_seed2', 'test', BASE, '2', _base('base', base))]
     phase1 += [Job(f'{split}_pretrained_last', split, 'pretrained_last', '0,1')
                for split in ('real_a', 'real_b')]
     run_phase(phase1, specs, out, args.device, args.smoke, args.concurrency,
@@ -256,9 +261,9 @@ def plan_select(args, specs, out: Path, t0: float, log):
     chosen = choose_variant(results)
     log(f'chosen on the development rooms: {chosen} {VARIANTS[chosen]}')
     write_tables(results, out, chosen)
-    phase2 = [Job(f'test_{chosen}_seed{s}', 'test', BASE, str(s), _base(chosen))
+    phase2 = [Job(f'test_{chosen}_seed{s}', 'test', BASE, str(s), _base(chosen, base))
               for s in (0, 1, 2)]
-    phase2 += [Job(f'{split}_{chosen}_seed{s}', split, BASE, str(s), _base(chosen))
+    phase2 += [Job(f'{split}_{chosen}_seed{s}', split, BASE, str(s), _base(chosen, base))
                for split in ('real_a', 'real_b') for s in (0, 1)]
     done = {j.name for j in phase1}
     phase2 = [j for j in phase2 if j.name not in done]
@@ -269,8 +274,9 @@ def plan_select(args, specs, out: Path, t0: float, log):
 
 def plan_followup(args, specs, out: Path, t0: float, log):
     """GPU run 4: ``epochs40`` and ``BASE`` on the test rooms; ``REAL_VARIANTS`` on real data."""
-    jobs = [Job(f'test_base_seed{s}', 'test', BASE, str(s), _base('base')) for s in (0, 1)]
-    jobs += [Job(f'test_epochs40_seed{s}', 'test', BASE, str(s), _base('epochs40'))
+    base = args.base_overrides
+    jobs = [Job(f'test_base_seed{s}', 'test', BASE, str(s), _base('base', base)) for s in (0, 1)]
+    jobs += [Job(f'test_epochs40_seed{s}', 'test', BASE, str(s), _base('epochs40', base))
              for s in (0, 1, 2)]
     jobs += [Job(f'{split}_{name}', split, 'pretrained', '0,1', overrides)
              for name, overrides in REAL_VARIANTS.items() for split in ('real_a', 'real_b')]
@@ -292,11 +298,17 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument('--device', default='auto')
     p.add_argument('--variants', default=','.join(VARIANTS),
                    help='development variants to try (names of VARIANTS)')
+    p.add_argument('--base-overrides', type=json.loads, default=dict(BASE_AT_THE_TIME),
+                   metavar='JSON',
+                   help='TrainConfig overrides of BASE under every variant (the default repeats '
+                        "runs 3 and 4; '{}' starts from today's recipe)")
     p.add_argument('--plan', choices=('select', 'followup'), default='select',
                    help='select: variants on development rooms, then the best on the test '
                         'splits (GPU run 3); followup: the runs of GPU run 4')
     p.add_argument('--smoke', action='store_true', help='tiny data and 1 epoch (CPU check)')
     args = p.parse_args(argv)
+    if not isinstance(args.base_overrides, dict):
+        p.error('--base-overrides must be a JSON object, e.g. {"epochs": 20}')
     unknown = [v for v in args.variants.split(',') if v not in VARIANTS]
     if unknown:
         p.error(f'unknown variant(s) {unknown}; known: {", ".join(VARIANTS)}')

@@ -135,9 +135,11 @@ def test_gpu_sweep_jobs_are_valid_recording_experiment_commands(tmp_path):
     assert specs['dev']['test'] == ['synthetic:100:200000']  # development rooms, not test rooms
     assert specs['test']['test'] == ['synthetic:100:100000']
     # Runs 3 and 4 used pretrained_aux at 20 epochs; a variant's own setting wins.
-    assert g._base('base')['epochs'] == 20 and g._base('epochs40')['epochs'] == 40
+    then = g.BASE_AT_THE_TIME
+    assert g._base('base', then)['epochs'] == 20 and g._base('epochs40', then)['epochs'] == 40
+    assert g._base('base', {}) == {}   # today's recipe
     for variant in g.VARIANTS:
-        job = g.Job(f'dev_{variant}', 'dev', g.BASE, '0', g._base(variant))
+        job = g.Job(f'dev_{variant}', 'dev', g.BASE, '0', g._base(variant, then))
         cmd = job.command(specs, tmp_path, 'cpu', smoke=False)
         assert cmd[1:3] == ['-m', 'adaptive_depth.tools.recording_experiment']
         args = build_parser().parse_args(cmd[3:])
@@ -146,7 +148,7 @@ def test_gpu_sweep_jobs_are_valid_recording_experiment_commands(tmp_path):
         for recipe, key, value in args.override:
             assert recipe == g.BASE
             overrides[key] = value
-        assert overrides == json.loads(json.dumps(g._base(variant)))
+        assert overrides == json.loads(json.dumps(g._base(variant, then)))
         recipe_config(g.BASE, **overrides).validate()
     smoke = g.Job('x', 'real_a', 'pretrained', '0,1', g.REAL_VARIANTS['pre_small'])
     cmd = smoke.command(g._specs(Path('d'), smoke=True), tmp_path, 'cpu', smoke=True)
