@@ -42,7 +42,8 @@ run). ``--smoke`` shrinks everything to seconds for a CPU check of the driver it
 fails and the others go on).
 
 Usage: ``python benchmarks/gpu_sweep.py --data gpu_data --out gpu_sweep --budget 480``
-(data: ``benchmarks/prepare_gpu_data.sh``).
+(data: ``benchmarks/prepare_gpu_data.sh``); on an offline CUDA machine
+``benchmarks/gpu_sweep.sh`` installs the carried wheels first and packs the results.
 """
 
 import argparse

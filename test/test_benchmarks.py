@@ -20,6 +20,7 @@ with messages of exactly the node's output sizes, and gpu_check.sh's plan is che
 """
 
 import json
+import os
 from pathlib import Path
 import subprocess
 import sys
@@ -172,3 +173,10 @@ def test_gpu_sweep_refuses_unknown_variants_and_used_out(tmp_path):
     assert bad.returncode == 2 and 'bogus' in bad.stderr.strip().splitlines()[-1]
     used = _run([sys.executable, str(BENCH / 'gpu_sweep.py'), '--out', str(tmp_path)])
     assert used.returncode == 2 and 'exists' in used.stderr.strip().splitlines()[-1]
+
+
+def test_gpu_sweep_wrapper_names_missing_data(tmp_path):
+    proc = _run(['bash', str(BENCH / 'gpu_sweep.sh'), '--smoke'],
+                env={**os.environ, 'GPU_DATA': str(tmp_path / 'none'), 'OUT': str(tmp_path)})
+    assert proc.returncode == 1
+    assert f'no {tmp_path / "none"}/' in proc.stderr and 'prepare_gpu_data.sh' in proc.stderr
