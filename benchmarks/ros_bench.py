@@ -39,6 +39,7 @@ import threading
 import time
 from typing import Any, Dict, List, Optional, Sequence
 
+from adaptive_depth.ros.spinning import SpinningNode
 import numpy as np
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -215,7 +216,7 @@ def synthetic_frames(width: int, height: int, count: int = 4) -> List[np.ndarray
     return frames
 
 
-class Prober:
+class Prober(SpinningNode):
     """
     The measuring side: publishes images + camera_info, records stamp → receipt latencies.
 
@@ -225,20 +226,15 @@ class Prober:
 
     def __init__(self, width: int = 640, height: int = 480, reliable_input: bool = True,
                  topics: Sequence[str] = ('depth', 'points'), namespace: str = '') -> None:
-        import rclpy
         from geometry_msgs.msg import Vector3Stamped
-        from rclpy.context import Context
-        from rclpy.executors import SingleThreadedExecutor
         from rclpy.qos import qos_profile_sensor_data, QoSProfile, ReliabilityPolicy
         from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
         self._types = {'depth': Image, 'points': PointCloud2, 'scale': Vector3Stamped,
                        'depth/camera_info': CameraInfo}
         self.width, self.height = width, height
-        self.context = Context()
-        rclpy.init(context=self.context)
-        self.node = rclpy.create_node('adaptive_depth_prober', context=self.context,
-                                      namespace=namespace or None)
+        super().__init__('adaptive_depth_prober', namespace=namespace, spin_timeout=0.02,
+                         start=False)
         qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE) if reliable_input \
             else qos_profile_sensor_data
         self.image_pub = self.node.create_publisher(Image, 'image', qos)
@@ -249,11 +245,7 @@ class Prober:
         self.subs: Dict[str, object] = {}
         for topic in topics:
             self.subscribe(topic)
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._spin, daemon=True)
-        self._thread.start()
+        self.start()
         self.frames = synthetic_frames(width, height)
         self._image = Image(height=height, width=width, encoding='rgb8', is_bigendian=0,
                             step=3 * width)
@@ -265,10 +257,6 @@ class Prober:
         self._info.d = [0.0] * 5
         self._info.header.frame_id = 'camera_optical_frame'
         self.sent = 0
-
-    def _spin(self) -> None:
-        while not self._stop.is_set() and self.context.ok():
-            self.executor.spin_once(timeout_sec=0.02)
 
     def subscribe(self, topic: str) -> None:
         """Record the receipt time of every message on ``topic`` by its stamp (ns)."""
@@ -378,14 +366,6 @@ class Prober:
                 'loss': 1.0 - len(lat) / max(len(stamps), 1),
                 'rate_hz': len(stamps) / elapsed if elapsed > 0 else float('nan'),
                 'latency_ms': percentiles(lat)}
-
-    def close(self) -> None:
-        """Stop spinning and shut the context down."""
-        self._stop.set()
-        self._thread.join(timeout=5)
-        self.executor.shutdown()
-        self.node.destroy_node()
-        self.context.try_shutdown()
 
 
 if __name__ == '__main__':

@@ -30,6 +30,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from adaptive_depth.ros.node_process import node_command  # noqa: F401 - used by the tests
 from adaptive_depth.ros.node_process import node_env, NodeProcess as _NodeProcess
+from adaptive_depth.ros.spinning import SpinningNode
 import numpy as np
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -60,29 +61,15 @@ class NodeProcess(_NodeProcess):
         return super().stop(sig, timeout)
 
 
-class RosTester:
+class RosTester(SpinningNode):
     """An ``rclpy`` node in its own context that spins in a background thread."""
 
     def __init__(self, domain_id: int, name: str = 'adaptive_depth_tester') -> None:
         os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
         os.environ['ROS_DOMAIN_ID'] = str(domain_id)
-        import rclpy
-        from rclpy.context import Context
-        from rclpy.executors import SingleThreadedExecutor
-        self.context = Context()
-        rclpy.init(context=self.context, domain_id=domain_id)
-        self.node = rclpy.create_node(name, context=self.context)
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
+        super().__init__(name, domain_id=domain_id, spin_timeout=0.05)
         self.lock = threading.Lock()
         self.received: Dict[str, List[Tuple[float, Any]]] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._spin, daemon=True)
-        self._thread.start()
-
-    def _spin(self) -> None:
-        while not self._stop.is_set() and self.context.ok():
-            self.executor.spin_once(timeout_sec=0.05)
 
     def subscribe(self, msg_type: Any, topic: str, reliable: bool = True) -> None:
         """Record every message on ``topic`` into ``received[topic]`` with its arrival time."""
@@ -115,14 +102,6 @@ class RosTester:
             time.sleep(0.02)
         log = f'\nnode log:\n{node.log()}' if node is not None else ''
         raise AssertionError(f'timed out after {timeout} s waiting for {what}{log}')
-
-    def close(self) -> None:
-        """Stop spinning and shut the context down."""
-        self._stop.set()
-        self._thread.join(timeout=5)
-        self.executor.shutdown()
-        self.node.destroy_node()
-        self.context.try_shutdown()
 
 
 def synthetic_rgb(width: int = 160, height: int = 120, seed: int = 0) -> np.ndarray:

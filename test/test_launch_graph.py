@@ -31,8 +31,9 @@ node without input must say so in /diagnostics.
 
 from pathlib import Path
 import re
-import subprocess
+import signal
 
+from adaptive_depth.ros.node_process import NodeProcess
 import launch_standins as standins
 from node_harness import (CONFIG_FILE, diagnostic_values, make_camera_info_msg, make_image_msg,
                           node_command, pick_domain_id, REPO_ROOT, ros_env, RosTester,
@@ -43,32 +44,6 @@ import yaml
 pytestmark = pytest.mark.ros
 
 SEGMENT_BYTES = 16 * 1024 * 1024
-
-
-class _Node:
-    """A node subprocess with its own command and environment, logging to a file."""
-
-    def __init__(self, command, env, log_path: Path):
-        self.log_path = log_path
-        self._log = open(log_path, 'wb')
-        self.proc = subprocess.Popen(command, env=env, stdout=self._log,
-                                     stderr=subprocess.STDOUT, cwd=str(REPO_ROOT))
-
-    def log(self) -> str:
-        if not self._log.closed:
-            self._log.flush()
-        return self.log_path.read_text(errors='replace')
-
-    def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        self._log.close()
-        return self.proc.returncode
 
 
 def _large_shm_segments(pid: int) -> set:
@@ -131,8 +106,10 @@ def test_yaml_and_launch_arguments_apply_in_namespaces(tmp_path, tiny_da2_dir, p
     assert back_env['FASTRTPS_DEFAULT_PROFILES_FILE'] == str(
         REPO_ROOT / 'config' / 'fastdds_large_images.xml')
 
-    front = _Node(front_cmd, ros_env(domain), tmp_path / 'front.log')
-    back = _Node(back_cmd, back_env, tmp_path / 'back.log')
+    front = NodeProcess(None, domain, tmp_path / 'front.log', env=ros_env(domain),
+                        cwd=REPO_ROOT, command=front_cmd)
+    back = NodeProcess(None, domain, tmp_path / 'back.log', env=back_env, cwd=REPO_ROOT,
+                       command=back_cmd)
     tester = RosTester(domain)
     try:
         from diagnostic_msgs.msg import DiagnosticArray
@@ -194,7 +171,7 @@ def test_yaml_and_launch_arguments_apply_in_namespaces(tmp_path, tiny_da2_dir, p
         assert _large_shm_segments(front.proc.pid) == large
     finally:
         tester.close()
-        codes = {'front': front.stop(), 'back': back.stop()}
+        codes = {'front': front.stop(signal.SIGTERM), 'back': back.stop(signal.SIGTERM)}
     front_log, back_log = front.log(), back.log()
     assert codes == {'front': 0, 'back': 0}, front_log + back_log
     assert '[front.adaptive_depth_node]' in front_log, 'namespaced logger name'

@@ -95,7 +95,9 @@ class NodeProcess:
     """
     ``adaptive_depth_node`` in a child process whose stdout+stderr go to ``log_path``.
 
-    ``managed`` starts the lifecycle variant, ``adaptive_depth_managed_node``.
+    ``managed`` starts the lifecycle variant, ``adaptive_depth_managed_node``. ``command`` runs
+    that exact command line instead of :func:`node_command`'s (e.g. the one a launch file
+    generates); ``parameters``, ``params_file``, ``ros_args`` and ``managed`` are then unused.
 
     Only this object's own child is ever signalled. Use :meth:`stop` (or ``with``) to end it.
     """
@@ -103,10 +105,12 @@ class NodeProcess:
     def __init__(self, parameters: Optional[Mapping[str, Any]], domain_id: int,
                  log_path: PathLike, params_file: Optional[PathLike] = None,
                  ros_args: Sequence[str] = (), env: Optional[Mapping[str, str]] = None,
-                 cwd: Optional[PathLike] = None, managed: bool = False) -> None:
+                 cwd: Optional[PathLike] = None, managed: bool = False,
+                 command: Optional[Sequence[str]] = None) -> None:
         self.log_path = Path(log_path)
         self._log = open(self.log_path, 'wb')
-        self.command = node_command(parameters, params_file, ros_args, managed)
+        self.command = (list(command) if command is not None
+                        else node_command(parameters, params_file, ros_args, managed))
         self.proc = subprocess.Popen(
             self.command, env=dict(env) if env is not None else node_env(domain_id),
             stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
