@@ -15,7 +15,7 @@
 """Common machinery of the lazy RGB-D dataset sources."""
 
 from pathlib import Path
-from typing import Iterator, List, Sequence, Union
+from typing import Iterator, List, Sequence, Tuple, Union
 
 from adaptive_depth.sample import RGBDSample
 import numpy as np
@@ -113,6 +113,14 @@ def sample_name(dataset: Sequence, index: int) -> str:
     if hasattr(dataset, 'sample_name'):
         return dataset.sample_name(index)
     return dataset[index].name
+
+
+def data_lines(path: Path) -> Iterator[Tuple[int, str]]:
+    """Yield (line number, text) of each line of a text list, ``#`` comments and blanks dropped."""
+    for lineno, line in enumerate(path.read_text(encoding='utf-8').splitlines(), start=1):
+        line = line.split('#', 1)[0].strip()
+        if line:
+            yield lineno, line
 
 
 def require_file(path: Union[str, Path], what: str = 'file') -> Path:

@@ -38,8 +38,8 @@ from pathlib import Path
 from typing import Any, List, Optional, Sequence, Tuple, Union
 import warnings
 
-from adaptive_depth.datasets.base import (DatasetError, DatasetFileNotFoundError, LazyDataset,
-                                          nan_invalid, require_dir, require_file)
+from adaptive_depth.datasets.base import (data_lines, DatasetError, DatasetFileNotFoundError,
+                                          LazyDataset, nan_invalid, require_dir, require_file)
 from adaptive_depth.geometry import Intrinsics, PRIMESENSE_INTRINSICS
 from adaptive_depth.sample import RGBDSample
 
@@ -166,10 +166,7 @@ def read_association_file(path: Union[str, Path],
     path = require_file(path, 'association file')
     base = Path(root) if root is not None else path.parent
     pairs = []
-    for lineno, line in enumerate(path.read_text(encoding='utf-8').splitlines(), start=1):
-        line = line.split('#', 1)[0].strip()
-        if not line:
-            continue
+    for lineno, line in data_lines(path):
         tokens = line.split()
         if len(tokens) == 4:
             color, depth = tokens[1], tokens[3]

@@ -42,7 +42,8 @@ import re
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 import warnings
 
-from adaptive_depth.datasets.base import (DatasetError, LazyDataset, require_dir, require_file)
+from adaptive_depth.datasets.base import (data_lines, DatasetError, LazyDataset, require_dir,
+                                          require_file)
 from adaptive_depth.datasets.folder import (fit_intrinsics, IntrinsicsOption,
                                             parse_intrinsics_option)
 from adaptive_depth.geometry import Intrinsics
@@ -198,10 +199,7 @@ def _read_tum_rows(path: Path, layout: str, empty: str) -> List[Tuple[Any, ...]]
     """
     is_time = [name == 'timestamp' or name.endswith('_ts') for name in layout.split()]
     rows = []
-    for lineno, line in enumerate(path.read_text(encoding='utf-8').splitlines(), start=1):
-        line = line.split('#', 1)[0].strip()
-        if not line:
-            continue
+    for lineno, line in data_lines(path):
         parts = line.split()
         try:
             rows.append(tuple(float(parts[i]) if time else parts[i]
