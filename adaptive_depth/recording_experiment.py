@@ -503,9 +503,10 @@ def report_markdown(results: Dict[str, Any], title: str) -> str:
               for label, m, _ in compared]
     lines += ['', '## Table I (test, first seed; scale against the oracle s*)', '',
               '| method | MAE log s | RMSE log s | MAE s |', '|---|---|---|---|']
-    compared[:2] = [('none (s = 1)', None, first['table1']['none'])]
+    scale_rows = [('none (s = 1)', first['table1']['none'])]
+    scale_rows += [(label, t) for label, _, t in compared if t is not None]
     lines += [f'| {label} | {_num(t["mae_log"])} | {_num(t["rmse_log"])} | '
-              f'{_num(t["mae_linear"])} |' for label, _, t in compared]
+              f'{_num(t["mae_linear"])} |' for label, t in scale_rows]
     lines += ['', '## Temporal stability (test runs of consecutive frames, first seed)', '']
     stab_any = False
     for name, r in results['recipes'].items():
