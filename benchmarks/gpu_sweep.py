@@ -147,39 +147,56 @@ class Job:
         return cmd
 
 
+def _stop(job: Job) -> None:
+    """Terminate a running job (kill it after 10 s)."""
+    job.proc.terminate()
+    try:
+        job.proc.wait(10)
+    except subprocess.TimeoutExpired:
+        job.proc.kill()
+        job.proc.wait()
+
+
 def run_phase(jobs: List[Job], specs, out: Path, device: str, smoke: bool, concurrency: int,
               deadline: float, log) -> None:
-    """Run ``jobs`` with at most ``concurrency`` at once; stop what runs past ``deadline``."""
+    """
+    Run ``jobs`` with at most ``concurrency`` at once; stop what runs past ``deadline``.
+
+    On Ctrl-C the running jobs are stopped (their finished runs stay saved) and the
+    KeyboardInterrupt goes on to the caller.
+    """
     queue, running = list(jobs), []
-    while queue or running:
-        while queue and len(running) < concurrency and time.time() < deadline - 20:
-            job = queue.pop(0)
-            with open(out / f'{job.name}.log', 'w') as stream:
-                job.proc = subprocess.Popen(job.command(specs, out, device, smoke),
-                                            stdout=stream, stderr=subprocess.STDOUT)
-            job.started = time.time()
-            running.append(job)
-            log(f'start {job.name} ({job.split}, {job.recipe} {job.overrides}, seeds {job.seeds})')
-        if not running:
-            for job in queue:
-                log(f'skip {job.name}: phase deadline')
-            return
-        time.sleep(1.0)
-        for job in list(running):
-            if job.proc.poll() is None and time.time() < deadline:
-                continue
+    try:
+        while queue or running:
+            while queue and len(running) < concurrency and time.time() < deadline - 20:
+                job = queue.pop(0)
+                with open(out / f'{job.name}.log', 'w') as stream:
+                    job.proc = subprocess.Popen(job.command(specs, out, device, smoke),
+                                                stdout=stream, stderr=subprocess.STDOUT)
+                job.started = time.time()
+                running.append(job)
+                log(f'start {job.name} ({job.split}, {job.recipe} {job.overrides}, '
+                    f'seeds {job.seeds})')
+            if not running:
+                for job in queue:
+                    log(f'skip {job.name}: phase deadline')
+                return
+            time.sleep(1.0)
+            for job in list(running):
+                if job.proc.poll() is None and time.time() < deadline:
+                    continue
+                if job.proc.poll() is None:
+                    _stop(job)
+                    log(f'stopped {job.name} at the phase deadline')
+                job.returncode, job.ended = job.proc.returncode, time.time()
+                running.remove(job)
+                log(f'end {job.name}: exit {job.returncode} after '
+                    f'{job.ended - job.started:.0f} s; {summary_line(out, job)}')
+    except KeyboardInterrupt:
+        for job in running:
             if job.proc.poll() is None:
-                job.proc.terminate()
-                try:
-                    job.proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    job.proc.kill()
-                    job.proc.wait()
-                log(f'stopped {job.name} at the phase deadline')
-            job.returncode, job.ended = job.proc.returncode, time.time()
-            running.remove(job)
-            log(f'end {job.name}: exit {job.returncode} after {job.ended - job.started:.0f} s; '
-                f'{summary_line(out, job)}')
+                _stop(job)
+        raise
 
 
 def job_result(out: Path, job: Job) -> Dict[str, Any]:
@@ -329,7 +346,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     specs = _specs(Path(args.data), args.smoke)
     os.environ.setdefault('CUBLAS_WORKSPACE_CONFIG', ':4096:8')
     plan = plan_select if args.plan == 'select' else plan_followup
-    results, chosen = plan(args, specs, out, t0, log)
+    try:
+        results, chosen = plan(args, specs, out, t0, log)
+    except KeyboardInterrupt:
+        log(f'interrupted: running jobs stopped; finished runs are in {out}/<job>/results.json')
+        return 130
     write_tables(results, out, chosen)
     log(f'done; tables in {out / "sweep.md"}')
     print((out / 'sweep.md').read_text())
