@@ -70,6 +70,8 @@ class FrameSet:
         truth over the evaluation mask; ``moments`` N×3 means of p², p·g, g² (m²) there.
     :ivar specs: the dataset specs; ``simulated`` whether the base model is simulated;
         ``base_model`` its name; ``skipped`` (name, reason) of unusable frames.
+    :ivar sources: N indices into ``specs``: the dataset each row came from (None at
+        construction: every row is from ``specs[0]``).
     """
 
     names: List[str]
@@ -84,6 +86,17 @@ class FrameSet:
     simulated: bool
     base_model: str
     skipped: List[Tuple[str, str]] = field(default_factory=list)
+    sources: Optional[np.ndarray] = None
+
+    def __post_init__(self) -> None:
+        """Fill in ``sources`` (default: every row from ``specs[0]``) and check it."""
+        if self.sources is None:
+            self.sources = np.zeros(len(self.names), dtype=np.int64)
+        self.sources = np.asarray(self.sources, dtype=np.int64)
+        if self.sources.shape != (len(self.names),) or (
+                self.sources.size and not 0 <= self.sources.min() <= self.sources.max()
+                < len(self.specs)):
+            raise ValueError('FrameSet.sources must hold one index into specs per frame')
 
     def __len__(self) -> int:
         """Return the number of frames."""
@@ -106,7 +119,8 @@ class FrameSet:
         return FrameSet([self.names[i] for i in idx], [self.recordings[i] for i in idx],
                         self.frames[idx], self.images[idx], self.depth_grids[idx],
                         self.log_scales[idx], self.ratio_q[idx], self.moments[idx],
-                        list(self.specs), self.simulated, self.base_model, list(self.skipped))
+                        list(self.specs), self.simulated, self.base_model, list(self.skipped),
+                        self.sources[idx])
 
 
 def concat_frames(parts: Sequence[FrameSet]) -> FrameSet:
@@ -121,7 +135,9 @@ def concat_frames(parts: Sequence[FrameSet]) -> FrameSet:
         np.concatenate([p.ratio_q for p in parts]), np.concatenate([p.moments for p in parts]),
         [s for p in parts for s in p.specs], any(p.simulated for p in parts),
         ' + '.join(sorted({p.base_model for p in parts})),
-        [s for p in parts for s in p.skipped])
+        [s for p in parts for s in p.skipped],
+        np.concatenate([p.sources + offset for p, offset in
+                        zip(parts, np.cumsum([0] + [len(p.specs) for p in parts[:-1]]))]))
 
 
 # ----------------------------------------------------------------------------- preparation
@@ -274,6 +290,26 @@ def runs_of(frames: FrameSet) -> List[np.ndarray]:
     return out
 
 
+def gap_by_source(frames: FrameSet, none: np.ndarray, oracle: np.ndarray,
+                  learned: np.ndarray) -> List[Dict[str, Any]]:
+    """
+    Return the gap closed on each dataset of ``frames`` (one entry per spec, in order).
+
+    ``none``, ``oracle`` and ``learned`` are the N per-frame AbsRel values. A result pooled over
+    several test recordings can hide one that the network gets wrong; this shows each.
+    """
+    out = []
+    for index, spec in enumerate(frames.specs):
+        rows = frames.sources == index
+        if not rows.any():
+            continue
+        means = [float(np.mean(v[rows])) for v in (none, oracle, learned)]
+        out.append({'spec': spec, 'n': int(rows.sum()), 'abs_rel_none': means[0],
+                    'abs_rel_oracle': means[1], 'abs_rel': means[2],
+                    'gap_closure': _gap(*means)})
+    return out
+
+
 def evaluate_predictions(frames: FrameSet, log_s: np.ndarray, log_std: np.ndarray,
                          bounds: Tuple[float, float],
                          alphas: Sequence[float] = SMOOTHING_ALPHAS,
@@ -303,7 +339,9 @@ def evaluate_predictions(frames: FrameSet, log_s: np.ndarray, log_std: np.ndarra
     out: Dict[str, Any] = {
         'n': len(frames), 'table1': table1, 'table2': table2,
         'gap_closure': _gap(table2['none']['abs_rel'], table2['oracle']['abs_rel'],
-                            table2['learned']['abs_rel'])}
+                            table2['learned']['abs_rel']),
+        'per_source': gap_by_source(frames, none['abs_rel'], oracle['abs_rel'],
+                                    learned['abs_rel'])}
     # uncertainty ranking
     std = np.asarray(log_std, dtype=np.float64)
     order = np.argsort(std, kind='stable')
@@ -361,7 +399,8 @@ def train_mean_baseline(train: FrameSet, test: FrameSet) -> Dict[str, Any]:
                                   (math.log(DEFAULT_BOUNDS[0]), math.log(DEFAULT_BOUNDS[1])),
                                   alphas=())
     return {'log_scale': constant, 'gap_closure': scored['gap_closure'],
-            'table1': scored['table1'], 'table2': scored['table2']}
+            'table1': scored['table1'], 'table2': scored['table2'],
+            'per_source': scored['per_source']}
 
 
 # ------------------------------------------------------------------------------ experiment
@@ -445,8 +484,11 @@ def run_experiment(train: FrameSet, test: FrameSet, recipes: Sequence[str],
                          gap_closure_min=float(np.min(gaps)))
             results['per_frame'][f'{recipe}_seed{seed}'] = {
                 'log_scale': log_s.tolist(), 'log_scale_std': std.tolist()}
+            each = scored['per_source']
+            each = ('; ' + ', '.join(f'{e["spec"]} {100 * e["gap_closure"]:.1f} %' for e in each)
+                    if len(each) > 1 else '')
             log(f'{recipe} seed {seed}: test gap closed {100 * scored["gap_closure"]:.1f} % '
-                f'(train {100 * scored_train["gap_closure"]:.1f} %), {seconds:.0f} s')
+                f'(train {100 * scored_train["gap_closure"]:.1f} %{each}), {seconds:.0f} s')
             if on_run is not None:
                 on_run(results)
     return results
@@ -461,6 +503,23 @@ def _pct(v: Any) -> str:
 
 def _num(v: Any, digits: int = 4) -> str:
     return '–' if v is None or not np.isfinite(v) else f'{v:.{digits}f}'
+
+
+def _per_source_table(recipes: Dict[str, Any], base: Optional[Dict[str, Any]]) -> List[str]:
+    """Markdown lines: the gap closed on each test dataset (none for a single dataset)."""
+    first = next(iter(recipes.values()))['runs'][0].get('per_source', [])
+    if len(first) < 2:
+        return []
+    header = ' | '.join(f'{entry["spec"]} ({entry["n"]})' for entry in first)
+    lines = ['', '## Gap closed per test dataset (mean over seeds)', '',
+             f'| recipe | {header} |', '|---|' + '---|' * len(first)]
+    for name, r in recipes.items():
+        per_seed = np.array([[e['gap_closure'] for e in run['per_source']] for run in r['runs']])
+        lines.append(f'| {name} | ' + ' | '.join(_pct(v) for v in per_seed.mean(axis=0)) + ' |')
+    if base:
+        lines.append('| training-mean scale | '
+                     + ' | '.join(_pct(e['gap_closure']) for e in base['per_source']) + ' |')
+    return lines
 
 
 def report_markdown(results: Dict[str, Any], title: str) -> str:
@@ -488,6 +547,7 @@ def report_markdown(results: Dict[str, Any], title: str) -> str:
                   f'no image) | {_pct(base["gap_closure"])} | | | |', '',
                   'A network that does not beat the training-mean scale adds nothing over a '
                   'one-off calibration of `scale_source: fixed`.']
+    lines += _per_source_table(results['recipes'], base)
     first = next(iter(results['recipes'].values()))['runs'][0]
     # (label, Table II entry, Table I entry) of every scale compared, first seed of each recipe
     compared = [('none', first['table2']['none'], None),

@@ -136,6 +136,39 @@ def test_train_mean_baseline_is_the_constant_mean_training_scale():
         pytest.approx(0.0, abs=1e-12)
 
 
+def test_gap_closed_is_reported_per_test_dataset():
+    a, b = _fake_frames(20, ['a'] * 20), _fake_frames(12, ['b'] * 12, seed=1)
+    b.specs = ['other']
+    both = rx.concat_frames([a, b])
+    assert both.sources.tolist() == [0] * 20 + [1] * 12
+    assert both.subset([25, 3]).sources.tolist() == [1, 0]
+    bounds = (math.log(0.1), math.log(2.0))
+    # Right on the first dataset, the training-mean-like constant on the second.
+    log_s = np.concatenate([a.log_scales, np.full(12, -0.5)])
+    scored = rx.evaluate_predictions(both, log_s, np.zeros(32), bounds, alphas=())
+    per = scored['per_source']
+    assert [(e['spec'], e['n']) for e in per] == [('fake', 20), ('other', 12)]
+    assert per[0]['gap_closure'] == pytest.approx(1.0)
+    alone = rx.evaluate_predictions(b, log_s[20:], np.zeros(12), bounds, alphas=())
+    assert per[1]['gap_closure'] == pytest.approx(alone['gap_closure'])
+    assert per[1]['gap_closure'] < scored['gap_closure'] < 1
+    base = rx.train_mean_baseline(a, both)
+    assert [e['spec'] for e in base['per_source']] == ['fake', 'other']
+    results = {'recipes': {'net': {'runs': [dict(scored, train_gap_closure=1.0)],
+                                   'gap_closure_mean': scored['gap_closure'],
+                                   'gap_closure_min': scored['gap_closure']}},
+               'train_mean_baseline': base, 'train_specs': ['t'], 'n_train': 20,
+               'test_specs': both.specs, 'n_test': 32, 'test_recordings': 2, 'seeds': [0]}
+    md = rx.report_markdown(results, 'per dataset')
+    assert '## Gap closed per test dataset' in md
+    assert '| fake (20) | other (12) |' in md
+    assert f'| net | 100.0 % | {100 * per[1]["gap_closure"]:.1f} % |' in md
+    with pytest.raises(ValueError, match='sources'):
+        rx.FrameSet(['x'], ['x'], np.zeros(1), np.zeros((1, 2, 2, 3), np.uint8),
+                    np.ones((1, 2, 2)), np.zeros(1), np.ones((1, 4)), np.ones((1, 3)),
+                    ['only'], True, 'sim', [], np.array([1]))
+
+
 def test_tool_runs_both_recipes_on_recordings_and_reports(tmp_path, capsys):
     _write_sevenscenes(tmp_path / 'train_run', 12, seed=1)
     _write_sevenscenes(tmp_path / 'test_run', 8, seed=2)
