@@ -14,10 +14,11 @@
 
 """Tests of the pretrained EfficientNet-Lite backbone, the variance head and ScaleEstimate."""
 
+from dataclasses import asdict
 import json
 
 from adaptive_depth import backbones
-from adaptive_depth.recipes import recipe_config
+from adaptive_depth.recipes import DEFAULT_RECIPE, recipe_config
 from adaptive_depth.scale_net import (fuse_conv_bn, load_scale_net, save_scale_net, ScaleNet,
                                       ScaleNetConfig, ScalePredictor)
 from adaptive_depth.training import train_scale_net, TrainConfig
@@ -166,6 +167,10 @@ def test_config_validation():
     cfg = recipe_config('pretrained', epochs=3, net_options={'finetune': 'frozen'})
     assert cfg.epochs == 3 and cfg.net_options['backbone'] == 'efficientnet_lite0'
     assert cfg.net_options['finetune'] == 'frozen'
+    # The default recipe is `pretrained` with a smaller input and fewer epochs, nothing else.
+    small, base = asdict(recipe_config(DEFAULT_RECIPE)), asdict(recipe_config('pretrained'))
+    assert {k for k in base if small[k] != base[k]} == {'input_size', 'epochs'}
+    assert small['input_size'] == (128, 160) and small['epochs'] < base['epochs']
 
 
 def test_train_scale_net_cli_recipes(tmp_path, capsys):

@@ -206,7 +206,9 @@ def test_tool_runs_both_recipes_on_recordings_and_reports(tmp_path, capsys):
     (['--test-data', 'sevenscenes:/nonexistent', '--mix-synthetic', '2', '--workers', '1'],
      'not found'),
     (['--test-data', 'synthetic:2', '--mix-synthetic', '2', '--override',
-      'pretrained:epochs=0'], 'epochs'),
+      'pretrained_small:epochs=0'], 'epochs'),
+    (['--test-data', 'synthetic:2', '--mix-synthetic', '2', '--override',
+      'pretrained:epochs=3'], 'not trained'),
 ])
 def test_tool_bad_input_is_one_line_and_exit_2(tmp_path, capsys, argv, message):
     rc = tool.main(['--out', str(tmp_path / 'o'), '--quiet'] + argv)

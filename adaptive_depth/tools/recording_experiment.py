@@ -65,7 +65,7 @@ def _override(text: str):
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the recording experiment."""
-    from adaptive_depth.recipes import RECIPES
+    from adaptive_depth.recipes import DEFAULT_RECIPE, RECIPES
 
     p = argparse.ArgumentParser(
         prog=PROG,
@@ -83,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--mix-synthetic', type=int, default=0, metavar='N',
                    help='add N synthetic scenes (seeds 0..N-1, 320x240) to the training data '
                         '(measured: it made both networks worse on real test frames)')
-    p.add_argument('--recipes', default='scratch,pretrained', metavar='A,B',
+    p.add_argument('--recipes', default=f'scratch,{DEFAULT_RECIPE}', metavar='A,B',
                    help=f'recipes to train (known: {", ".join(RECIPES)})')
     p.add_argument('--seeds', default='0', metavar='S1,S2', help='training seeds')
     p.add_argument('--override', type=_override, action='append', default=[],
@@ -127,6 +127,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     for recipe, key, value in args.override:
         if recipe not in RECIPES:
             raise UserError(f'--override names unknown recipe {recipe!r}')
+        if recipe not in recipes:
+            raise UserError(f'--override names recipe {recipe!r}, which is not trained '
+                            f'(--recipes {",".join(recipes)})')
         overrides.setdefault(recipe, {})[key] = value
     train_specs = list(args.train_data)
     if args.mix_synthetic > 0:
