@@ -484,9 +484,9 @@ def run_experiment(train: FrameSet, test: FrameSet, recipes: Sequence[str],
                          gap_closure_min=float(np.min(gaps)))
             results['per_frame'][f'{recipe}_seed{seed}'] = {
                 'log_scale': log_s.tolist(), 'log_scale_std': std.tolist()}
-            each = scored['per_source']
-            each = ('; ' + ', '.join(f'{e["spec"]} {100 * e["gap_closure"]:.1f} %' for e in each)
-                    if len(each) > 1 else '')
+            per_source = scored['per_source']
+            each = ''.join(f'; {e["spec"]} {100 * e["gap_closure"]:.1f} %' for e in per_source
+                           if len(per_source) > 1)
             log(f'{recipe} seed {seed}: test gap closed {100 * scored["gap_closure"]:.1f} % '
                 f'(train {100 * scored_train["gap_closure"]:.1f} %{each}), {seconds:.0f} s')
             if on_run is not None:
