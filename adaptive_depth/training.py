@@ -118,6 +118,11 @@ class TrainConfig:
     :ivar variance_weight: weight of the Gaussian negative log-likelihood that trains the
         variance head (``net_options['predict_variance']``); the mean still trains on MSE.
     :ivar amp: bfloat16 autocast on CUDA (``'auto'``: on for CUDA, off on CPU; ``'off'``).
+    :ivar ema_decay: keep an exponential moving average of the weights and BatchNorm statistics
+        (Polyak averaging) with this decay per optimisation step, and validate, select and save
+        the *averaged* network (0 disables: the paper's last weights). The effective decay ramps
+        up as ``min(ema_decay, (1 + t) / (10 + t))`` after ``t`` steps, so early averages are
+        not dominated by the initial weights.
     """
 
     epochs: int = 50
@@ -147,6 +152,7 @@ class TrainConfig:
     pretrained: bool = True
     variance_weight: float = 0.5
     amp: str = 'auto'
+    ema_decay: float = 0.0
 
     def validate(self) -> None:
         """Raise :class:`TrainingError` naming the first unusable value."""
@@ -182,6 +188,8 @@ class TrainConfig:
         need(math.isfinite(self.variance_weight) and self.variance_weight >= 0,
              f'variance_weight must be finite and >= 0, got {self.variance_weight}')
         need(self.amp in ('auto', 'off'), f"amp must be 'auto' or 'off', got {self.amp!r}")
+        need(math.isfinite(self.ema_decay) and 0 <= self.ema_decay < 1,
+             f'ema_decay must be in [0, 1), got {self.ema_decay}')
         if self.input_size is not None:
             size = tuple(int(v) for v in self.input_size)
             need(len(size) == 2 and min(size) >= 16,
@@ -531,6 +539,55 @@ def _save_checkpoint(directory: Path, model: nn.Module, net_cfg: 'sn.ScaleNetCon
     tmp.rename(directory)
 
 
+class WeightAverage:
+    """
+    Exponential moving average of a network's weights and buffers (Polyak averaging).
+
+    ``model`` is a frozen copy in eval mode; :meth:`update` moves every floating-point tensor of
+    its state dict toward the training network's (BatchNorm running statistics included) and
+    copies integer buffers (``num_batches_tracked``).
+    """
+
+    def __init__(self, model: nn.Module, decay: float):
+        import copy
+
+        self.decay = float(decay)
+        self.updates = 0
+        self.model = copy.deepcopy(model).eval()
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+
+    def current_decay(self) -> float:
+        """Return the decay the next update uses (ramped up over the first steps)."""
+        t = self.updates + 1
+        return min(self.decay, (1.0 + t) / (10.0 + t))
+
+    @torch.no_grad()
+    def update(self, model: nn.Module) -> None:
+        """Average one more step of ``model`` (same architecture) into :attr:`model`."""
+        weight = 1.0 - self.current_decay()
+        current = model.state_dict()
+        for name, avg in self.model.state_dict().items():
+            if avg.dtype.is_floating_point:
+                avg.lerp_(current[name].to(avg.dtype), weight)
+            else:
+                avg.copy_(current[name])
+        self.updates += 1
+
+
+def _selection_rule(has_validation: bool, averaged: bool) -> str:
+    """
+    Return how ``best/`` is chosen.
+
+    ``'val_loss'`` with a hold-out; without one ``'train_loss'`` (the epoch of the lowest
+    training loss), or ``'last_epoch'`` for a weight average, whose own loss is never computed
+    during training (the average is the selection).
+    """
+    if has_validation:
+        return 'val_loss'
+    return 'last_epoch' if averaged else 'train_loss'
+
+
 def _rng_state(gen: torch.Generator) -> Dict[str, torch.Tensor]:
     state = {'generator': gen.get_state(), 'torch': torch.get_rng_state()}
     if torch.cuda.is_available():
@@ -655,6 +712,7 @@ def _train(oracle: Any, cfg: TrainConfig, out_dir: Path, resume: bool, progress:
     best_loss = math.inf
     best_epoch = 0
     start_epoch = 0
+    resumed_average = None
 
     if resume:
         state_path = last_dir / STATE_FILE
@@ -680,7 +738,19 @@ def _train(oracle: Any, cfg: TrainConfig, out_dir: Path, resume: bool, progress:
                 'cannot resume: the network options differ from the saved run ('
                 + ', '.join(f'{k}: saved {before.get(k)}, now {now.get(k)}' for k in changed)
                 + '); use the same options or train again without --resume')
-        model.load_state_dict(loaded.state_dict())
+        raw_weights = state.get('raw_model')
+        if (raw_weights is not None) != (cfg.ema_decay > 0):
+            raise TrainingError(
+                'cannot resume: the saved run was trained '
+                + ('with' if raw_weights is not None else 'without')
+                + ' a weight average (ema_decay); use the same ema_decay or train again '
+                  'without --resume')
+        if raw_weights is not None:
+            # last/ holds the averaged network (what is deployed), the state the raw weights
+            model.load_state_dict(raw_weights)
+            resumed_average = (loaded.state_dict(), int(state['ema_updates']))
+        else:
+            model.load_state_dict(loaded.state_dict())
         optimizer.load_state_dict(state['optimizer'])
         scheduler.load_state_dict(state['scheduler'])
         _restore_rng(state['rng'], gen)
@@ -722,6 +792,13 @@ def _train(oracle: Any, cfg: TrainConfig, out_dir: Path, resume: bool, progress:
                          cfg.rotate_deg, cfg.channel_shuffle)
     loss_fn = nn.MSELoss()
     simulated = is_simulated(getattr(oracle, 'meta', None))
+    # The network that is validated, selected and saved: the weight average when there is one.
+    average = WeightAverage(model, cfg.ema_decay) if cfg.ema_decay > 0 else None
+    if average is not None and resumed_average is not None:
+        average.model.load_state_dict(resumed_average[0])
+        average.updates = resumed_average[1]
+    deployed = average.model if average is not None else model
+    selection = _selection_rule(x_val is not None, average is not None)
 
     atomic_write_json(out_dir / SPLIT_FILE, {
         'seed': cfg.seed, 'val_fraction': cfg.val_fraction,
@@ -776,38 +853,43 @@ def _train(oracle: Any, cfg: TrainConfig, out_dir: Path, resume: bool, progress:
                 for group in model.member_parameter_groups():
                     nn.utils.clip_grad_norm_(group, cfg.grad_clip)
             optimizer.step()
+            if average is not None:
+                average.update(model)
             total += float(scale_loss.detach()) * int(idx.numel())
         scheduler.step()
         train_loss = total / n_train
         val_loss = None
         is_val_epoch = epoch % cfg.val_every == 0 or epoch == cfg.epochs
         if is_val_epoch and x_val is not None:
-            val_loss = _evaluate_loss(model, x_val, y_val, cfg.batch_size)
+            val_loss = _evaluate_loss(deployed, x_val, y_val, cfg.batch_size)
         record = {'epoch': epoch, 'lr': lr_now, 'train_loss': train_loss, 'val_loss': val_loss,
                   'seconds': time.perf_counter() - t0}
         if aux_train is not None:
             record['train_aux_depth_loss'] = total_aux / n_train
         history.append(record)
-        # Model selection: validation loss when there is a hold-out, else the training loss.
-        score = val_loss if x_val is not None else train_loss
+        score = {'val_loss': val_loss, 'train_loss': train_loss,
+                 'last_epoch': train_loss if epoch == cfg.epochs else None}[selection]
         if score is not None and score < best_loss:
             best_loss, best_epoch = float(score), epoch
-            _save_checkpoint(best_dir, model, net_cfg)
+            _save_checkpoint(best_dir, deployed, net_cfg)
         if cfg.checkpoint_every and epoch % cfg.checkpoint_every == 0:
-            _save_checkpoint(out_dir / 'checkpoints' / f'epoch_{epoch:04d}', model, net_cfg)
-        _save_checkpoint(last_dir, model, net_cfg)
+            _save_checkpoint(out_dir / 'checkpoints' / f'epoch_{epoch:04d}', deployed, net_cfg)
+        _save_checkpoint(last_dir, deployed, net_cfg)
         state_tmp = last_dir / f'.{STATE_FILE}.tmp'
-        torch.save({
+        state = {
             'epoch': epoch, 'optimizer': optimizer.state_dict(),
             'scheduler': scheduler.state_dict(), 'rng': _rng_state(gen),
             'best_loss': best_loss, 'best_epoch': best_epoch,
             'train_idx': torch.as_tensor(train_idx, dtype=torch.int64),
-        }, state_tmp)
+        }
+        if average is not None:
+            state.update(raw_model=model.state_dict(), ema_updates=average.updates)
+        torch.save(state, state_tmp)
         state_tmp.replace(last_dir / STATE_FILE)
         atomic_write_json(out_dir / HISTORY_FILE, {
             'config': asdict(cfg), 'simulated_base_model': simulated,
             'n_train': n_train, 'n_val': int(val_idx.size), 'best_epoch': best_epoch,
-            'best_loss': best_loss, 'selection': 'val_loss' if x_val is not None else 'train_loss',
+            'best_loss': best_loss, 'selection': selection,
             'epochs': history,
         })
         bar.set_postfix(train=f'{train_loss:.4f}',

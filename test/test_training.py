@@ -213,3 +213,75 @@ def test_ensemble_members_each_learn_and_checkpoint_keeps_them(tmp_path):
     for k in range(2):
         assert float(((members[:, k] - target) ** 2).mean()) < 0.3 * float(target.var())
     assert not torch.allclose(members[:, 0], members[:, 1])
+
+
+def test_weight_average_follows_the_ramped_ema_rule():
+    from adaptive_depth.training import WeightAverage
+
+    net = torch.nn.Sequential(torch.nn.Linear(2, 1), torch.nn.BatchNorm1d(1))
+    average = WeightAverage(net, decay=0.9)
+    start = net[0].weight.detach().clone()
+    assert average.current_decay() == pytest.approx(2 / 11)   # ramp: (1 + t) / (10 + t), t = 1
+    with torch.no_grad():
+        net[0].weight.add_(1.0)
+        net[1].running_mean.fill_(4.0)
+    net[1].num_batches_tracked.fill_(7)
+    average.update(net)
+    w = 1 - 2 / 11
+    torch.testing.assert_close(average.model[0].weight, start + w)
+    torch.testing.assert_close(average.model[1].running_mean, torch.tensor([4.0 * w]))
+    assert int(average.model[1].num_batches_tracked) == 7
+    for _ in range(200):
+        average.update(net)
+    assert average.current_decay() == pytest.approx(0.9)
+    torch.testing.assert_close(average.model[0].weight, start + 1, atol=1e-6, rtol=0)
+    assert not any(p.requires_grad for p in average.model.parameters())
+
+
+def test_weight_average_is_what_training_saves_and_resumes(tmp_path):
+    oracle = toy_oracle(n=24)
+    small = {'epochs': 6, 'val_every': 2, 'checkpoint_every': 0, 'step_size': 3,
+             'ema_decay': 0.9}
+    full = train_scale_net(oracle, cfg(**small), tmp_path / 'a', progress=False)
+    plain = train_scale_net(oracle, cfg(**{**small, 'ema_decay': 0.0}), tmp_path / 'p',
+                            progress=False)
+    # the raw training run is unchanged by the average; the saved network is not the raw one
+    assert [h['train_loss'] for h in full.history] == [h['train_loss'] for h in plain.history]
+    assert [h['val_loss'] for h in full.history] != [h['val_loss'] for h in plain.history]
+    state = torch.load(tmp_path / 'a' / 'last' / 'training_state.pt', weights_only=True)
+    saved, _ = load_scale_net(tmp_path / 'a' / 'last')
+    raw = state['raw_model']
+    steps_per_epoch = -(-len(full.train_names) // 16)
+    assert int(state['ema_updates']) == 6 * steps_per_epoch
+    assert any(not torch.equal(raw[k], v) for k, v in saved.state_dict().items()
+               if v.dtype.is_floating_point)
+    # the validation loss recorded is the saved (averaged) network's
+    best, best_cfg = load_scale_net(tmp_path / 'a' / 'best')
+    idx = [oracle.names.index(n) for n in full.val_names]
+    with torch.no_grad():
+        pred = best(preprocess_rgb(oracle.images[idx], best_cfg)).numpy()
+    assert float(np.mean((pred - oracle.log_scales[idx]) ** 2)) == pytest.approx(
+        full.best_val_loss, rel=1e-4)
+    # interrupted and resumed: the same losses and the same averaged weights
+    train_scale_net(oracle, cfg(**{**small, 'epochs': 4}), tmp_path / 'r', progress=False)
+    with pytest.raises(TrainingError, match='ema_decay'):
+        train_scale_net(oracle, cfg(**{**small, 'ema_decay': 0.0}), tmp_path / 'r',
+                        resume=True, progress=False)
+    resumed = train_scale_net(oracle, cfg(**small), tmp_path / 'r', resume=True,
+                              progress=False)
+    np.testing.assert_allclose([h['val_loss'] or 0 for h in resumed.history],
+                               [h['val_loss'] or 0 for h in full.history], rtol=1e-5)
+    again, _ = load_scale_net(tmp_path / 'r' / 'last')
+    for k, v in saved.state_dict().items():
+        torch.testing.assert_close(again.state_dict()[k], v, rtol=1e-5, atol=1e-6)
+
+
+def test_weight_average_without_hold_out_saves_the_last_epoch(tmp_path):
+    oracle = toy_oracle(n=24)
+    result = train_scale_net(oracle, cfg(epochs=3, val_fraction=0.0, ema_decay=0.5),
+                             tmp_path, progress=False)
+    assert result.best_epoch == 3
+    history = json.loads((tmp_path / 'history.json').read_text())
+    assert history['selection'] == 'last_epoch'
+    with pytest.raises(TrainingError, match='ema_decay'):
+        cfg(ema_decay=1.0).validate()
