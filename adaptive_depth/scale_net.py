@@ -87,11 +87,6 @@ class ScaleNetConfig:
     never runs it. 0 (default) is the paper's plain network. ``test_time_flip`` makes
     :class:`ScalePredictor` average the log-scales of the image and its mirror image (a flip
     keeps every depth, so both must give the same scale; the average has less variance).
-    ``spatial_grid`` (rows, cols) adds to the global average pooling a coarse map of where
-    things are: the features reduced to ``spatial_channels`` by a 1×1 conv (+ ReLU), averaged
-    over a rows × cols grid and flattened into the head's input (a fixed-height camera sees
-    the floor meet the far wall at an image row that depends on the room's size; a global
-    average cannot tell rows apart). ``()`` (default) is global average pooling alone.
     """
 
     input_size: Tuple[int, int] = (224, 224)
@@ -109,8 +104,6 @@ class ScaleNetConfig:
     backbone: str = 'scratch'
     finetune: str = 'full'
     predict_variance: bool = False
-    spatial_grid: Tuple[int, ...] = ()
-    spatial_channels: int = 16
 
     def __post_init__(self) -> None:
         self.backbone = str(self.backbone)
@@ -131,8 +124,6 @@ class ScaleNetConfig:
         self.members = int(self.members)
         self.aux_depth_block = int(self.aux_depth_block)
         self.test_time_flip = bool(self.test_time_flip)
-        self.spatial_grid = tuple(int(v) for v in self.spatial_grid)
-        self.spatial_channels = int(self.spatial_channels)
         self.validate()
 
     def validate(self) -> None:
@@ -154,11 +145,6 @@ class ScaleNetConfig:
         if self.backbone == 'scratch' and not 0 <= self.aux_depth_block <= len(self.channels):
             raise ValueError(f'aux_depth_block must be 0 (none) or a conv block number in '
                              f'[1, {len(self.channels)}], got {self.aux_depth_block}')
-        if self.spatial_grid and (len(self.spatial_grid) != 2 or min(self.spatial_grid) < 1
-                                  or self.spatial_channels < 1):
-            raise ValueError(f'spatial_grid must be () or (rows, cols) >= 1 with '
-                             f'spatial_channels >= 1, got {self.spatial_grid}, '
-                             f'{self.spatial_channels}')
         if not 1 <= self.members <= 32:
             raise ValueError(f'members must be an integer in [1, 32], got {self.members}')
         if not 0.0 <= self.dropout < 1.0:
@@ -180,8 +166,7 @@ class ScaleNetConfig:
     def to_dict(self) -> Dict[str, Any]:
         """Return a JSON-safe dict (tuples become lists)."""
         d = asdict(self)
-        for key in ('input_size', 'channels', 'fc', 'mean', 'std', 'log_scale_bounds',
-                    'spatial_grid'):
+        for key in ('input_size', 'channels', 'fc', 'mean', 'std', 'log_scale_bounds'):
             d[key] = list(d[key])
         d['format_version'] = FORMAT_VERSION
         json.dumps(d)  # raises TypeError early if metadata is not JSON-safe
@@ -197,33 +182,6 @@ class ScaleNetConfig:
         if unknown:
             raise ValueError(f'unknown ScaleNetConfig keys: {unknown}')
         return cls(**data)
-
-
-class FeaturePool(nn.Module):
-    """
-    Pool an N×C×h×w feature map into the N×F input of the head.
-
-    F = C: the global average. With a ``grid`` of (rows, cols) also a ``reduced``-channel 1×1
-    conv + ReLU of the map averaged over that grid and flattened (F = C + reduced · rows ·
-    cols), which keeps where in the image things are.
-    """
-
-    def __init__(self, channels: int, grid: Sequence[int] = (), reduced: int = 16) -> None:
-        super().__init__()
-        self.average = nn.AdaptiveAvgPool2d(1)
-        self.grid: Optional[nn.Module] = None
-        self.out_features = int(channels)
-        if grid:
-            rows, cols = (int(v) for v in grid)
-            self.grid = nn.Sequential(nn.Conv2d(channels, reduced, 1), nn.ReLU(inplace=True),
-                                      nn.AdaptiveAvgPool2d((rows, cols)))
-            self.out_features += int(reduced) * rows * cols
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pooled = self.average(x).flatten(1)
-        if self.grid is None:
-            return pooled
-        return torch.cat([pooled, self.grid(x).flatten(1)], dim=1)
 
 
 class ScaleNet(nn.Module):
@@ -249,8 +207,7 @@ class ScaleNet(nn.Module):
         else:
             self.features = bb.make_backbone(self.config.backbone, self.config.input_size)
             in_ch = self.features.out_channels
-        self.pool = FeaturePool(in_ch, self.config.spatial_grid, self.config.spatial_channels)
-        in_ch = self.pool.out_features
+        self.pool = nn.AdaptiveAvgPool2d(1)
         head = []
         for width in self.config.fc:
             head += [nn.Dropout(self.config.dropout), nn.Linear(in_ch, width),
@@ -275,8 +232,7 @@ class ScaleNet(nn.Module):
                 member.reset_parameters()
             return
         scratch = self.config.backbone == 'scratch'
-        own = self.modules() if scratch else [*self.pool.modules(), *self.head.modules()]
-        for m in own:
+        for m in (self.modules() if scratch else self.head.modules()):
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode='fan_out', nonlinearity='relu')
             elif isinstance(m, nn.BatchNorm2d):
@@ -312,7 +268,7 @@ class ScaleNet(nn.Module):
             raise ValueError(f'ScaleNet expects an N×3×h×w tensor, got shape {tuple(x.shape)}')
         if self.members is not None:
             return torch.cat([member.forward_raw(x) for member in self.members], dim=1)
-        out = self.head(self.pool(self.features(x)))
+        out = self.head(self.pool(self.features(x)).flatten(1))
         return _clamp_log_var(out).unsqueeze(1)
 
     def forward_with_aux(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -342,7 +298,7 @@ class ScaleNet(nn.Module):
             feat = self.features[cut:](mid)
         else:
             mid = feat = self.features(x)
-        out = _clamp_log_var(self.head(self.pool(feat))).unsqueeze(1)
+        out = _clamp_log_var(self.head(self.pool(feat).flatten(1))).unsqueeze(1)
         return out, self.aux_depth(mid)
 
     def member_parameter_groups(self) -> List[List[nn.Parameter]]:
@@ -566,7 +522,7 @@ def _fused_single(model: 'ScaleNet') -> nn.Module:
         else:
             layers.append(mods[i])
             i += 1
-    return nn.Sequential(nn.Sequential(*layers), model.pool, model.head).eval()
+    return nn.Sequential(nn.Sequential(*layers), model.pool, nn.Flatten(1), model.head).eval()
 
 
 class ScalePredictor:

@@ -26,6 +26,7 @@ Output directory layout::
 
     out_dir/
       best/        model.safetensors + config.json of the lowest validation loss
+                   (every saved network is the weight average when ``ema_decay`` > 0)
       last/        model.safetensors + config.json + training_state.pt (updated every epoch)
       checkpoints/epoch_NNNN/   periodic copies (every ``checkpoint_every`` epochs)
       history.json             per-epoch train loss, validation loss, learning rate, timings
@@ -33,9 +34,9 @@ Output directory layout::
       loss_curve.png           train / validation loss on a log axis (paper Fig. 2)
 
 ``training_state.pt`` holds only tensors, numbers and dicts (optimizer, scheduler, epoch, RNG
-states) and is read back with ``torch.load(weights_only=True)``, so ``resume=True`` continues
-exactly where the last epoch ended: an interrupted and resumed run reproduces the losses of an
-uninterrupted one.
+states; with a weight average also the raw weights) and is read back with
+``torch.load(weights_only=True)``, so ``resume=True`` continues exactly where the last epoch
+ended: an interrupted and resumed run reproduces the losses of an uninterrupted one.
 
 Augmentation preserves the apparent scale of the scene: horizontal flips, a small brightness /
 contrast jitter and, optionally, small in-plane rotations about the image centre (a camera roll,

@@ -222,34 +222,3 @@ def test_ensemble_averages_independent_members(tmp_path):
     np.testing.assert_allclose(fused, plain, atol=1e-5)
     with pytest.raises(ValueError, match='members'):
         ScaleNetConfig(**SMALL, members=0)
-
-
-def test_spatial_grid_pooling_keeps_where_things_are(tmp_path):
-    from adaptive_depth.scale_net import FeaturePool
-
-    feat = torch.zeros(1, 4, 6, 8)
-    feat[:, :, :2] = 1.0                       # something bright at the top of the image
-    upside_down = feat.flip(2)                  # the same at the bottom: same global average
-    plain, grid = FeaturePool(4), FeaturePool(4, grid=(3, 4), reduced=2)
-    assert plain.out_features == 4 and grid.out_features == 4 + 2 * 3 * 4
-    torch.testing.assert_close(plain(feat), plain(upside_down))
-    torch.nn.init.ones_(grid.grid[0].weight)
-    out, out_flipped = grid(feat), grid(upside_down)
-    assert out.shape == (1, grid.out_features)
-    torch.testing.assert_close(out[:, :4], out_flipped[:, :4])
-    assert not torch.allclose(out[:, 4:], out_flipped[:, 4:])
-    # a network with the grid trains, saves and loads like any other
-    cfg = ScaleNetConfig(**SMALL, spatial_grid=(2, 3), spatial_channels=4)
-    model = _trained_model(cfg)
-    x = preprocess_rgb(_images(2, seed=3), cfg)
-    loaded, loaded_cfg = load_scale_net(save_scale_net(tmp_path / 'grid', model, cfg))
-    assert loaded_cfg.spatial_grid == (2, 3)
-    with torch.no_grad():
-        torch.testing.assert_close(loaded(x), model(x), rtol=0, atol=0)
-    # configs written before the option existed load with global pooling only
-    old = cfg.to_dict()
-    del old['spatial_grid'], old['spatial_channels']
-    assert ScaleNetConfig.from_dict(old).spatial_grid == ()
-    for bad in ((3,), (0, 4), (1, 2, 3)):
-        with pytest.raises(ValueError, match='spatial_grid'):
-            ScaleNetConfig(**SMALL, spatial_grid=bad)

@@ -52,20 +52,6 @@ def parse_size(text: str) -> Tuple[int, int]:
     return values
 
 
-def parse_grid(text: str) -> Tuple[int, ...]:
-    """Parse a pooling grid 'RxC' (rows, cols >= 1) or 'none' (global pooling only)."""
-    if text.strip().lower() in ('none', 'off', '0'):
-        return ()
-    try:
-        values = tuple(int(p) for p in text.lower().split('x'))
-    except ValueError:
-        values = ()
-    if len(values) != 2 or min(values) < 1:
-        raise argparse.ArgumentTypeError(
-            f'bad grid {text!r}: use ROWSxCOLS with both >= 1 (e.g. 3x4), or none')
-    return values
-
-
 def parse_int_list(text: str) -> Tuple[int, ...]:
     """Parse comma-separated positive integers (e.g. conv channels) for argparse."""
     try:
@@ -147,10 +133,6 @@ def build_parser() -> argparse.ArgumentParser:
                    help='hidden fully connected sizes (ScaleNetConfig default 128)')
     p.add_argument('--dropout', type=float,
                    help='dropout before the fully connected layers (ScaleNetConfig default 0.2)')
-    p.add_argument('--spatial-grid', type=parse_grid, metavar='RxC|none',
-                   help='also pool the features over a rows x cols grid (reduced to '
-                        'ScaleNetConfig.spatial_channels), so the head sees where in the image '
-                        'things are; none: global average pooling only')
     p.add_argument('--no-flip', action='store_true',
                    help='disable random horizontal flips (scale-preserving augmentation)')
     p.add_argument('--color-jitter', type=float,
@@ -193,7 +175,7 @@ _TRAIN_FIELDS = ('epochs', 'batch_size', 'lr', 'backbone_lr', 'optimizer', 'sche
                  'checkpoint_every', 'seed', 'device', 'input_size', 'color_jitter',
                  'rotate_deg', 'channel_shuffle', 'aux_depth_weight', 'ema_decay')
 _NET_FIELDS = ('backbone', 'finetune', 'channels', 'fc', 'dropout', 'members',
-               'predict_variance', 'aux_depth_block', 'test_time_flip', 'spatial_grid')
+               'predict_variance', 'aux_depth_block', 'test_time_flip')
 
 
 def config_from_args(args: argparse.Namespace):
