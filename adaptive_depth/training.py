@@ -868,9 +868,12 @@ def _train(oracle: Any, cfg: TrainConfig, out_dir: Path, resume: bool, progress:
         if aux_train is not None:
             record['train_aux_depth_loss'] = total_aux / n_train
         history.append(record)
-        score = {'val_loss': val_loss, 'train_loss': train_loss,
-                 'last_epoch': train_loss if epoch == cfg.epochs else None}[selection]
-        if score is not None and score < best_loss:
+        score = val_loss if selection == 'val_loss' else train_loss
+        if selection == 'last_epoch':
+            chosen = epoch == cfg.epochs
+        else:
+            chosen = score is not None and score < best_loss
+        if chosen:
             best_loss, best_epoch = float(score), epoch
             _save_checkpoint(best_dir, deployed, net_cfg)
         if cfg.checkpoint_every and epoch % cfg.checkpoint_every == 0:

@@ -283,5 +283,14 @@ def test_weight_average_without_hold_out_saves_the_last_epoch(tmp_path):
     assert result.best_epoch == 3
     history = json.loads((tmp_path / 'history.json').read_text())
     assert history['selection'] == 'last_epoch'
+    # a finished run continued to more epochs saves its new last epoch, whatever the losses
+    # (here its recorded loss is made lower than any the continuation can reach)
+    state_path = tmp_path / 'last' / 'training_state.pt'
+    state = torch.load(state_path, weights_only=True)
+    state['best_loss'] = 0.0
+    torch.save(state, state_path)
+    longer = train_scale_net(oracle, cfg(epochs=5, val_fraction=0.0, ema_decay=0.5),
+                             tmp_path, resume=True, progress=False)
+    assert longer.best_epoch == 5
     with pytest.raises(TrainingError, match='ema_decay'):
         cfg(ema_decay=1.0).validate()
