@@ -355,7 +355,9 @@ def evaluate_split(oracle: Any, predictor: Optional[Any], split: str = 'test',
         mask = eval_mask(sample, gt, max_depth=max_depth, min_depth=min_depth, crop=crop)
         s = {'none': 1.0, 'oracle': float(scales[row_i])}
         if predictor is not None:
-            s['learned'] = float(predictor.predict_scale(sample.rgb))
+            needs_depth = getattr(predictor, 'needs_depth', False)  # depth_input networks
+            s['learned'] = float(predictor.predict_scale(sample.rgb, pred) if needs_depth
+                                 else predictor.predict_scale(sample.rgb))
         if train_mean is not None:
             s['train_mean'] = float(train_mean)
         row: Dict[str, Any] = {'split': split, 'name': name, 'kept': bool(kept[row_i]),

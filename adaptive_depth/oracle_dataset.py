@@ -24,6 +24,9 @@ Layout written by ``generate_oracle`` and read by ``train_scale_net`` / ``evalua
     depth_grid.npy        N×24×32 float32 coarse ground-truth depth in metres (geometric mean of
                           the valid pixels of each cell, NaN where under half of them are valid);
                           optional, used by the scale network's auxiliary depth loss
+    relative_depth.npy    N×240×320 float16 scale-free log depth of the base model's prediction
+                          (``scale_net.relative_depth_copy``); optional, read by scale networks
+                          with ``depth_input``
     scale_histogram.png   histogram of the oracle scales (kept vs filtered)
     oracle.incomplete     present only while a writer swaps new files in (or after it died
                           doing so): readers refuse the directory
@@ -60,6 +63,7 @@ IMAGES_NPY = 'images.npy'
 HISTOGRAM_PNG = 'scale_histogram.png'
 CSV_COLUMNS: Tuple[str, ...] = ('index', 'name', 'scale', 'log_scale', 'w1', 'n_valid', 'kept')
 DEPTH_GRID_NPY = 'depth_grid.npy'
+RELATIVE_DEPTH_NPY = 'relative_depth.npy'
 IMAGE_SIZE: Tuple[int, int] = (240, 320)
 """(height, width) of the training copies in ``images.npy``."""
 DEPTH_GRID_SIZE: Tuple[int, int] = (24, 32)
@@ -67,8 +71,8 @@ DEPTH_GRID_SIZE: Tuple[int, int] = (24, 32)
 INCOMPLETE_MARKER = 'oracle.incomplete'
 FORMAT_VERSION = 2
 """Version of ``oracle.json`` written now; version 1 (before the typed record) is still read."""
-ORACLE_FILES: Tuple[str, ...] = (IMAGES_NPY, DEPTH_GRID_NPY, ORACLE_CSV, HISTOGRAM_PNG,
-                                 ORACLE_JSON)
+ORACLE_FILES: Tuple[str, ...] = (IMAGES_NPY, DEPTH_GRID_NPY, RELATIVE_DEPTH_NPY, ORACLE_CSV,
+                                 HISTOGRAM_PNG, ORACLE_JSON)
 """The files of an oracle directory, in the order :func:`commit_oracle_dir` moves them."""
 
 
@@ -256,7 +260,9 @@ class OracleData:
     (N×240×320×3 uint8 RGB, memory-mapped read-only when read with ``mmap=True``) and ``meta``
     (the parsed ``oracle.json``). ``depth_grids`` is the N×24×32 float32 coarse ground-truth
     depth (metres, NaN for cells without enough valid pixels) or None when the directory has no
-    ``depth_grid.npy`` (written by ``generate_oracle`` from 0.2.0 on).
+    ``depth_grid.npy`` (written by ``generate_oracle`` from 0.2.0 on). ``relative_depths`` is
+    the N×240×320 float16 scale-free log depth of the base model's predictions
+    (``relative_depth.npy``, from 0.6.0 on; memory-mapped like ``images``) or None.
     """
 
     names: List[str]
@@ -269,6 +275,7 @@ class OracleData:
     meta: Dict[str, Any] = field(default_factory=dict)
     path: Optional[Path] = None
     depth_grids: Optional[np.ndarray] = None
+    relative_depths: Optional[np.ndarray] = None
 
     def __len__(self) -> int:
         """Return the number of samples N (all rows, kept or not)."""
@@ -396,7 +403,8 @@ def write_oracle_dir(directory: PathLike, names: Sequence[str], scales: Sequence
                      w1: Sequence[float], n_valid: Sequence[int], kept: Sequence[bool],
                      images: Optional[np.ndarray],
                      meta: Union['OracleMeta', Dict[str, Any], None] = None,
-                     histogram: bool = True, depth_grids: Optional[np.ndarray] = None) -> Path:
+                     histogram: bool = True, depth_grids: Optional[np.ndarray] = None,
+                     relative_depths: Optional[np.ndarray] = None) -> Path:
     """
     Write an oracle directory (see the module docstring) and return its path.
 
@@ -415,6 +423,9 @@ def write_oracle_dir(directory: PathLike, names: Sequence[str], scales: Sequence
     :param histogram: also write ``scale_histogram.png``.
     :param depth_grids: optional N×24×32 float32 coarse ground-truth depths in metres (see
         :func:`coarse_depth_grid`), written to ``depth_grid.npy``.
+    :param relative_depths: optional N×240×320 scale-free log depths of the base model's
+        predictions (``scale_net.relative_depth_copy``), written as float16 to
+        ``relative_depth.npy``.
     :raises ValueError: on mismatched lengths or a bad image or depth-grid array.
     """
     directory = Path(directory)
@@ -453,6 +464,14 @@ def write_oracle_dir(directory: PathLike, names: Sequence[str], scales: Sequence
         atomic_save_npy(directory / DEPTH_GRID_NPY, grids)
     elif (directory / DEPTH_GRID_NPY).exists():
         (directory / DEPTH_GRID_NPY).unlink()   # left from an earlier run: it would be stale
+    if relative_depths is not None:
+        rel = np.asarray(relative_depths, dtype=np.float16)
+        if rel.shape != (n,) + IMAGE_SIZE:
+            raise ValueError(f'relative_depths must be ({n}, {IMAGE_SIZE[0]}, {IMAGE_SIZE[1]}), '
+                             f'got {rel.shape}')
+        atomic_save_npy(directory / RELATIVE_DEPTH_NPY, rel)
+    elif (directory / RELATIVE_DEPTH_NPY).exists():
+        (directory / RELATIVE_DEPTH_NPY).unlink()
 
     with np.errstate(divide='ignore', invalid='ignore'):
         log_s = np.where(np.isfinite(s) & (s > 0), np.log(np.where(s > 0, s, 1.0)), np.nan)
@@ -658,6 +677,20 @@ def read_oracle_dir(path: PathLike, mmap: bool = False, load_images: bool = True
                 f'{grid_path}: expected ({n}, h, w) float32 metres aligned with {ORACLE_CSV}, '
                 f'got {depth_grids.shape} {depth_grids.dtype}')
 
+    relative_depths = None
+    rel_path = path / RELATIVE_DEPTH_NPY
+    if rel_path.is_file():
+        try:
+            relative_depths = np.load(rel_path, mmap_mode='r' if mmap else None,
+                                      allow_pickle=False)
+        except (ValueError, OSError, EOFError) as exc:
+            raise OracleFormatError(f'{rel_path}: cannot read ({exc})') from None
+        if relative_depths.ndim != 3 or relative_depths.shape[0] != n \
+                or relative_depths.dtype != np.float16:
+            raise OracleFormatError(
+                f'{rel_path}: expected ({n}, h, w) float16 aligned with {ORACLE_CSV}, '
+                f'got {relative_depths.shape} {relative_depths.dtype}')
+
     return OracleData(
         names=names,
         scales=np.asarray(cols['scale'], dtype=np.float64),
@@ -669,4 +702,5 @@ def read_oracle_dir(path: PathLike, mmap: bool = False, load_images: bool = True
         meta=meta,
         path=path,
         depth_grids=depth_grids,
+        relative_depths=relative_depths,
     )

@@ -40,9 +40,10 @@ from adaptive_depth import oracle as oracle_mod
 from adaptive_depth.evaluation import EvaluationError, mean_scale
 from adaptive_depth.metrics import eigen_crop_mask
 from adaptive_depth.oracle_dataset import (coarse_depth_grid, commit_oracle_dir,
-                                           DEPTH_GRID_SIZE, open_images_memmap, OracleMeta,
-                                           resize_for_oracle, write_oracle_dir)
+                                           DEPTH_GRID_SIZE, IMAGE_SIZE, open_images_memmap,
+                                           OracleMeta, resize_for_oracle, write_oracle_dir)
 from adaptive_depth.prediction_cache import predict_cached, PredictionCache
+from adaptive_depth.scale_net import relative_depth_copy
 import numpy as np
 
 PathLike = Union[str, Path]
@@ -178,6 +179,7 @@ def generate_oracle_dir(dataset: Sequence[Any], model: Any, out: PathLike,
     n_valid = np.zeros(n, dtype=np.int64)
     images = open_images_memmap(staging, n)
     depth_grids = np.full((n,) + DEPTH_GRID_SIZE, np.nan, dtype=np.float32)
+    relative_depths = np.zeros((n,) + IMAGE_SIZE, dtype=np.float16)
     crop_cache: dict = {}
     bar = tqdm(predict_cached(dataset, model, cache), total=n, desc=desc, unit='img',
                disable=not progress, file=sys.stderr, dynamic_ncols=True)
@@ -188,6 +190,7 @@ def generate_oracle_dir(dataset: Sequence[Any], model: Any, out: PathLike,
             gt = np.asarray(sample.depth, dtype=np.float32)
             gt_valid = sample.valid_mask()
             depth_grids[i] = coarse_depth_grid(gt, gt_valid)
+            relative_depths[i] = relative_depth_copy(pred, IMAGE_SIZE)
             with np.errstate(invalid='ignore'):
                 valid = gt_valid & np.isfinite(pred) & (pred > 0)
             crop = _crop_mask(settings.eval_crop, sample, crop_cache)
@@ -232,7 +235,7 @@ def generate_oracle_dir(dataset: Sequence[Any], model: Any, out: PathLike,
         meta.note = ('SIMULATED base model: scales come from a synthetic error model, not from '
                      'a real depth network')
     write_oracle_dir(staging, names, scales, w1, n_valid, kept, images=None, meta=meta,
-                     depth_grids=depth_grids)
+                     depth_grids=depth_grids, relative_depths=relative_depths)
     commit_oracle_dir(staging, out)
 
     with np.errstate(invalid='ignore'):

@@ -72,6 +72,8 @@ class FrameSet:
         ``base_model`` its name; ``skipped`` (name, reason) of unusable frames.
     :ivar sources: N indices into ``specs``: the dataset each row came from (None at
         construction: every row is from ``specs[0]``).
+    :ivar relative_depths: N×240×320 float16 training copies of the base model's depth, scale
+        free (``scale_net.relative_depth_copy``), for ``depth_input`` networks (None: absent).
     """
 
     names: List[str]
@@ -87,6 +89,7 @@ class FrameSet:
     base_model: str
     skipped: List[Tuple[str, str]] = field(default_factory=list)
     sources: Optional[np.ndarray] = None
+    relative_depths: Optional[np.ndarray] = None
 
     def __post_init__(self) -> None:
         """Fill in ``sources`` (default: every row from ``specs[0]``) and check it."""
@@ -120,7 +123,8 @@ class FrameSet:
                         self.frames[idx], self.images[idx], self.depth_grids[idx],
                         self.log_scales[idx], self.ratio_q[idx], self.moments[idx],
                         list(self.specs), self.simulated, self.base_model, list(self.skipped),
-                        self.sources[idx])
+                        self.sources[idx],
+                        None if self.relative_depths is None else self.relative_depths[idx])
 
 
 def concat_frames(parts: Sequence[FrameSet]) -> FrameSet:
@@ -137,7 +141,9 @@ def concat_frames(parts: Sequence[FrameSet]) -> FrameSet:
         ' + '.join(sorted({p.base_model for p in parts})),
         [s for p in parts for s in p.skipped],
         np.concatenate([p.sources + offset for p, offset in
-                        zip(parts, np.cumsum([0] + [len(p.specs) for p in parts[:-1]]))]))
+                        zip(parts, np.cumsum([0] + [len(p.specs) for p in parts[:-1]]))]),
+        None if any(p.relative_depths is None for p in parts)
+        else np.concatenate([p.relative_depths for p in parts]))
 
 
 # ----------------------------------------------------------------------------- preparation
@@ -178,6 +184,7 @@ def summarise_frame(pred: np.ndarray, gt: np.ndarray, mask: np.ndarray) -> Tuple
 def _prepare_one(index: int):
     from adaptive_depth.evaluation import eval_mask
     from adaptive_depth.oracle_dataset import coarse_depth_grid, resize_for_oracle
+    from adaptive_depth.scale_net import relative_depth_copy
 
     dataset, model = _WORKER['dataset'], _WORKER['model']
     sample = dataset[index]
@@ -191,7 +198,8 @@ def _prepare_one(index: int):
         return index, sample.name, None, str(exc)
     return index, sample.name, (str(meta.get('recording') or sample.name),
                                 int(meta.get('frame', -1)), resize_for_oracle(sample.rgb),
-                                coarse_depth_grid(gt), log_s, q, moments), ''
+                                coarse_depth_grid(gt), log_s, q, moments,
+                                relative_depth_copy(pred)), ''
 
 
 def prepare_frames(spec: str, options: Optional[Dict[str, Any]] = None,
@@ -245,7 +253,7 @@ def prepare_frames(spec: str, options: Optional[Dict[str, Any]] = None,
                     np.stack([r[3] for r in rows]), np.stack([r[4] for r in rows]),
                     np.array([r[5] for r in rows], dtype=np.float64),
                     np.stack([r[6] for r in rows]), np.stack([r[7] for r in rows]),
-                    [spec], True, name, skipped)
+                    [spec], True, name, skipped, None, np.stack([r[8] for r in rows]))
 
 
 # --------------------------------------------------------------------------------- metrics
@@ -418,7 +426,11 @@ def predict_frames(checkpoint: Path, frames: FrameSet, device: str,
     means, stds = [], []
     for start in range(0, len(frames), batch):
         imgs = torch.from_numpy(np.ascontiguousarray(frames.images[start:start + batch]))
-        m, s = pred.estimate_tensor(imgs)
+        if pred.needs_depth:
+            depth = np.exp(frames.relative_depths[start:start + batch].astype(np.float32))
+            m, s = pred.estimate_tensor(imgs, depth)
+        else:
+            m, s = pred.estimate_tensor(imgs)
         means.append(m.cpu().numpy())
         stds.append(s.cpu().numpy())
     return (np.concatenate(means).astype(np.float64), np.concatenate(stds).astype(np.float64),

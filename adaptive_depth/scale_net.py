@@ -23,7 +23,8 @@ the conv blocks by an ImageNet-pretrained EfficientNet-Lite body (``adaptive_dep
 with its own input normalisation. Optional: a deep ensemble (``members``), a predicted variance
 of log s (``predict_variance``), a training-only auxiliary coarse-depth head
 (``aux_depth_block``; on a pretrained body it reads the body's output) and flip test-time
-averaging (``test_time_flip``).
+averaging (``test_time_flip``), and the base model's own depth as a scale-free fourth input
+channel (``depth_input``: :func:`relative_log_depth`; a small conv branch reads its coarse copy).
 
 :meth:`ScalePredictor.estimate` returns log s with its uncertainty (:class:`ScaleEstimate`): the
 standard deviation combines the spread of the ensemble members and the predicted variance.
@@ -59,6 +60,10 @@ FORMAT_VERSION = 1
 MIN_LOG_VAR = -12.0
 MAX_LOG_VAR = 4.0
 """Clamp of a predicted log-variance of log s (std from 0.0025 to 7.4)."""
+DEPTH_GRID = (24, 32)
+"""(rows, columns) of the coarse relative depth the ``depth_input`` branch reads."""
+DEPTH_FEATURES = 64
+"""Features the ``depth_input`` branch adds to the pooled image features."""
 
 
 class ScaleNetCheckpointError(ValueError):
@@ -87,6 +92,10 @@ class ScaleNetConfig:
     never runs it. 0 (default) is the paper's plain network. ``test_time_flip`` makes
     :class:`ScalePredictor` average the log-scales of the image and its mirror image (a flip
     keeps every depth, so both must give the same scale; the average has less variance).
+    ``depth_input`` makes the network read the base model's depth too, as a fourth input
+    channel of scale-free log depth (:func:`relative_log_depth`: the shape of the scene, not the
+    base model's guess of its size); a small conv branch on its 24×32 coarse copy
+    (:data:`DEPTH_GRID`) adds :data:`DEPTH_FEATURES` features to the pooled image features.
     """
 
     input_size: Tuple[int, int] = (224, 224)
@@ -104,6 +113,7 @@ class ScaleNetConfig:
     backbone: str = 'scratch'
     finetune: str = 'full'
     predict_variance: bool = False
+    depth_input: bool = False
 
     def __post_init__(self) -> None:
         self.backbone = str(self.backbone)
@@ -124,6 +134,7 @@ class ScaleNetConfig:
         self.members = int(self.members)
         self.aux_depth_block = int(self.aux_depth_block)
         self.test_time_flip = bool(self.test_time_flip)
+        self.depth_input = bool(self.depth_input)
         self.validate()
 
     def validate(self) -> None:
@@ -159,6 +170,11 @@ class ScaleNetConfig:
                 f'{self.log_scale_bounds}')
 
     @property
+    def in_channels(self) -> int:
+        """Return the input channels: 3 (RGB), 4 with ``depth_input``."""
+        return 4 if self.depth_input else 3
+
+    @property
     def scale_bounds(self) -> Tuple[float, float]:
         """Return the (low, high) bounds of the linear scale s."""
         return (math.exp(self.log_scale_bounds[0]), math.exp(self.log_scale_bounds[1]))
@@ -184,8 +200,34 @@ class ScaleNetConfig:
         return cls(**data)
 
 
+def _depth_branch(dropout: float) -> nn.Module:
+    """Return the conv branch mapping an N×1×h×w relative log-depth channel to N×64 features."""
+    rows, cols = DEPTH_GRID
+    return nn.Sequential(
+        nn.AdaptiveAvgPool2d(DEPTH_GRID),
+        nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(2),
+        nn.Conv2d(64, 64, 3, padding=1), nn.ReLU(inplace=True), nn.Flatten(1),
+        nn.Dropout(dropout), nn.Linear(64 * (rows // 4) * (cols // 4), DEPTH_FEATURES),
+        nn.ReLU(inplace=True))
+
+
+def _head_input(feature_map: torch.Tensor, x: torch.Tensor, pool: nn.Module,
+                depth_branch: Optional[nn.Module]) -> torch.Tensor:
+    """Return the head input: the pooled image ``feature_map`` (+ the depth features of ``x``)."""
+    feat = pool(feature_map).flatten(1)
+    if depth_branch is None:
+        return feat
+    return torch.cat([feat, depth_branch(x[:, 3:4])], dim=1)
+
+
 class ScaleNet(nn.Module):
-    """The scale network mapping a normalised N×3×h×w image batch to N log-scales."""
+    """
+    The scale network mapping a normalised N×C×h×w batch to N log-scales.
+
+    C is 3 (RGB) or 4 with ``config.depth_input`` (RGB + relative log depth, see
+    :func:`network_input`).
+    """
 
     def __init__(self, config: Optional[ScaleNetConfig] = None) -> None:
         super().__init__()
@@ -208,6 +250,10 @@ class ScaleNet(nn.Module):
             self.features = bb.make_backbone(self.config.backbone, self.config.input_size)
             in_ch = self.features.out_channels
         self.pool = nn.AdaptiveAvgPool2d(1)
+        self.depth_branch: Optional[nn.Module] = None
+        if self.config.depth_input:
+            self.depth_branch = _depth_branch(self.config.dropout)
+            in_ch += DEPTH_FEATURES
         head = []
         for width in self.config.fc:
             head += [nn.Dropout(self.config.dropout), nn.Linear(in_ch, width),
@@ -232,7 +278,9 @@ class ScaleNet(nn.Module):
                 member.reset_parameters()
             return
         scratch = self.config.backbone == 'scratch'
-        for m in (self.modules() if scratch else self.head.modules()):
+        fresh = [self] if scratch else [self.head] + (
+            [self.depth_branch] if self.depth_branch is not None else [])
+        for m in (m for part in fresh for m in part.modules()):
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode='fan_out', nonlinearity='relu')
             elif isinstance(m, nn.BatchNorm2d):
@@ -250,8 +298,13 @@ class ScaleNet(nn.Module):
             nn.init.normal_(self.aux_depth[-1].weight, std=1e-3)
             nn.init.zeros_(self.aux_depth[-1].bias)
 
+    def _check_input(self, x: torch.Tensor) -> None:
+        c = self.config.in_channels
+        if x.dim() != 4 or x.shape[1] != c:
+            raise ValueError(f'ScaleNet expects an N×{c}×h×w tensor, got shape {tuple(x.shape)}')
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Map N×3×h×w normalised images to an N-vector of natural-log scales."""
+        """Map N×C×h×w network inputs (:func:`network_input`) to N natural-log scales."""
         return self.forward_members(x).mean(dim=1)
 
     def forward_members(self, x: torch.Tensor) -> torch.Tensor:
@@ -264,11 +317,10 @@ class ScaleNet(nn.Module):
 
         The log-variance is of log s, clamped to [MIN_LOG_VAR, MAX_LOG_VAR].
         """
-        if x.dim() != 4 or x.shape[1] != 3:
-            raise ValueError(f'ScaleNet expects an N×3×h×w tensor, got shape {tuple(x.shape)}')
+        self._check_input(x)
         if self.members is not None:
             return torch.cat([member.forward_raw(x) for member in self.members], dim=1)
-        out = self.head(self.pool(self.features(x)).flatten(1))
+        out = self.head(_head_input(self.features(x[:, :3]), x, self.pool, self.depth_branch))
         return _clamp_log_var(out).unsqueeze(1)
 
     def forward_with_aux(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -284,8 +336,7 @@ class ScaleNet(nn.Module):
 
     def forward_raw_with_aux(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """Return the N×members×D raw head outputs (see ``forward_raw``) and the aux maps."""
-        if x.dim() != 4 or x.shape[1] != 3:
-            raise ValueError(f'ScaleNet expects an N×3×h×w tensor, got shape {tuple(x.shape)}')
+        self._check_input(x)
         if not self.config.aux_depth_block:
             raise ValueError('this ScaleNet has no auxiliary depth head (aux_depth_block = 0)')
         if self.members is not None:
@@ -294,11 +345,12 @@ class ScaleNet(nn.Module):
                     torch.cat([o[1] for o in outs], dim=1))
         if self.config.backbone == 'scratch':
             cut = 4 * self.config.aux_depth_block
-            mid = self.features[:cut](x)
+            mid = self.features[:cut](x[:, :3])
             feat = self.features[cut:](mid)
         else:
-            mid = feat = self.features(x)
-        out = _clamp_log_var(self.head(self.pool(feat).flatten(1))).unsqueeze(1)
+            mid = feat = self.features(x[:, :3])
+        out = _clamp_log_var(self.head(_head_input(feat, x, self.pool, self.depth_branch)))
+        out = out.unsqueeze(1)
         return out, self.aux_depth(mid)
 
     def member_parameter_groups(self) -> List[List[nn.Parameter]]:
@@ -392,6 +444,55 @@ def preprocess_rgb(rgb: Any, cfg: ScaleNetConfig,
 def _preprocess_batch(t: torch.Tensor, cfg: ScaleNetConfig) -> torch.Tensor:
     scale, bias = _norm_tensors(cfg, t.device)
     return resize_normalise(t, cfg.input_size, scale, bias, mode='bilinear')
+
+
+def relative_log_depth(depth: Any, size: Tuple[int, int]) -> torch.Tensor:
+    """
+    Return the scale-free log depth of H×W or N×H×W ``depth`` (metres), N×h×w float32.
+
+    The log depth of the valid pixels (finite, > 0) is area-averaged to ``size`` (rows,
+    columns), then each image's median cell is subtracted; cells without a valid pixel (and an
+    image with none) are 0. Multiplying a depth map by any k > 0 leaves the result unchanged:
+    it carries the shape of the scene, not the base model's guess of its size.
+    """
+    d = torch.as_tensor(depth).float()
+    if d.dim() == 2:
+        d = d.unsqueeze(0)
+    if d.dim() != 3 or d.shape[1] == 0 or d.shape[2] == 0:
+        raise ValueError(f'expected a depth map H×W or batch N×H×W, got shape {tuple(d.shape)}')
+    valid = torch.isfinite(d) & (d > 0)
+    log_d = torch.where(valid, d.clamp_min(1e-12).log(), torch.zeros_like(d)).unsqueeze(1)
+    mass = nn.functional.adaptive_avg_pool2d(valid.unsqueeze(1).float(), tuple(size))
+    pooled = nn.functional.adaptive_avg_pool2d(log_d, tuple(size)) / mass.clamp_min(1e-6)
+    pooled = torch.where(mass > 0, pooled, torch.full_like(pooled, float('nan')))[:, 0]
+    median = torch.nanmedian(pooled.flatten(1), dim=1).values.view(-1, 1, 1)
+    return torch.nan_to_num(pooled - median, nan=0.0)
+
+
+def preprocess_depth(depth: Any, cfg: ScaleNetConfig,
+                     device: Union[str, torch.device] = 'cpu') -> torch.Tensor:
+    """
+    Return the N×1×h×w depth channel of the network input (``cfg.depth_input``).
+
+    ``depth`` is H×W or N×H×W metres (numpy or torch, any device): the base model's
+    prediction, made scale free by :func:`relative_log_depth` at ``cfg.input_size``.
+    """
+    d = torch.as_tensor(depth, device=torch.device(device))
+    return relative_log_depth(d, cfg.input_size).unsqueeze(1)
+
+
+def relative_depth_copy(depth: Any, size: Tuple[int, int] = (240, 320)) -> np.ndarray:
+    """
+    Return the h×w float16 training copy of one H×W depth map (metres).
+
+    The stored counterpart of the RGB training copy (``oracle_dataset.resize_for_oracle``):
+    :func:`relative_log_depth` at ``size``. ``np.exp`` of it is a depth map (in units of its
+    median) that :func:`preprocess_depth` turns into the network input.
+    """
+    d = np.asarray(depth, dtype=np.float32)
+    if d.ndim != 2:
+        raise ValueError(f'expected one H×W depth map, got shape {d.shape}')
+    return relative_log_depth(torch.from_numpy(d), size)[0].numpy().astype(np.float16)
 
 
 def save_scale_net(directory: PathLike, model: ScaleNet,
@@ -522,7 +623,20 @@ def _fused_single(model: 'ScaleNet') -> nn.Module:
         else:
             layers.append(mods[i])
             i += 1
-    return nn.Sequential(nn.Sequential(*layers), model.pool, nn.Flatten(1), model.head).eval()
+    return _FusedSingle(nn.Sequential(*layers), model.pool, model.head, model.depth_branch).eval()
+
+
+class _FusedSingle(nn.Module):
+    """One inference network with BatchNorm folded: N×C×h×w input → N×D head outputs."""
+
+    def __init__(self, features: nn.Module, pool: nn.Module, head: nn.Module,
+                 depth_branch: Optional[nn.Module]) -> None:
+        super().__init__()
+        self.features, self.pool, self.head = features, pool, head
+        self.depth_branch = depth_branch
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(_head_input(self.features(x[:, :3]), x, self.pool, self.depth_branch))
 
 
 class ScalePredictor:
@@ -551,21 +665,38 @@ class ScalePredictor:
         else:
             self._raw = self.model.forward_raw
 
-    def _run_raw(self, t: torch.Tensor) -> torch.Tensor:
+    @property
+    def needs_depth(self) -> bool:
+        """Return True when the network reads the base model's depth (``depth_input``)."""
+        return self.cfg.depth_input
+
+    def _run_raw(self, t: torch.Tensor, depth: Any = None) -> torch.Tensor:
         """Return N×K×D head outputs (K = members, ×2 with flip averaging)."""
         x = _preprocess_batch(t, self.cfg)
+        if self.cfg.depth_input:
+            if depth is None:
+                raise ValueError('this scale network reads the base model depth '
+                                 '(depth_input): pass depth (H×W or N×H×W metres)')
+            d = preprocess_depth(depth, self.cfg, self.device)
+            if d.shape[0] != x.shape[0]:
+                raise ValueError(f'{x.shape[0]} image(s) but {d.shape[0]} depth map(s)')
+            x = torch.cat([x, d], dim=1)
         if not self.cfg.test_time_flip:
             return self._raw(x).float()
         n = x.shape[0]
         both = self._raw(torch.cat([x, torch.flip(x, dims=(3,))])).float()
         return torch.cat([both[:n], both[n:]], dim=1)
 
-    def _run(self, t: torch.Tensor) -> torch.Tensor:
-        return self._run_raw(t)[..., 0].mean(dim=1)
+    def _run(self, t: torch.Tensor, depth: Any = None) -> torch.Tensor:
+        return self._run_raw(t, depth)[..., 0].mean(dim=1)
 
-    def estimate_tensor(self, rgb: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    def estimate_tensor(self, rgb: torch.Tensor,
+                        depth: Any = None) -> Tuple[torch.Tensor, torch.Tensor]:
         """
         Return (log s, std of log s) as two N float32 tensors on ``device``.
+
+        ``depth`` (H×W or N×H×W metres, the base model's prediction) is needed, and only
+        read, when the network has ``depth_input``.
 
         The variance is the spread of the members' log s around their mean (flip copies count
         as members: they average, so their disagreement is uncertainty too) plus their mean
@@ -573,21 +704,22 @@ class ScalePredictor:
         """
         t, _ = _as_uint8_batch(rgb, self.device)
         with torch.inference_mode():
-            raw = self._run_raw(t)
+            raw = self._run_raw(t, depth)
         mean = raw[..., 0].mean(dim=1)
         var = ((raw[..., 0] - mean.unsqueeze(1)) ** 2).mean(dim=1)
         if raw.shape[-1] > 1:
             var = var + raw[..., 1].exp().mean(dim=1)
         return mean, var.sqrt()
 
-    def estimate(self, rgb: Any) -> ScaleEstimate:
+    def estimate(self, rgb: Any, depth: Any = None) -> ScaleEstimate:
         """
         Return the :class:`ScaleEstimate` of one H×W×3 uint8 image (floats) or a batch (arrays).
 
-        ``rgb`` is H×W×3, N×H×W×3 or a list of same-size images (numpy or torch, uint8).
+        ``rgb`` is H×W×3, N×H×W×3 or a list of same-size images (numpy or torch, uint8);
+        ``depth`` the base model's H×W / N×H×W depth (metres) for a ``depth_input`` network.
         """
         t, single = _as_uint8_batch(rgb, self.device)
-        mean, std = self.estimate_tensor(t)
+        mean, std = self.estimate_tensor(t, depth)
         log_s = mean.cpu().numpy().astype(np.float32)
         log_std = std.cpu().numpy().astype(np.float32)
         lo, hi = self.cfg.log_scale_bounds
@@ -603,22 +735,22 @@ class ScalePredictor:
         model, cfg = load_scale_net(path, device)
         return cls(model, cfg, device)
 
-    def predict_log_scale_tensor(self, rgb: torch.Tensor) -> torch.Tensor:
+    def predict_log_scale_tensor(self, rgb: torch.Tensor, depth: Any = None) -> torch.Tensor:
         """Return the N log-scales (float32 tensor on ``device``) for N×H×W×3 uint8 input."""
         t, _ = _as_uint8_batch(rgb, self.device)
         with torch.inference_mode():
-            return self._run(t)
+            return self._run(t, depth)
 
-    def predict_log_scale(self, rgb: Any) -> Union[float, np.ndarray]:
+    def predict_log_scale(self, rgb: Any, depth: Any = None) -> Union[float, np.ndarray]:
         """Return log s: a float for one H×W×3 image, an N float32 array for a batch or list."""
         t, single = _as_uint8_batch(rgb, self.device)
         with torch.inference_mode():
-            out = self._run(t).cpu().numpy()
+            out = self._run(t, depth).cpu().numpy()
         return float(out[0]) if single else out
 
-    def predict_scale(self, rgb: Any) -> Union[float, np.ndarray]:
+    def predict_scale(self, rgb: Any, depth: Any = None) -> Union[float, np.ndarray]:
         """Return s = exp(log s) clamped to the config's scale bounds (float or N array)."""
-        log_s = np.asarray(self.predict_log_scale(rgb), dtype=np.float64)
+        log_s = np.asarray(self.predict_log_scale(rgb, depth), dtype=np.float64)
         lo, hi = self.cfg.log_scale_bounds
         s = np.exp(np.clip(log_s, lo, hi))
         return float(s) if s.ndim == 0 else s.astype(np.float32)
@@ -626,5 +758,5 @@ class ScalePredictor:
 
 __all__: Sequence[str] = (
     'ScaleEstimate', 'ScaleNet', 'ScaleNetConfig', 'ScaleNetCheckpointError', 'ScalePredictor',
-    'count_parameters', 'fuse_conv_bn', 'load_scale_net', 'preprocess_rgb',
-    'save_scale_net')
+    'count_parameters', 'fuse_conv_bn', 'load_scale_net', 'preprocess_depth', 'preprocess_rgb',
+    'relative_depth_copy', 'relative_log_depth', 'save_scale_net')

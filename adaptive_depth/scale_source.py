@@ -122,14 +122,23 @@ class LearnedScale:
         """
         Return the network's log s and its std for a 1×H×W×3 uint8 tensor (one host copy).
 
+        A ``depth_input`` network also reads ``raw_depth``, the base model's 1×H×W depth
+        (metres) of the same frame, made scale free (``scale_net.relative_log_depth``).
+
         The std (``ScalePredictor.estimate_tensor``: ensemble / flip spread plus a predicted
         variance) is None for a network with no uncertainty source (one member, no variance
         head, no flip averaging).
         """
         cfg = self.predictor.cfg
+        depth = None
+        if getattr(cfg, 'depth_input', False):
+            if raw_depth is None:
+                raise ValueError('this scale network reads the base model depth (depth_input) '
+                                 'but no depth was given')
+            depth = raw_depth
         if not (cfg.members > 1 or cfg.predict_variance or cfg.test_time_flip):
-            return ScaleEstimate(float(self.predictor.predict_log_scale_tensor(rgb)[0]))
-        log_s, std = self.predictor.estimate_tensor(rgb)
+            return ScaleEstimate(float(self.predictor.predict_log_scale_tensor(rgb, depth)[0]))
+        log_s, std = self.predictor.estimate_tensor(rgb, depth)
         value, spread = _pair_to_floats(log_s[0], std[0])
         return ScaleEstimate(value, spread)
 

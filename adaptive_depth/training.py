@@ -57,7 +57,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 from adaptive_depth import scale_net as sn
 from adaptive_depth.depth_model import resolve_device
 from adaptive_depth.io_helpers import atomic_write_json, json_safe
-from adaptive_depth.oracle_dataset import OracleMeta
+from adaptive_depth.oracle_dataset import OracleMeta, RELATIVE_DEPTH_NPY
 import numpy as np
 import torch
 from torch import nn
@@ -311,13 +311,18 @@ def make_scale_net_config(cfg: TrainConfig, oracle: Any) -> 'sn.ScaleNetConfig':
 
 
 def preprocess_all(images: np.ndarray, net_cfg: 'sn.ScaleNetConfig', device: torch.device,
-                   chunk: int = 64, progress: bool = False) -> torch.Tensor:
+                   chunk: int = 64, progress: bool = False,
+                   relative_depths: Optional[np.ndarray] = None) -> torch.Tensor:
     """
-    Return the N×3×h×w normalised float32 network inputs of N×H×W×3 uint8 ``images``.
+    Return the N×C×h×w float32 network inputs of N×H×W×3 uint8 ``images``.
 
     Chunks of ``chunk`` images go through :func:`preprocess_rgb` so the float copy of the
-    full-size images never exists at once.
+    full-size images never exists at once. A ``depth_input`` network (C = 4) also needs the
+    N×H'×W' ``relative_depths`` training copies (:func:`scale_net.relative_depth_copy`).
     """
+    if net_cfg.depth_input and relative_depths is None:
+        raise TrainingError('this network reads the base model depth (depth_input) but the '
+                            'training data hold no relative depth copies')
     from tqdm.auto import tqdm
 
     n = int(images.shape[0])
@@ -325,12 +330,21 @@ def preprocess_all(images: np.ndarray, net_cfg: 'sn.ScaleNetConfig', device: tor
     for start in tqdm(range(0, n, chunk), desc='preprocess', disable=not progress,
                       unit='chunk', leave=False):
         batch = np.ascontiguousarray(images[start:start + chunk])
-        parts.append(sn.preprocess_rgb(batch, net_cfg, device).float())
+        x = sn.preprocess_rgb(batch, net_cfg, device).float()
+        if net_cfg.depth_input:
+            depth = np.exp(np.asarray(relative_depths[start:start + chunk], dtype=np.float32))
+            x = torch.cat([x, sn.preprocess_depth(depth, net_cfg, device)], 1)
+        parts.append(x)
     return torch.cat(parts, 0)
 
 
 class _Augmenter:
-    """Scale-preserving augmentation of normalised N×3×h×w batches (flip, colour, roll)."""
+    """
+    Scale-preserving augmentation of normalised N×C×h×w batches (flip, colour, roll).
+
+    Colour jitter and channel shuffles change the RGB channels only; flips and rolls move a
+    depth channel (``depth_input``) with the image.
+    """
 
     def __init__(self, net_cfg: 'sn.ScaleNetConfig', flip: bool, jitter: float,
                  device: torch.device, rotate_deg: float = 0.0,
@@ -369,16 +383,19 @@ class _Augmenter:
             if maps is not None:
                 maps = maps.clone()
                 maps[idx] = torch.flip(maps[idx], dims=(3,))
+        rgb, extra = x[:, :3], x[:, 3:]
         if self.jitter > 0:
             factors = factors.to(x.device)
             brightness = (1.0 + factors[:, 0]).view(n, 1, 1, 1)
             contrast = (1.0 + factors[:, 1]).view(n, 1, 1, 1)
-            raw = x * self.std + self.mean
+            raw = rgb * self.std + self.mean
             grey = raw.mean(dim=(1, 2, 3), keepdim=True)
             raw = ((raw - grey) * contrast + grey) * brightness
-            x = (raw - self.mean) / self.std
+            rgb = (raw - self.mean) / self.std
         if self.shuffle:
-            x = torch.gather(x, 1, perms.to(x.device).view(n, 3, 1, 1).expand_as(x))
+            rgb = torch.gather(rgb, 1, perms.to(x.device).view(n, 3, 1, 1).expand_as(rgb))
+        if self.jitter > 0 or self.shuffle:
+            x = torch.cat([rgb, extra], dim=1) if extra.shape[1] else rgb
         if self.rotate > 0:
             x = _rotate(x, angles.to(x.device))
             if maps is not None:
@@ -769,11 +786,23 @@ def _train(oracle: Any, cfg: TrainConfig, out_dir: Path, resume: bool, progress:
     if torch.is_tensor(images):
         images = images.cpu().numpy()
     targets_all = torch.as_tensor(np.asarray(oracle.log_scales, dtype=np.float32), device=device)
-    x_train = preprocess_all(images[train_idx], net_cfg, device, progress=progress)
+    rel = None
+    if net_cfg.depth_input:
+        rel = getattr(oracle, 'relative_depths', None)
+        if rel is None:
+            where = getattr(oracle, 'path', None) or 'the oracle data'
+            raise TrainingError(
+                f'depth_input needs the base model depth, but {where} has no '
+                f'{RELATIVE_DEPTH_NPY} (written by generate_oracle from version 0.6.0 on): '
+                f'regenerate the oracle directory or train without depth_input')
+        rel = np.asarray(rel)
+    x_train = preprocess_all(images[train_idx], net_cfg, device, progress=progress,
+                             relative_depths=None if rel is None else rel[train_idx])
     y_train = targets_all[torch.as_tensor(train_idx, device=device)]
     x_val = y_val = None
     if val_idx.size:
-        x_val = preprocess_all(images[val_idx], net_cfg, device, progress=progress)
+        x_val = preprocess_all(images[val_idx], net_cfg, device, progress=progress,
+                               relative_depths=None if rel is None else rel[val_idx])
         y_val = targets_all[torch.as_tensor(val_idx, device=device)]
     aux_train = None
     if cfg.aux_depth_weight > 0:

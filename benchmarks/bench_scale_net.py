@@ -87,16 +87,20 @@ def main() -> None:
         if device.type == 'cuda':
             torch.cuda.synchronize(device)
 
-    rgb = np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8)
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 256, (480, 640, 3), dtype=np.uint8)
+    depth = rng.uniform(0.5, 8.0, (480, 640)).astype(np.float32)   # for depth_input networks
     rows: Dict[str, float] = {}
     for name in RECIPES:
         cfg = recipe_config(name)
         net_cfg = ScaleNetConfig(input_size=cfg.input_size, **cfg.net_options)
         pred = ScalePredictor(ScaleNet(net_cfg), net_cfg, device)
+        d = depth if net_cfg.depth_input else None
         rows[f'scale net: {name} ({net_cfg.backbone}, {net_cfg.input_size[0]}x'
              f'{net_cfg.input_size[1]}, {net_cfg.members} member(s)'
-             f'{", flip" if net_cfg.test_time_flip else ""})'] = best_ms(
-            lambda pred=pred: pred.estimate(rgb), args.repeats, args.warmup, sync)
+             f'{", flip" if net_cfg.test_time_flip else ""}'
+             f'{", depth input" if net_cfg.depth_input else ""})'] = best_ms(
+            lambda pred=pred, d=d: pred.estimate(rgb, d), args.repeats, args.warmup, sync)
     with tempfile.TemporaryDirectory() as tmp:
         for size in ('tiny', 'small'):
             runner = DepthAnythingRunner(make_untrained_depth_anything(f'{tmp}/{size}', size),

@@ -27,6 +27,7 @@ from adaptive_depth.oracle import optimal_scale, percentile_mask, scaled_wassers
 from adaptive_depth.oracle_dataset import (coarse_depth_grid, OracleFormatError,
                                            read_oracle_dir, resize_for_oracle, write_oracle_dir)
 from adaptive_depth.prediction_cache import PredictionCache
+from adaptive_depth.scale_net import relative_depth_copy
 from adaptive_depth.tools.generate_oracle import main
 import numpy as np
 import pytest
@@ -80,6 +81,10 @@ def test_simulated_oracle_directory(sim_oracle, capsys):
         np.testing.assert_allclose(data.depth_grids[i],
                                    coarse_depth_grid(sample.depth, sample.valid_mask()),
                                    rtol=1e-6)
+        # The scale-free copy of the prediction that depth_input networks read.
+        np.testing.assert_array_equal(data.relative_depths[i], relative_depth_copy(pred))
+    assert data.relative_depths.shape == (12, 240, 320)
+    assert data.relative_depths.dtype == np.float16
     assert data.depth_grids.shape == (12, 24, 32) and data.meta['depth_grid_size'] == [24, 32]
     assert np.isfinite(data.depth_grids).all()
     # Scales of rooms of different sizes spread out (what the scale network must learn).

@@ -161,6 +161,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--test-time-flip', action='store_true',
                    help='store in the checkpoint that inference averages the log-scales of the '
                         'image and its mirror image (2x scale-network cost, less variance)')
+    p.add_argument('--depth-input', action='store_true',
+                   help="also feed the base model's own depth to the network, made scale free "
+                        '(log depth minus its median: the shape of the scene, not its size); '
+                        'needs relative_depth.npy in the oracle directory (generate_oracle '
+                        '0.6.0+), and the node then runs the network after DA2 on its depth')
     p.add_argument('--ema-decay', type=float,
                    help='validate, select and save an exponential moving average of the '
                         'weights with this decay per step (e.g. 0.99); 0 disables (the last '
@@ -175,7 +180,7 @@ _TRAIN_FIELDS = ('epochs', 'batch_size', 'lr', 'backbone_lr', 'optimizer', 'sche
                  'checkpoint_every', 'seed', 'device', 'input_size', 'color_jitter',
                  'rotate_deg', 'channel_shuffle', 'aux_depth_weight', 'ema_decay')
 _NET_FIELDS = ('backbone', 'finetune', 'channels', 'fc', 'dropout', 'members',
-               'predict_variance', 'aux_depth_block', 'test_time_flip')
+               'predict_variance', 'aux_depth_block', 'test_time_flip', 'depth_input')
 
 
 def config_from_args(args: argparse.Namespace):
