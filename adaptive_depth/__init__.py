@@ -14,4 +14,9 @@
 
 """adaptive_depth: metric depth from one RGB camera (Depth Anything V2 + learned scale)."""
 
-__version__ = '0.2.0'
+from importlib import metadata as _metadata
+
+try:   # one owner: the version in setup.py / package.xml, as installed
+    __version__ = _metadata.version('adaptive_depth')
+except _metadata.PackageNotFoundError:   # run from a source tree that was never installed
+    __version__ = 'unknown'

@@ -28,8 +28,12 @@ Named training recipes of the scale network (one owner for each recipe's setting
     (Gaussian NLL) for the per-frame uncertainty.
 ``pretrained_aux``
     ``pretrained`` plus the auxiliary coarse-depth loss (weight 3) on the body's output
-    feature map (a training-only head; docs/scale_net.md), trained for 40 epochs: the best
-    recipe on synthetic rooms (chosen on development rooms; docs/scale_net.md *Measurements*).
+    feature map (a training-only head; docs/scale_net.md), trained for 40 epochs.
+``pretrained_depth``
+    ``pretrained_aux`` with the depth input (``ScaleNetConfig.depth_input``): the network
+    also reads the base model's depth, made scale free. The best recipe on synthetic rooms
+    (docs/scale_net.md *Measurements*); it needs ``relative_depth.npy`` in the oracle directory
+    and runs after DA2 in the node.
 ``pretrained_last``
     As ``pretrained`` but only the last third of the blocks (and the head) train.
 ``pretrained_small`` (the default)
@@ -56,6 +60,9 @@ RECIPES: Dict[str, Dict[str, Any]] = {
                                    'test_time_flip': True, 'predict_variance': True}},
 }
 RECIPES['pretrained_aux'] = {**RECIPES['pretrained'], 'aux_depth_weight': 3.0, 'epochs': 40}
+RECIPES['pretrained_depth'] = {
+    **RECIPES['pretrained_aux'],
+    'net_options': {**RECIPES['pretrained']['net_options'], 'depth_input': True}}
 RECIPES['pretrained_last'] = {
     **RECIPES['pretrained'],
     'net_options': {**RECIPES['pretrained']['net_options'], 'finetune': 'last'}}

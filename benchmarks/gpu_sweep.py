@@ -81,6 +81,7 @@ VARIANTS: Dict[str, Dict[str, Any]] = {
     'body_lr1e-3': {'backbone_lr': 1e-3},
     'lite2': {'input_size': [240, 320], 'net_options': {'backbone': 'efficientnet_lite2'}},
     'batch16': {'batch_size': 16},
+    'depth': {'net_options': {'depth_input': True}},
     'combo': {'epochs': 40, 'input_size': [240, 320], 'net_options': {'members': 3}},
     'combo_aug': {'epochs': 40, 'rotate_deg': 6.0, 'channel_shuffle': True,
                   'net_options': {'members': 3}},

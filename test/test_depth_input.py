@@ -184,3 +184,11 @@ def test_frame_processor_gives_the_network_the_da2_depth(tiny_da2_dir, nyu_sampl
     assert result.log_scale_std == pytest.approx(expected.log_scale_std, rel=1e-4)
     assert math.log(result.raw_scale) == pytest.approx(
         min(max(expected.log_scale, math.log(0.1)), math.log(2.0)), abs=1e-5)
+
+
+def test_pretrained_depth_recipe_is_pretrained_aux_with_the_depth_input():
+    from adaptive_depth.recipes import recipe_config
+
+    depth, aux = recipe_config('pretrained_depth'), recipe_config('pretrained_aux')
+    assert depth.net_options.pop('depth_input') is True
+    assert depth == aux

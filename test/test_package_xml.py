@@ -136,6 +136,8 @@ def test_metadata_is_real_and_consistent():
     for value in list(urls.values()) + [maintainer.email]:
         assert not re.search(r'\.invalid\b|example\.', value), value
     assert package.version == setup['version']
+    import adaptive_depth
+    assert adaptive_depth.__version__ == package.version   # the installed metadata
 
 
 def test_changelog_rst_is_bloom_format_and_matches_the_version():
