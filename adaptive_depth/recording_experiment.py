@@ -419,7 +419,7 @@ def predict_frames(checkpoint: Path, frames: FrameSet, device: str,
     """Return (log s, std of log s, log-scale bounds) of a checkpoint on every frame."""
     import torch
 
-    from adaptive_depth.scale_net import ScalePredictor
+    from adaptive_depth.scale_net import depth_from_copy, ScalePredictor
     from adaptive_depth.training import resolve_device
 
     pred = ScalePredictor.from_checkpoint(checkpoint, resolve_device(device))
@@ -427,7 +427,7 @@ def predict_frames(checkpoint: Path, frames: FrameSet, device: str,
     for start in range(0, len(frames), batch):
         imgs = torch.from_numpy(np.ascontiguousarray(frames.images[start:start + batch]))
         if pred.needs_depth:
-            depth = np.exp(frames.relative_depths[start:start + batch].astype(np.float32))
+            depth = depth_from_copy(frames.relative_depths[start:start + batch])
             m, s = pred.estimate_tensor(imgs, depth)
         else:
             m, s = pred.estimate_tensor(imgs)

@@ -201,7 +201,7 @@ class ScaleNetConfig:
 
 
 def _depth_branch(dropout: float) -> nn.Module:
-    """Return the conv branch mapping an N×1×h×w relative log-depth channel to N×64 features."""
+    """Return the conv branch: N×1×h×w relative log depth → N×DEPTH_FEATURES features."""
     rows, cols = DEPTH_GRID
     return nn.Sequential(
         nn.AdaptiveAvgPool2d(DEPTH_GRID),
@@ -225,8 +225,8 @@ class ScaleNet(nn.Module):
     """
     The scale network mapping a normalised N×C×h×w batch to N log-scales.
 
-    C is 3 (RGB) or 4 with ``config.depth_input`` (RGB + relative log depth, see
-    :func:`network_input`).
+    C is 3 (RGB, :func:`preprocess_rgb`) or 4 with ``config.depth_input`` (RGB + the relative
+    log depth of :func:`preprocess_depth`).
     """
 
     def __init__(self, config: Optional[ScaleNetConfig] = None) -> None:
@@ -304,7 +304,7 @@ class ScaleNet(nn.Module):
             raise ValueError(f'ScaleNet expects an N×{c}×h×w tensor, got shape {tuple(x.shape)}')
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Map N×C×h×w network inputs (:func:`network_input`) to N natural-log scales."""
+        """Map N×C×h×w normalised inputs (C = ``config.in_channels``) to N natural-log scales."""
         return self.forward_members(x).mean(dim=1)
 
     def forward_members(self, x: torch.Tensor) -> torch.Tensor:
@@ -493,6 +493,16 @@ def relative_depth_copy(depth: Any, size: Tuple[int, int] = (240, 320)) -> np.nd
     if d.ndim != 2:
         raise ValueError(f'expected one H×W depth map, got shape {d.shape}')
     return relative_log_depth(torch.from_numpy(d), size)[0].numpy().astype(np.float16)
+
+
+def depth_from_copy(copies: Any) -> np.ndarray:
+    """
+    Return a depth map (float32, in units of its median) of :func:`relative_depth_copy` output.
+
+    ``np.exp`` of the H×W or N×H×W copies: what :func:`preprocess_depth` reads, so stored
+    copies and live depth maps go through the same rule.
+    """
+    return np.exp(np.asarray(copies, dtype=np.float32))
 
 
 def save_scale_net(directory: PathLike, model: ScaleNet,
@@ -759,4 +769,4 @@ class ScalePredictor:
 __all__: Sequence[str] = (
     'ScaleEstimate', 'ScaleNet', 'ScaleNetConfig', 'ScaleNetCheckpointError', 'ScalePredictor',
     'count_parameters', 'fuse_conv_bn', 'load_scale_net', 'preprocess_depth', 'preprocess_rgb',
-    'relative_depth_copy', 'relative_log_depth', 'save_scale_net')
+    'depth_from_copy', 'relative_depth_copy', 'relative_log_depth', 'save_scale_net')

@@ -332,7 +332,7 @@ def preprocess_all(images: np.ndarray, net_cfg: 'sn.ScaleNetConfig', device: tor
         batch = np.ascontiguousarray(images[start:start + chunk])
         x = sn.preprocess_rgb(batch, net_cfg, device).float()
         if net_cfg.depth_input:
-            depth = np.exp(np.asarray(relative_depths[start:start + chunk], dtype=np.float32))
+            depth = sn.depth_from_copy(relative_depths[start:start + chunk])
             x = torch.cat([x, sn.preprocess_depth(depth, net_cfg, device)], 1)
         parts.append(x)
     return torch.cat(parts, 0)

@@ -19,8 +19,9 @@ import math
 from adaptive_depth.depth_model import DepthAnythingRunner
 from adaptive_depth.frame_processor import FrameProcessor
 from adaptive_depth.oracle_dataset import OracleData, read_oracle_dir, write_oracle_dir
-from adaptive_depth.scale_net import (load_scale_net, relative_depth_copy, relative_log_depth,
-                                      save_scale_net, ScaleNet, ScaleNetConfig, ScalePredictor)
+from adaptive_depth.scale_net import (depth_from_copy, load_scale_net, relative_depth_copy,
+                                      relative_log_depth, save_scale_net, ScaleNet,
+                                      ScaleNetConfig, ScalePredictor)
 from adaptive_depth.scale_source import LearnedScale
 from adaptive_depth.training import _Augmenter, train_scale_net, TrainConfig, TrainingError
 import cv2
@@ -59,6 +60,9 @@ def test_relative_log_depth_keeps_the_shape_and_drops_the_size():
     copy = relative_depth_copy(3.0 * ramp, (24, 32))
     assert copy.dtype == np.float16 and copy.shape == (24, 32)
     np.testing.assert_allclose(copy, relative_log_depth(ramp, (24, 32))[0], atol=2e-3)
+    # a stored copy read back as depth gives the network the input of the live depth map
+    np.testing.assert_allclose(relative_log_depth(depth_from_copy(copy), (12, 16)),
+                               relative_log_depth(ramp, (12, 16)), atol=2e-3)
 
 
 def _net(**kw):
