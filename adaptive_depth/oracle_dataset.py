@@ -399,6 +399,19 @@ def plot_oracle_histogram(path: PathLike, scales: np.ndarray, kept: np.ndarray,
     return path
 
 
+def _write_optional(path: Path, array: Optional[np.ndarray], shape: Tuple[int, ...],
+                    dtype: Any, what: str) -> None:
+    """Save an optional per-sample array as ``dtype``, or remove a stale file when it is None."""
+    if array is None:
+        if path.exists():
+            path.unlink()   # left from an earlier run: it would be stale
+        return
+    arr = np.asarray(array, dtype=dtype)
+    if arr.shape != shape:
+        raise ValueError(f'{what} must be {shape} {np.dtype(dtype).name}, got {arr.shape}')
+    atomic_save_npy(path, arr)
+
+
 def write_oracle_dir(directory: PathLike, names: Sequence[str], scales: Sequence[float],
                      w1: Sequence[float], n_valid: Sequence[int], kept: Sequence[bool],
                      images: Optional[np.ndarray],
@@ -456,22 +469,10 @@ def write_oracle_dir(directory: PathLike, names: Sequence[str], scales: Sequence
             raise ValueError(f'images must be ({n}, {IMAGE_SIZE[0]}, {IMAGE_SIZE[1]}, 3) uint8, '
                              f'got {img.shape} {img.dtype}')
         atomic_save_npy(image_path, img)
-    if depth_grids is not None:
-        grids = np.asarray(depth_grids, dtype=np.float32)
-        if grids.shape != (n,) + DEPTH_GRID_SIZE:
-            raise ValueError(f'depth_grids must be ({n}, {DEPTH_GRID_SIZE[0]}, '
-                             f'{DEPTH_GRID_SIZE[1]}) float32 metres, got {grids.shape}')
-        atomic_save_npy(directory / DEPTH_GRID_NPY, grids)
-    elif (directory / DEPTH_GRID_NPY).exists():
-        (directory / DEPTH_GRID_NPY).unlink()   # left from an earlier run: it would be stale
-    if relative_depths is not None:
-        rel = np.asarray(relative_depths, dtype=np.float16)
-        if rel.shape != (n,) + IMAGE_SIZE:
-            raise ValueError(f'relative_depths must be ({n}, {IMAGE_SIZE[0]}, {IMAGE_SIZE[1]}), '
-                             f'got {rel.shape}')
-        atomic_save_npy(directory / RELATIVE_DEPTH_NPY, rel)
-    elif (directory / RELATIVE_DEPTH_NPY).exists():
-        (directory / RELATIVE_DEPTH_NPY).unlink()
+    _write_optional(directory / DEPTH_GRID_NPY, depth_grids, (n,) + DEPTH_GRID_SIZE,
+                    np.float32, 'depth_grids')
+    _write_optional(directory / RELATIVE_DEPTH_NPY, relative_depths, (n,) + IMAGE_SIZE,
+                    np.float16, 'relative_depths')
 
     with np.errstate(divide='ignore', invalid='ignore'):
         log_s = np.where(np.isfinite(s) & (s > 0), np.log(np.where(s > 0, s, 1.0)), np.nan)
@@ -568,6 +569,21 @@ def _parse_float(text: str, path: Path, line: int, column: str) -> float:
         raise OracleFormatError(f'{path}: line {line}: bad {column} value {text!r}') from None
 
 
+def _read_optional(path: Path, n: int, dtype: Any, what: str,
+                   mmap: bool) -> Optional[np.ndarray]:
+    """Return an optional N×h×w per-sample array (None when ``path`` is absent); check it."""
+    if not path.is_file():
+        return None
+    try:
+        arr = np.load(path, mmap_mode='r' if mmap else None, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise OracleFormatError(f'{path}: cannot read ({exc})') from None
+    if arr.ndim != 3 or arr.shape[0] != n or arr.dtype != dtype:
+        raise OracleFormatError(f'{path}: expected ({n}, h, w) {what} aligned with {ORACLE_CSV}, '
+                                f'got {arr.shape} {arr.dtype}')
+    return arr
+
+
 def read_oracle_dir(path: PathLike, mmap: bool = False, load_images: bool = True) -> OracleData:
     """
     Read an oracle directory written by :func:`write_oracle_dir`.
@@ -659,37 +675,14 @@ def read_oracle_dir(path: PathLike, mmap: bool = False, load_images: bool = True
     else:
         images = np.zeros((0, IMAGE_SIZE[0], IMAGE_SIZE[1], 3), dtype=np.uint8)
 
-    depth_grids = None
     grid_path = path / DEPTH_GRID_NPY
     if record.format_version >= 2 and (record.depth_grid_size is not None) != grid_path.is_file():
         raise OracleFormatError(
             f'oracle directory {path}: {ORACLE_JSON} says depth_grid_size '
             f'{record.depth_grid_size} but {DEPTH_GRID_NPY} is '
             f'{"present" if grid_path.is_file() else "missing"} (files from different runs?)')
-    if grid_path.is_file():
-        try:
-            depth_grids = np.load(grid_path, allow_pickle=False)
-        except (ValueError, OSError, EOFError) as exc:
-            raise OracleFormatError(f'{grid_path}: cannot read ({exc})') from None
-        if depth_grids.ndim != 3 or depth_grids.shape[0] != n \
-                or depth_grids.dtype != np.float32:
-            raise OracleFormatError(
-                f'{grid_path}: expected ({n}, h, w) float32 metres aligned with {ORACLE_CSV}, '
-                f'got {depth_grids.shape} {depth_grids.dtype}')
-
-    relative_depths = None
-    rel_path = path / RELATIVE_DEPTH_NPY
-    if rel_path.is_file():
-        try:
-            relative_depths = np.load(rel_path, mmap_mode='r' if mmap else None,
-                                      allow_pickle=False)
-        except (ValueError, OSError, EOFError) as exc:
-            raise OracleFormatError(f'{rel_path}: cannot read ({exc})') from None
-        if relative_depths.ndim != 3 or relative_depths.shape[0] != n \
-                or relative_depths.dtype != np.float16:
-            raise OracleFormatError(
-                f'{rel_path}: expected ({n}, h, w) float16 aligned with {ORACLE_CSV}, '
-                f'got {relative_depths.shape} {relative_depths.dtype}')
+    depth_grids = _read_optional(grid_path, n, np.float32, 'float32 metres', mmap=False)
+    relative_depths = _read_optional(path / RELATIVE_DEPTH_NPY, n, np.float16, 'float16', mmap)
 
     return OracleData(
         names=names,

@@ -57,7 +57,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 from adaptive_depth import scale_net as sn
 from adaptive_depth.depth_model import resolve_device
 from adaptive_depth.io_helpers import atomic_write_json, json_safe
-from adaptive_depth.oracle_dataset import OracleMeta, RELATIVE_DEPTH_NPY
+from adaptive_depth.oracle_dataset import DEPTH_GRID_NPY, OracleMeta, RELATIVE_DEPTH_NPY
 import numpy as np
 import torch
 from torch import nn
@@ -702,6 +702,18 @@ def train_scale_net(oracle: Any, cfg: Optional[TrainConfig], out_dir: Union[str,
         torch.backends.cudnn.benchmark = previous[2]
 
 
+def _oracle_array(oracle: Any, attr: str, file_name: str, since: str, need: str,
+                  instead: str) -> np.ndarray:
+    """Return the optional oracle array ``attr``, or stop naming the file to regenerate."""
+    value = getattr(oracle, attr, None)
+    if value is None:
+        where = getattr(oracle, 'path', None) or 'the oracle data'
+        raise TrainingError(f'{need}, but {where} has no {file_name} (written by '
+                            f'generate_oracle from version {since} on): regenerate the oracle '
+                            f'directory or {instead}')
+    return np.asarray(value)
+
+
 def _train(oracle: Any, cfg: TrainConfig, out_dir: Path, resume: bool, progress: bool,
            device: torch.device, started: float) -> TrainResult:
     from tqdm.auto import tqdm
@@ -788,14 +800,8 @@ def _train(oracle: Any, cfg: TrainConfig, out_dir: Path, resume: bool, progress:
     targets_all = torch.as_tensor(np.asarray(oracle.log_scales, dtype=np.float32), device=device)
     rel = None
     if net_cfg.depth_input:
-        rel = getattr(oracle, 'relative_depths', None)
-        if rel is None:
-            where = getattr(oracle, 'path', None) or 'the oracle data'
-            raise TrainingError(
-                f'depth_input needs the base model depth, but {where} has no '
-                f'{RELATIVE_DEPTH_NPY} (written by generate_oracle from version 0.6.0 on): '
-                f'regenerate the oracle directory or train without depth_input')
-        rel = np.asarray(rel)
+        rel = _oracle_array(oracle, 'relative_depths', RELATIVE_DEPTH_NPY, '0.6.0',
+                            'depth_input needs the base model depth', 'train without depth_input')
     x_train = preprocess_all(images[train_idx], net_cfg, device, progress=progress,
                              relative_depths=None if rel is None else rel[train_idx])
     y_train = targets_all[torch.as_tensor(train_idx, device=device)]
@@ -806,14 +812,10 @@ def _train(oracle: Any, cfg: TrainConfig, out_dir: Path, resume: bool, progress:
         y_val = targets_all[torch.as_tensor(val_idx, device=device)]
     aux_train = None
     if cfg.aux_depth_weight > 0:
-        grids = getattr(oracle, 'depth_grids', None)
-        if grids is None:
-            where = getattr(oracle, 'path', None) or 'the oracle data'
-            raise TrainingError(
-                f'aux_depth_weight > 0 needs coarse ground-truth depth, but {where} has no '
-                f'depth_grid.npy (written by generate_oracle from version 0.2.0 on): '
-                f'regenerate the oracle directory or set aux_depth_weight to 0')
-        aux_train = depth_grid_targets(np.asarray(grids)[train_idx]).to(device)
+        grids = _oracle_array(oracle, 'depth_grids', DEPTH_GRID_NPY, '0.2.0',
+                              'aux_depth_weight > 0 needs coarse ground-truth depth',
+                              'set aux_depth_weight to 0')
+        aux_train = depth_grid_targets(grids[train_idx]).to(device)
         if not resume:
             _init_aux_bias(model, aux_train)
     if cfg.init_head_bias and not resume:
