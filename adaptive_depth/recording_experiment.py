@@ -183,7 +183,7 @@ def summarise_frame(pred: np.ndarray, gt: np.ndarray, mask: np.ndarray) -> Tuple
 
 def _prepare_one(index: int):
     from adaptive_depth.evaluation import eval_mask
-    from adaptive_depth.oracle_dataset import coarse_depth_grid, resize_for_oracle
+    from adaptive_depth.oracle_dataset import coarse_depth_grid, IMAGE_SIZE, resize_for_oracle
     from adaptive_depth.scale_net import relative_depth_copy
 
     dataset, model = _WORKER['dataset'], _WORKER['model']
@@ -199,7 +199,7 @@ def _prepare_one(index: int):
     return index, sample.name, (str(meta.get('recording') or sample.name),
                                 int(meta.get('frame', -1)), resize_for_oracle(sample.rgb),
                                 coarse_depth_grid(gt), log_s, q, moments,
-                                relative_depth_copy(pred)), ''
+                                relative_depth_copy(pred, IMAGE_SIZE)), ''
 
 
 def prepare_frames(spec: str, options: Optional[Dict[str, Any]] = None,

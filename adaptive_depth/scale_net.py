@@ -481,7 +481,7 @@ def preprocess_depth(depth: Any, cfg: ScaleNetConfig,
     return relative_log_depth(d, cfg.input_size).unsqueeze(1)
 
 
-def relative_depth_copy(depth: Any, size: Tuple[int, int] = (240, 320)) -> np.ndarray:
+def relative_depth_copy(depth: Any, size: Tuple[int, int]) -> np.ndarray:
     """
     Return the h×w float16 training copy of one H×W depth map (metres).
 

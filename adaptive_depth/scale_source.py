@@ -130,15 +130,10 @@ class LearnedScale:
         head, no flip averaging).
         """
         cfg = self.predictor.cfg
-        depth = None
-        if getattr(cfg, 'depth_input', False):
-            if raw_depth is None:
-                raise ValueError('this scale network reads the base model depth (depth_input) '
-                                 'but no depth was given')
-            depth = raw_depth
+        # the predictor reads raw_depth only for a depth_input network (and refuses None there)
         if not (cfg.members > 1 or cfg.predict_variance or cfg.test_time_flip):
-            return ScaleEstimate(float(self.predictor.predict_log_scale_tensor(rgb, depth)[0]))
-        log_s, std = self.predictor.estimate_tensor(rgb, depth)
+            return ScaleEstimate(float(self.predictor.predict_log_scale_tensor(rgb, raw_depth)[0]))
+        log_s, std = self.predictor.estimate_tensor(rgb, raw_depth)
         value, spread = _pair_to_floats(log_s[0], std[0])
         return ScaleEstimate(value, spread)
 

@@ -82,7 +82,8 @@ def test_simulated_oracle_directory(sim_oracle, capsys):
                                    coarse_depth_grid(sample.depth, sample.valid_mask()),
                                    rtol=1e-6)
         # The scale-free copy of the prediction that depth_input networks read.
-        np.testing.assert_array_equal(data.relative_depths[i], relative_depth_copy(pred))
+        np.testing.assert_array_equal(data.relative_depths[i],
+                                      relative_depth_copy(pred, (240, 320)))
     assert data.relative_depths.shape == (12, 240, 320)
     assert data.relative_depths.dtype == np.float16
     assert data.depth_grids.shape == (12, 24, 32) and data.meta['depth_grid_size'] == [24, 32]
