@@ -26,10 +26,12 @@ Output directory layout::
 
     out_dir/
       best/        model.safetensors + config.json of the lowest validation loss
-                   (every saved network is the weight average when ``ema_decay`` > 0)
+                   (every saved network is the weight average when ``ema_decay`` > 0);
+                   its ``std_scale`` is fitted on the validation split (fit_std_scale)
       last/        model.safetensors + config.json + training_state.pt (updated every epoch)
       checkpoints/epoch_NNNN/   periodic copies (every ``checkpoint_every`` epochs)
-      history.json             per-epoch train loss, validation loss, learning rate, timings
+      history.json             per-epoch train loss, validation loss, learning rate, timings;
+                               the fitted ``std_scale``
       split.json               names of the training and validation samples
       loss_curve.png           train / validation loss on a log axis (paper Fig. 2)
 
@@ -46,7 +48,7 @@ Images are the 240×320 copies of the oracle directory; they are resized and nor
 :func:`adaptive_depth.scale_net.preprocess_rgb` and kept in memory as one tensor.
 """
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 import json
 import math
 from pathlib import Path
@@ -68,6 +70,8 @@ STATE_FILE = 'training_state.pt'
 HISTORY_FILE = 'history.json'
 SPLIT_FILE = 'split.json'
 LOSS_CURVE_FILE = 'loss_curve.png'
+MIN_STD_FIT_ROWS = 8
+"""Fewest validation rows :func:`fit_std_scale` is run on (fewer: the std stays as it is)."""
 
 
 class TrainingError(ValueError):
@@ -213,6 +217,8 @@ class TrainResult:
         no validation split.
     :ivar train_names: names of the training samples; ``val_names`` those held out.
     :ivar seconds: wall time of this call in seconds.
+    :ivar std_scale: the std multiplier fitted on the validation split and saved in
+        ``best_dir`` (:func:`fit_std_scale`), or None (no validation split, or no std).
     """
 
     out_dir: Path
@@ -224,6 +230,7 @@ class TrainResult:
     train_names: List[str]
     val_names: List[str]
     seconds: float
+    std_scale: Optional[float] = None
 
 
 def split_indices(n_samples: int, kept: np.ndarray, val_fraction: float,
@@ -702,6 +709,50 @@ def train_scale_net(oracle: Any, cfg: Optional[TrainConfig], out_dir: Union[str,
         torch.backends.cudnn.benchmark = previous[2]
 
 
+def fit_std_scale(predictor: 'sn.ScalePredictor', images: np.ndarray, log_scales: np.ndarray,
+                  depths: Optional[np.ndarray] = None, batch: int = 64) -> Optional[float]:
+    """
+    Return the factor that makes ``predictor``'s std of log s match its errors on held-out rows.
+
+    Temperature scaling of a regression uncertainty: with z = (log s − log s*) / std over the N
+    rows, the factor is sqrt(mean z²), so the rescaled std has the errors' size on average and
+    ranks the rows as before. A variance head trained on training residuals is too sure on new
+    images; only rows the network did not train on show by how much.
+
+    :param images: N×H×W×3 uint8 held-out images; ``log_scales`` their N oracle log s*.
+    :param depths: N×H×W base model depth (metres) for a ``depth_input`` network.
+    :returns: the factor, or None when a row has no uncertainty (std 0: the network has no
+        variance head, ensemble or flip averaging) or there are no rows.
+    """
+    log_scales = np.asarray(log_scales, dtype=np.float64)
+    if not len(log_scales):
+        return None
+    means, stds = [], []
+    for start in range(0, len(log_scales), batch):
+        rows = torch.from_numpy(np.ascontiguousarray(images[start:start + batch]))
+        depth = None if depths is None else depths[start:start + batch]
+        mean, std = predictor.estimate_tensor(rows, depth)
+        means.append(mean.cpu().numpy())
+        stds.append(std.cpu().numpy())
+    std = np.concatenate(stds).astype(np.float64) / predictor.cfg.std_scale
+    if not (std > 0).all():
+        return None
+    z = (np.concatenate(means).astype(np.float64) - log_scales) / std
+    return float(np.sqrt(np.mean(z ** 2)))
+
+
+def _calibrate_best(best_dir: Path, images: np.ndarray, log_scales: np.ndarray,
+                    relative_depths: Optional[np.ndarray], device: torch.device
+                    ) -> Optional[float]:
+    """Fit ``std_scale`` of the checkpoint in ``best_dir`` on held-out rows and save it."""
+    model, net_cfg = sn.load_scale_net(best_dir, device)
+    depths = None if relative_depths is None else sn.depth_from_copy(relative_depths)
+    factor = fit_std_scale(sn.ScalePredictor(model, net_cfg, device), images, log_scales, depths)
+    if factor is not None:
+        _save_checkpoint(best_dir, model, replace(net_cfg, std_scale=factor))
+    return factor
+
+
 def _oracle_array(oracle: Any, attr: str, file_name: str, since: str, need: str,
                   instead: str) -> np.ndarray:
     """Return the optional oracle array ``attr``, or stop naming the file to regenerate."""
@@ -876,7 +927,7 @@ def _train(oracle: Any, cfg: TrainConfig, out_dir: Path, resume: bool, progress:
             if aux_pred is not None:
                 aux_loss = aux_depth_loss(aux_pred.float(), maps)
                 total_aux += float(aux_loss.detach()) * int(idx.numel())
-                loss = scale_loss + cfg.aux_depth_weight * aux_loss
+                loss = loss + cfg.aux_depth_weight * aux_loss
             if not torch.isfinite(loss):
                 raise TrainingError(f'non-finite training loss at epoch {epoch}; '
                                     f'lower the learning rate (now {lr_now:g})')
@@ -931,6 +982,15 @@ def _train(oracle: Any, cfg: TrainConfig, out_dir: Path, resume: bool, progress:
                         val='-' if val_loss is None else f'{val_loss:.4f}', lr=f'{lr_now:.1e}')
     bar.close()
 
+    std_scale = None
+    if val_idx.size >= MIN_STD_FIT_ROWS and best_dir.is_dir():
+        std_scale = _calibrate_best(best_dir, images[val_idx],
+                                    np.asarray(oracle.log_scales, dtype=np.float64)[val_idx],
+                                    None if rel is None else rel[val_idx], device)
+        history_path = out_dir / HISTORY_FILE
+        if history_path.is_file():
+            atomic_write_json(history_path, {**json.loads(history_path.read_text()),
+                                             'std_scale': std_scale})
     if history:
         title = 'Scale network training' + (' (SIMULATED base model)' if simulated else '')
         plot_history(history, out_dir / LOSS_CURVE_FILE, title=title)
@@ -938,4 +998,4 @@ def _train(oracle: Any, cfg: TrainConfig, out_dir: Path, resume: bool, progress:
                        best_epoch=best_epoch, best_val_loss=best_loss,
                        train_names=[names[i] for i in train_idx],
                        val_names=[names[i] for i in val_idx],
-                       seconds=time.perf_counter() - started)
+                       seconds=time.perf_counter() - started, std_scale=std_scale)

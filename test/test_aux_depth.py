@@ -181,6 +181,26 @@ def test_training_with_aux_depth_learns_the_depth_and_logs_it(tmp_path):
     assert load_scale_net(plain.best_dir)[1].aux_depth_block == 0
 
 
+def test_variance_head_trains_beside_the_aux_depth_loss(tmp_path):
+    # Regression: the auxiliary loss once replaced the variance head's likelihood term, so the
+    # head of every aux recipe kept its initial std (0.25) whatever the residuals were.
+    from adaptive_depth.scale_net import ScalePredictor
+
+    oracle = _depth_oracle()
+    net_options = {'channels': (4, 8, 8), 'fc': (8,), 'dropout': 0.0, 'predict_variance': True}
+    stds = {}
+    for weight in (0.0, 0.5):
+        cfg = _cfg(aux_depth_weight=1.0, variance_weight=weight, net_options=net_options,
+                   val_fraction=0.0)   # the raw head's std, without held-out calibration
+        result = train_scale_net(oracle, cfg, tmp_path / f'v{weight:g}', progress=False)
+        stds[weight] = ScalePredictor.from_checkpoint(result.best_dir, 'cpu').estimate(
+            oracle.images).log_scale_std
+    # Without its likelihood term the head keeps the initial std; with it, the head learns.
+    assert stds[0.0] == pytest.approx(0.25, abs=1e-3)
+    assert abs(float(np.mean(stds[0.5])) - 0.25) > 0.02
+    assert float(np.ptp(stds[0.5])) > 1e-3
+
+
 def test_aux_depth_needs_depth_grids_and_a_head(tmp_path):
     oracle = _depth_oracle(n=12)
     oracle.depth_grids = None
