@@ -96,6 +96,9 @@ class ScaleNetConfig:
     channel of scale-free log depth (:func:`relative_log_depth`: the shape of the scene, not the
     base model's guess of its size); a small conv branch on its 24×32 coarse copy
     (:data:`DEPTH_GRID`) adds :data:`DEPTH_FEATURES` features to the pooled image features.
+    ``std_scale`` multiplies the std of log s that :class:`ScalePredictor` reports: training
+    fits it on the validation split so that the std matches the held-out errors (1: as the
+    network gives it; :func:`adaptive_depth.training.fit_std_scale`).
     """
 
     input_size: Tuple[int, int] = (224, 224)
@@ -114,6 +117,7 @@ class ScaleNetConfig:
     finetune: str = 'full'
     predict_variance: bool = False
     depth_input: bool = False
+    std_scale: float = 1.0
 
     def __post_init__(self) -> None:
         self.backbone = str(self.backbone)
@@ -135,6 +139,7 @@ class ScaleNetConfig:
         self.aux_depth_block = int(self.aux_depth_block)
         self.test_time_flip = bool(self.test_time_flip)
         self.depth_input = bool(self.depth_input)
+        self.std_scale = float(self.std_scale)
         self.validate()
 
     def validate(self) -> None:
@@ -163,6 +168,8 @@ class ScaleNetConfig:
         if len(self.mean) != 3 or len(self.std) != 3 or min(self.std) <= 0:
             raise ValueError(f'mean/std must have 3 values with std > 0, got {self.mean}, '
                              f'{self.std}')
+        if not (math.isfinite(self.std_scale) and self.std_scale > 0):
+            raise ValueError(f'std_scale must be finite and > 0, got {self.std_scale}')
         lo, hi = self.log_scale_bounds if len(self.log_scale_bounds) == 2 else (1.0, 0.0)
         if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
             raise ValueError(
@@ -710,7 +717,8 @@ class ScalePredictor:
 
         The variance is the spread of the members' log s around their mean (flip copies count
         as members: they average, so their disagreement is uncertainty too) plus their mean
-        predicted variance when the network has a variance head.
+        predicted variance when the network has a variance head; the std is then multiplied by
+        ``cfg.std_scale`` (fitted on held-out data by training).
         """
         t, _ = _as_uint8_batch(rgb, self.device)
         with torch.inference_mode():
@@ -719,7 +727,7 @@ class ScalePredictor:
         var = ((raw[..., 0] - mean.unsqueeze(1)) ** 2).mean(dim=1)
         if raw.shape[-1] > 1:
             var = var + raw[..., 1].exp().mean(dim=1)
-        return mean, var.sqrt()
+        return mean, var.sqrt() * self.cfg.std_scale
 
     def estimate(self, rgb: Any, depth: Any = None) -> ScaleEstimate:
         """

@@ -231,6 +231,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         f'best epoch {result.best_epoch}: loss {result.best_val_loss:.5f} -> {result.best_dir}',
         f'last checkpoint -> {result.last_dir}',
     ]
+    if result.std_scale is not None:
+        lines.append(f'std of log s scaled by {result.std_scale:.3f} to match the held-out '
+                     f'errors (std_scale in {result.best_dir}/config.json)')
     print('\n'.join(lines))
     return 0
 
