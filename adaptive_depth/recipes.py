@@ -28,7 +28,11 @@ Named training recipes of the scale network (one owner for each recipe's setting
     (Gaussian NLL) for the per-frame uncertainty.
 ``pretrained_aux``
     ``pretrained`` plus the auxiliary coarse-depth loss (weight 3) on the body's output
-    feature map (a training-only head; docs/scale_net.md), trained for 40 epochs.
+    feature map (a training-only head; docs/scale_net.md), trained for 40 epochs, without the
+    variance head: its std is the flip spread (times the held-out ``std_scale``). Every
+    measurement of this recipe up to 0.6.0 trained no head (the auxiliary loss replaced its
+    likelihood term), and a trained head cost accuracy without ranking errors (docs/scale_net.md
+    *Uncertainty ranking*).
 ``pretrained_depth``
     ``pretrained_aux`` with the depth input (``ScaleNetConfig.depth_input``): the network
     also reads the base model's depth, made scale free. The best recipe on synthetic rooms
@@ -59,10 +63,12 @@ RECIPES: Dict[str, Dict[str, Any]] = {
                    'net_options': {'backbone': 'efficientnet_lite0', 'fc': (), 'dropout': 0.2,
                                    'test_time_flip': True, 'predict_variance': True}},
 }
-RECIPES['pretrained_aux'] = {**RECIPES['pretrained'], 'aux_depth_weight': 3.0, 'epochs': 40}
+RECIPES['pretrained_aux'] = {
+    **RECIPES['pretrained'], 'aux_depth_weight': 3.0, 'epochs': 40,
+    'net_options': {**RECIPES['pretrained']['net_options'], 'predict_variance': False}}
 RECIPES['pretrained_depth'] = {
     **RECIPES['pretrained_aux'],
-    'net_options': {**RECIPES['pretrained']['net_options'], 'depth_input': True}}
+    'net_options': {**RECIPES['pretrained_aux']['net_options'], 'depth_input': True}}
 RECIPES['pretrained_last'] = {
     **RECIPES['pretrained'],
     'net_options': {**RECIPES['pretrained']['net_options'], 'finetune': 'last'}}

@@ -59,8 +59,9 @@ BASE = 'pretrained_aux'
 """The recipe the variants change (best on the development rooms in GPU run 2)."""
 BASE_AT_THE_TIME = {'epochs': 20}
 """``BASE`` as it was for GPU runs 3 and 4 (20 epochs; the recipe has 40 since run 4): the
-default of ``--base-overrides``, so both runs repeat exactly; ``--base-overrides '{}'`` starts
-from today's recipe."""
+default of ``--base-overrides``; ``--base-overrides '{}'`` starts from today's recipe. The
+recipe of runs 3 and 4 also carried a variance head that never trained (CHANGELOG 0.7.0); it has
+none now, so a repeat differs from them by its random initial weights, like another seed."""
 
 
 def _base(variant: str, base: Dict[str, Any]) -> Dict[str, Any]:

@@ -207,8 +207,9 @@ def test_pretrained_aux_depth_head_trains_on_the_body_output(tmp_path, one_threa
     result = train_scale_net(frames, cfg, tmp_path / 'aux', progress=False)
     assert result.history[0]['train_aux_depth_loss'] > 0
     model, net_cfg = load_scale_net(result.best_dir)
-    assert net_cfg.aux_depth_block == 1 and net_cfg.predict_variance
+    # The recipe has no variance head: its std is the flip spread (times std_scale).
+    assert net_cfg.aux_depth_block == 1 and not net_cfg.predict_variance
     raw, maps = model.forward_raw_with_aux(torch.randn(2, 3, *SMALL))
-    assert raw.shape == (2, 1, 2) and maps.shape == (2, 1, 1, 1)   # 32 px / 32
+    assert raw.shape == (2, 1, 1) and maps.shape == (2, 1, 1, 1)   # 32 px / 32
     est = ScalePredictor(model).estimate(frames.images[:2])        # inference ignores the head
     assert est.log_scale.shape == (2,)
