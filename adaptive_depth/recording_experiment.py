@@ -417,24 +417,12 @@ def train_mean_baseline(train: FrameSet, test: FrameSet) -> Dict[str, Any]:
 def predict_frames(checkpoint: Path, frames: FrameSet, device: str,
                    batch: int = 64) -> Tuple[np.ndarray, np.ndarray, Tuple[float, float]]:
     """Return (log s, std of log s, log-scale bounds) of a checkpoint on every frame."""
-    import torch
-
-    from adaptive_depth.scale_net import depth_from_copy, ScalePredictor
+    from adaptive_depth.scale_net import ScalePredictor
     from adaptive_depth.training import resolve_device
 
     pred = ScalePredictor.from_checkpoint(checkpoint, resolve_device(device))
-    means, stds = [], []
-    for start in range(0, len(frames), batch):
-        imgs = torch.from_numpy(np.ascontiguousarray(frames.images[start:start + batch]))
-        if pred.needs_depth:
-            depth = depth_from_copy(frames.relative_depths[start:start + batch])
-            m, s = pred.estimate_tensor(imgs, depth)
-        else:
-            m, s = pred.estimate_tensor(imgs)
-        means.append(m.cpu().numpy())
-        stds.append(s.cpu().numpy())
-    return (np.concatenate(means).astype(np.float64), np.concatenate(stds).astype(np.float64),
-            tuple(pred.cfg.log_scale_bounds))
+    log_s, std = pred.estimate_copies(frames.images, frames.relative_depths, batch)
+    return log_s, std, tuple(pred.cfg.log_scale_bounds)
 
 
 def run_experiment(train: FrameSet, test: FrameSet, recipes: Sequence[str],

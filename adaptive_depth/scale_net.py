@@ -729,6 +729,29 @@ class ScalePredictor:
             var = var + raw[..., 1].exp().mean(dim=1)
         return mean, var.sqrt() * self.cfg.std_scale
 
+    def estimate_copies(self, images: np.ndarray, relative_copies: Optional[np.ndarray] = None,
+                        batch: int = 64) -> Tuple[np.ndarray, np.ndarray]:
+        """
+        Return (log s, std of log s) as two N float64 arrays for stored training copies.
+
+        ``images`` are N×H×W×3 uint8 copies (an oracle directory's or a ``FrameSet``'s);
+        ``relative_copies`` their N×H×W :func:`relative_depth_copy` rows, read only by a
+        ``depth_input`` network. Runs ``batch`` rows at a time, so memory stays bounded.
+        """
+        means, stds = [], []
+        for start in range(0, len(images), batch):
+            rows = torch.from_numpy(np.ascontiguousarray(images[start:start + batch]))
+            depth = None
+            if self.needs_depth:
+                depth = depth_from_copy(relative_copies[start:start + batch])
+            mean, std = self.estimate_tensor(rows, depth)
+            means.append(mean.cpu().numpy())
+            stds.append(std.cpu().numpy())
+        if not means:
+            return np.zeros(0), np.zeros(0)
+        return (np.concatenate(means).astype(np.float64),
+                np.concatenate(stds).astype(np.float64))
+
     def estimate(self, rgb: Any, depth: Any = None) -> ScaleEstimate:
         """
         Return the :class:`ScaleEstimate` of one H×W×3 uint8 image (floats) or a batch (arrays).

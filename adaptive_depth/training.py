@@ -709,35 +709,26 @@ def train_scale_net(oracle: Any, cfg: Optional[TrainConfig], out_dir: Union[str,
         torch.backends.cudnn.benchmark = previous[2]
 
 
-def fit_std_scale(predictor: 'sn.ScalePredictor', images: np.ndarray, log_scales: np.ndarray,
-                  depths: Optional[np.ndarray] = None, batch: int = 64) -> Optional[float]:
+def fit_std_scale(log_scales: np.ndarray, log_scale_std: np.ndarray,
+                  oracle_log_scales: np.ndarray) -> Optional[float]:
     """
-    Return the factor that makes ``predictor``'s std of log s match its errors on held-out rows.
+    Return the factor that makes a predicted std of log s match the errors on held-out rows.
 
     Temperature scaling of a regression uncertainty: with z = (log s − log s*) / std over the N
     rows, the factor is sqrt(mean z²), so the rescaled std has the errors' size on average and
     ranks the rows as before. A variance head trained on training residuals is too sure on new
     images; only rows the network did not train on show by how much.
 
-    :param images: N×H×W×3 uint8 held-out images; ``log_scales`` their N oracle log s*.
-    :param depths: N×H×W base model depth (metres) for a ``depth_input`` network.
+    :param log_scales: N predicted log s; ``log_scale_std`` their N std *before* any
+        ``std_scale``; ``oracle_log_scales`` the N oracle log s* (natural logs).
     :returns: the factor, or None when a row has no uncertainty (std 0: the network has no
         variance head, ensemble or flip averaging) or there are no rows.
     """
-    log_scales = np.asarray(log_scales, dtype=np.float64)
-    if not len(log_scales):
+    std = np.asarray(log_scale_std, dtype=np.float64)
+    if not std.size or not (std > 0).all():
         return None
-    means, stds = [], []
-    for start in range(0, len(log_scales), batch):
-        rows = torch.from_numpy(np.ascontiguousarray(images[start:start + batch]))
-        depth = None if depths is None else depths[start:start + batch]
-        mean, std = predictor.estimate_tensor(rows, depth)
-        means.append(mean.cpu().numpy())
-        stds.append(std.cpu().numpy())
-    std = np.concatenate(stds).astype(np.float64) / predictor.cfg.std_scale
-    if not (std > 0).all():
-        return None
-    z = (np.concatenate(means).astype(np.float64) - log_scales) / std
+    z = (np.asarray(log_scales, dtype=np.float64)
+         - np.asarray(oracle_log_scales, dtype=np.float64)) / std
     return float(np.sqrt(np.mean(z ** 2)))
 
 
@@ -746,8 +737,8 @@ def _calibrate_best(best_dir: Path, images: np.ndarray, log_scales: np.ndarray,
                     ) -> Optional[float]:
     """Fit ``std_scale`` of the checkpoint in ``best_dir`` on held-out rows and save it."""
     model, net_cfg = sn.load_scale_net(best_dir, device)
-    depths = None if relative_depths is None else sn.depth_from_copy(relative_depths)
-    factor = fit_std_scale(sn.ScalePredictor(model, net_cfg, device), images, log_scales, depths)
+    own = sn.ScalePredictor(model, replace(net_cfg, std_scale=1.0), device)  # the net's own std
+    factor = fit_std_scale(*own.estimate_copies(images, relative_depths), log_scales)
     if factor is not None:
         _save_checkpoint(best_dir, model, replace(net_cfg, std_scale=factor))
     return factor
