@@ -697,3 +697,66 @@ def read_oracle_dir(path: PathLike, mmap: bool = False, load_images: bool = True
         depth_grids=depth_grids,
         relative_depths=relative_depths,
     )
+
+
+def concat_oracles(parts: Sequence[OracleData]) -> OracleData:
+    """
+    Return one :class:`OracleData` holding the rows of ``parts`` in order (several recordings).
+
+    Each part keeps its own s*, percentile filter (``kept``) and dataset options; the parts must
+    share the base model (``model_key``, else name and the simulated flag) and the size of the
+    training copies, and no sample name may repeat. ``depth_grids`` and ``relative_depths`` are
+    kept only when every part has them. ``meta`` is the first part's record with the dataset
+    specs joined by ``' + '``, the counts summed and ``sources`` listing each part's directory,
+    spec, options and rows.
+
+    :raises OracleFormatError: (a ValueError) naming the parts that do not fit together.
+    """
+    parts = list(parts)
+    if not parts:
+        raise OracleFormatError('no oracle directory given')
+    if len(parts) == 1:
+        return parts[0]
+    first, where = parts[0].record, [str(p.path or f'part {i + 1}') for i, p in enumerate(parts)]
+    for part, name in zip(parts[1:], where[1:]):
+        rec = part.record
+        same = (rec.model_key == first.model_key if rec.model_key and first.model_key
+                else (rec.base_model_name, rec.simulated)
+                == (first.base_model_name, first.simulated))
+        if not same:
+            raise OracleFormatError(
+                f'{name} was made for base model {rec.base_model_name} ({rec.model_key}) and '
+                f'{where[0]} for {first.base_model_name} ({first.model_key}): a scale network '
+                'learns the scale of one base model; generate every oracle directory with the '
+                'same model and settings')
+        if part.images.shape[1:] != parts[0].images.shape[1:]:
+            raise OracleFormatError(
+                f'{name} holds {part.images.shape[1:3]} training copies and {where[0]} '
+                f'{parts[0].images.shape[1:3]}; regenerate them with one version of '
+                'generate_oracle')
+    names = [n for p in parts for n in p.names]
+    unique, counts = np.unique(names, return_counts=True)
+    if (counts > 1).any():
+        raise OracleFormatError(
+            f'sample {str(unique[counts > 1][0])!r} is in more than one of '
+            f'{", ".join(where)} (the same directory twice, or two recordings with the same '
+            'folder name)')
+
+    def joined(attr: str) -> Optional[np.ndarray]:
+        arrays = [getattr(p, attr) for p in parts]
+        return None if any(a is None for a in arrays) else np.concatenate(arrays)
+
+    meta = dict(parts[0].meta)
+    meta['dataset'] = {'spec': ' + '.join(str(p.record.dataset_spec) for p in parts),
+                       'options': {}, 'limit': None}
+    meta['sources'] = [{'path': w, 'spec': p.record.dataset_spec,
+                        'options': p.record.dataset_options, 'rows': len(p)}
+                       for w, p in zip(where, parts)]
+    meta['counts'] = {k: sum(p.record.counts.get(k, 0) for p in parts) for k in first.counts}
+    meta['prediction_cache'] = None
+    return OracleData(
+        names=names,
+        **{attr: np.concatenate([getattr(p, attr) for p in parts])
+           for attr in ('scales', 'log_scales', 'w1', 'n_valid', 'kept', 'images')},
+        meta=meta, path=None,
+        depth_grids=joined('depth_grids'), relative_depths=joined('relative_depths'))

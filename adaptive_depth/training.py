@@ -18,9 +18,9 @@ Training of the scale network on an oracle dataset (Algorithm 2 of the paper), w
 The network regresses the natural log of the oracle scale ``log s*`` of each image from the RGB
 image alone.  Loss: mean squared error on ``log s``; optimiser: Adam; gradient clipping by global
 norm; ``StepLR`` (the learning rate is multiplied by ``gamma`` every ``step_size`` epochs); a
-seeded hold-out split (``val_fraction`` of the *kept* samples) evaluated every ``val_every``
-epochs and at the last epoch.  Only samples whose ``kept`` flag is set (the oracle's percentile
-filter) are used.
+seeded hold-out split (``val_fraction`` of the *kept* samples, by frame or by whole recording:
+``val_split``) evaluated every ``val_every`` epochs and at the last epoch.  Only samples whose
+``kept`` flag is set (the oracle's percentile filter) are used.
 
 Output directory layout::
 
@@ -69,6 +69,7 @@ STATE_FILE = 'training_state.pt'
 
 HISTORY_FILE = 'history.json'
 SPLIT_FILE = 'split.json'
+VAL_SPLITS = ('frame', 'recording')
 LOSS_CURVE_FILE = 'loss_curve.png'
 MIN_STD_FIT_ROWS = 8
 """Fewest validation rows :func:`fit_std_scale` is run on (fewer: the std stays as it is)."""
@@ -91,6 +92,10 @@ class TrainConfig:
     :ivar gamma: StepLR multiplicative decay (0.5 halves the rate every ``step_size`` epochs).
     :ivar weight_decay: Adam weight decay (L2), 0 in the paper.
     :ivar val_fraction: fraction of the kept samples held out for validation (seeded split).
+    :ivar val_split: ``'frame'`` holds out single samples; ``'recording'`` holds out whole
+        recordings (the sample name up to its last ``/``, e.g. ``sun3d_office/run1``), so that
+        validation, checkpoint selection and the std calibration see no near-duplicate of a
+        training frame (see :func:`split_indices`).
     :ivar val_every: validate every this many epochs (and always at the last epoch).
     :ivar checkpoint_every: keep a copy of the model every this many epochs (0 disables).
     :ivar seed: seed of the split, the initial weights, the batch order and the augmentation.
@@ -138,6 +143,7 @@ class TrainConfig:
     gamma: float = 0.5
     weight_decay: float = 0.0
     val_fraction: float = 0.2
+    val_split: str = 'frame'
     val_every: int = 5
     checkpoint_every: int = 10
     seed: int = 0
@@ -174,6 +180,8 @@ class TrainConfig:
         need(self.weight_decay >= 0, f'weight_decay must be >= 0, got {self.weight_decay}')
         need(0 <= self.val_fraction < 1,
              f'val_fraction must be in [0, 1), got {self.val_fraction}')
+        need(self.val_split in VAL_SPLITS,
+             f'val_split must be one of {", ".join(VAL_SPLITS)}, got {self.val_split!r}')
         need(int(self.val_every) >= 1, f'val_every must be >= 1, got {self.val_every}')
         need(int(self.checkpoint_every) >= 0,
              f'checkpoint_every must be >= 0, got {self.checkpoint_every}')
@@ -233,19 +241,35 @@ class TrainResult:
     std_scale: Optional[float] = None
 
 
-def split_indices(n_samples: int, kept: np.ndarray, val_fraction: float,
-                  seed: int) -> Tuple[np.ndarray, np.ndarray]:
+def recording_of(name: str) -> str:
+    """Return the recording a sample name belongs to: the name up to its last ``/``."""
+    return name.rsplit('/', 1)[0] if '/' in name else name
+
+
+def split_indices(n_samples: int, kept: np.ndarray, val_fraction: float, seed: int,
+                  names: Optional[Sequence[str]] = None) -> Tuple[np.ndarray, np.ndarray]:
     """
     Return sorted (train, validation) row indices: a seeded split of the kept rows.
 
-    At least one kept sample always stays in training; the validation part is
-    ``round(val_fraction · n_kept)`` samples (at least one when ``val_fraction > 0`` and two or
-    more samples are kept).
+    Without ``names`` single rows are held out: ``round(val_fraction · n_kept)`` of them (at least
+    one when ``val_fraction > 0`` and two or more samples are kept). With ``names`` whole
+    recordings (:func:`recording_of`) are held out: in a seeded order, each recording joins the
+    validation part when that brings its size closer to ``val_fraction · n_kept``; at least one
+    recording is held out and at least one trains. At least one kept sample always stays in
+    training.
+
+    :raises TrainingError: when nothing is kept, or a split by recording finds fewer than two
+        recordings among the kept rows.
     """
     kept_rows = np.flatnonzero(np.asarray(kept, dtype=bool))
     if kept_rows.size == 0:
         raise TrainingError(f'no kept sample among the {n_samples} oracle rows: nothing to train')
-    order = np.random.default_rng(seed).permutation(kept_rows.size)
+    rng = np.random.default_rng(seed)
+    if names is not None and val_fraction > 0:
+        val = _recordings_held_out(kept_rows, [recording_of(str(names[i])) for i in kept_rows],
+                                   val_fraction * kept_rows.size, rng)
+        return np.setdiff1d(kept_rows, val), val
+    order = rng.permutation(kept_rows.size)
     n_val = int(round(val_fraction * kept_rows.size))
     if val_fraction > 0 and kept_rows.size >= 2:
         n_val = max(n_val, 1)
@@ -253,6 +277,26 @@ def split_indices(n_samples: int, kept: np.ndarray, val_fraction: float,
     val = np.sort(kept_rows[order[:n_val]])
     train = np.sort(kept_rows[order[n_val:]])
     return train, val
+
+
+def _recordings_held_out(rows: np.ndarray, recordings: List[str], target: float,
+                         rng: np.random.Generator) -> np.ndarray:
+    """Return the sorted rows of the recordings held out for ``target`` validation rows."""
+    groups, inverse, sizes = np.unique(recordings, return_inverse=True, return_counts=True)
+    if groups.size < 2:
+        raise TrainingError(
+            f"val_split 'recording' needs two or more recordings among the kept samples, found "
+            f"{groups.size} ({', '.join(map(repr, groups[:3]))}); split by frame (val_split "
+            "'frame') or add a recording")
+    held = np.zeros(groups.size, dtype=bool)
+    n_val = 0
+    for g in rng.permutation(groups.size):
+        if abs(n_val + sizes[g] - target) < abs(n_val - target) and (~held).sum() > 1:
+            held[g] = True
+            n_val += int(sizes[g])
+    if not held.any():   # every recording alone overshoots: hold out the one nearest the target
+        held[int(np.argmin(np.abs(sizes - target)))] = True
+    return np.sort(rows[held[inverse]])
 
 
 def _check_oracle(oracle: Any) -> None:
@@ -762,7 +806,8 @@ def _train(oracle: Any, cfg: TrainConfig, out_dir: Path, resume: bool, progress:
 
     best_dir, last_dir = out_dir / 'best', out_dir / 'last'
     names = [str(n) for n in oracle.names]
-    train_idx, val_idx = split_indices(len(names), oracle.kept, cfg.val_fraction, cfg.seed)
+    train_idx, val_idx = split_indices(len(names), oracle.kept, cfg.val_fraction, cfg.seed,
+                                       names if cfg.val_split == 'recording' else None)
     net_cfg = make_scale_net_config(cfg, oracle)
 
     torch.manual_seed(cfg.seed)
@@ -800,7 +845,8 @@ def _train(oracle: Any, cfg: TrainConfig, out_dir: Path, resume: bool, progress:
                                 '--resume') from exc
         if saved_idx != train_idx.tolist():
             raise TrainingError('cannot resume: the train/validation split differs from the '
-                                'saved run (different oracle data, seed or val_fraction)')
+                                'saved run (different oracle data, seed, val_fraction or '
+                                'val_split)')
         loaded, saved_cfg = sn.load_scale_net(last_dir, device='cpu')
         now, before = net_cfg.to_dict(), saved_cfg.to_dict()
         changed = sorted(k for k in set(now) | set(before)
@@ -875,7 +921,8 @@ def _train(oracle: Any, cfg: TrainConfig, out_dir: Path, resume: bool, progress:
     selection = _selection_rule(x_val is not None, average is not None)
 
     atomic_write_json(out_dir / SPLIT_FILE, {
-        'seed': cfg.seed, 'val_fraction': cfg.val_fraction,
+        'seed': cfg.seed, 'val_fraction': cfg.val_fraction, 'val_split': cfg.val_split,
+        'val_recordings': sorted({recording_of(names[i]) for i in val_idx}),
         'train': [names[i] for i in train_idx], 'val': [names[i] for i in val_idx],
         'excluded_not_kept': [names[i] for i in np.flatnonzero(~np.asarray(oracle.kept, bool))],
     })

@@ -24,8 +24,9 @@ from adaptive_depth.base_models import SimulatedBaseModel
 from adaptive_depth.datasets import open_dataset
 from adaptive_depth.metrics import eigen_crop_mask
 from adaptive_depth.oracle import optimal_scale, percentile_mask, scaled_wasserstein
-from adaptive_depth.oracle_dataset import (coarse_depth_grid, OracleFormatError,
-                                           read_oracle_dir, resize_for_oracle, write_oracle_dir)
+from adaptive_depth.oracle_dataset import (coarse_depth_grid, concat_oracles,
+                                           OracleFormatError, read_oracle_dir,
+                                           resize_for_oracle, write_oracle_dir)
 from adaptive_depth.prediction_cache import PredictionCache
 from adaptive_depth.scale_net import relative_depth_copy
 from adaptive_depth.tools.generate_oracle import main
@@ -169,6 +170,15 @@ def test_argparse_errors(argv, capsys):
     assert 'generate_oracle: error:' in capsys.readouterr().err
 
 
+def test_a_second_data_source_is_refused_not_dropped(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(['--data', 'synthetic:2', '--data', 'synthetic:3', '--simulated', '--out', 'x'])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "--data: given twice ('synthetic:2', then 'synthetic:3')" in err
+    assert 'train_scale_net --oracle' in err
+
+
 def test_console_subprocess_reports_without_traceback(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS='1')
     proc = subprocess.run(
@@ -208,3 +218,35 @@ def test_oracle_dir_round_trip_and_errors(tmp_path):
     (tmp_path / 'oracle.json').unlink()
     with pytest.raises(FileNotFoundError, match='oracle.json'):
         read_oracle_dir(tmp_path)
+
+
+def _tiny_oracle(path, names, model='sim', grids=True, simulated=True):
+    n = len(names)
+    rng = np.random.default_rng(len(names))
+    log_s = rng.normal(-0.5, 0.2, n)
+    write_oracle_dir(path, names, np.exp(log_s), np.zeros(n), np.full(n, 100),
+                     np.ones(n, bool), rng.integers(0, 256, (n, 240, 320, 3), dtype=np.uint8),
+                     meta={'base_model': {'name': model, 'simulated': simulated,
+                                          'model_key': f'{model}-key'},
+                           'dataset': {'spec': f'folder:{path.name}', 'options': {}}},
+                     depth_grids=np.ones((n, 24, 32), np.float32) if grids else None)
+    return read_oracle_dir(path)
+
+
+def test_concat_oracles_joins_recordings_of_one_base_model(tmp_path):
+    a = _tiny_oracle(tmp_path / 'office', ['office/run1/0', 'office/run1/1', 'office/run2/0'])
+    b = _tiny_oracle(tmp_path / 'lab', ['lab/0', 'lab/1'], grids=False)
+    both = concat_oracles([a, b])
+    assert both.names == a.names + b.names and len(both) == 5
+    np.testing.assert_array_equal(both.log_scales, np.concatenate([a.log_scales, b.log_scales]))
+    np.testing.assert_array_equal(both.images[3], b.images[0])
+    assert both.depth_grids is None   # only kept when every part has them
+    assert both.record.base_model_name == 'sim' and both.record.simulated
+    assert both.record.dataset_spec == 'folder:office + folder:lab'
+    assert [s['rows'] for s in both.meta['sources']] == [3, 2]
+    assert concat_oracles([a]) is a
+    other = _tiny_oracle(tmp_path / 'real', ['real/0'], model='da2')
+    with pytest.raises(OracleFormatError, match='base model da2 .* same model'):
+        concat_oracles([a, other])
+    with pytest.raises(OracleFormatError, match="'office/run1/0' is in more than one"):
+        concat_oracles([a, a])

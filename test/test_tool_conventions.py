@@ -139,14 +139,14 @@ def test_generate_oracle_interrupted_resumed_equals_clean_and_never_corrupts(
     assert 'finished' in _one_error_line(capsys, 'generate_oracle')
     with monkeypatch.context() as m:
         _interrupt_after(m, 0)
-        assert generate_oracle.main(SIM + ['--out', str(run), '--overwrite', '--data',
-                                           'synthetic:12']) == 130
+        assert generate_oracle.main(['--data', 'synthetic:12'] + SIM[2:]
+                                    + ['--out', str(run), '--overwrite']) == 130
     after = _files(run)
     for name in ORACLE_FILES:                        # the cache may have grown; these did not
         assert after[name] == finished[name], name
     assert len(read_oracle_dir(run)) == 8
-    assert generate_oracle.main(SIM + ['--out', str(run), '--overwrite', '--data',
-                                       'synthetic:10']) == 0
+    assert generate_oracle.main(['--data', 'synthetic:10'] + SIM[2:]
+                                + ['--out', str(run), '--overwrite']) == 0
     assert len(read_oracle_dir(run)) == 10 and not (run / '.oracle.partial').exists()
 
 

@@ -161,6 +161,12 @@ def test_synthetic_experiment_runs_all_stages_and_checks_the_gap(tmp_path, capsy
     assert 'SIMULATED' in capsys.readouterr().out
     assert synthetic_experiment.main(tiny + ['--channels', '8,x']) == 2
     assert "bad list '8,x'" in capsys.readouterr().err
+    # Synthetic rooms are one 'recording' (synthetic/NNNNNN): no recording-wise hold-out.
+    assert train_scale_net.main(['--oracle', str(out / 'oracle_train'), '--out',
+                                 str(tmp_path / 'byrec'), '--val-split', 'recording']
+                                + SMALL_NET) == 2
+    err = capsys.readouterr().err
+    assert "val_split 'recording' needs two or more recordings" in err and 'synthetic' in err
     # An oracle directory from before the depth grids cannot feed the auxiliary loss.
     (out / 'oracle_train' / 'depth_grid.npy').unlink()
     record = json.loads((out / 'oracle_train' / 'oracle.json').read_text())
@@ -201,3 +207,27 @@ def test_nyu_frames_with_tiny_depth_anything(tmp_path):
     for r in per:
         assert float(r['oracle_w1']) <= float(r['none_w1']) + 1e-6
     assert 'SIMULATED' not in (tmp_path / 'eval' / 'table2.md').read_text()
+
+
+def test_training_on_two_recordings_holds_out_a_whole_one(tmp_path, capsys):
+    real = SHARED / 'data' / 'real_rgbd'
+    if not real.is_dir():
+        pytest.skip(f'shared real recordings not found at {real} (developer data folder absent)')
+    oracles = []
+    for spec in ('sevenscenes:sun3d_office', 'tum:tum_fr3_cabinet'):
+        kind, folder = spec.split(':')
+        out = tmp_path / folder
+        assert generate_oracle.main(['--data', f'{kind}:{real / folder}', '--simulated',
+                                     '--no-filter', '--limit', '6', '--out', str(out),
+                                     '--no-progress']) == 0
+        oracles += ['--oracle', str(out)]
+    assert train_scale_net.main(oracles + ['--out', str(tmp_path / 'net'), '--epochs', '1',
+                                           '--val-split', 'recording', '--val-fraction', '0.4']
+                                + SMALL_NET) == 0
+    split = json.loads((tmp_path / 'net' / 'split.json').read_text())
+    assert len(split['train']) + len(split['val']) == 12
+    assert split['val_recordings'] and all(
+        name.rsplit('/', 1)[0] in split['val_recordings'] for name in split['val'])
+    assert not any(name.rsplit('/', 1)[0] in split['val_recordings'] for name in split['train'])
+    config = json.loads((tmp_path / 'net' / 'best' / 'config.json').read_text())
+    assert ' + ' in config['metadata']['dataset']['spec']

@@ -90,6 +90,53 @@ def test_split_uses_only_kept_samples(trained):
     assert not np.array_equal(a[1], b[1])
 
 
+def _recording_names(sizes):
+    return [f'{rec}/frame-{i:06d}' for rec, n in sizes.items() for i in range(n)]
+
+
+def test_split_by_recording_holds_out_whole_recordings():
+    sizes = {'kitchen': 50, 'office/run1': 12, 'office/run2': 10, 'cabinet': 8}
+    names = _recording_names(sizes)
+    kept = np.ones(len(names), dtype=bool)
+    kept[3] = False
+    for seed in range(6):
+        train, val = split_indices(len(names), kept, 0.2, seed, names)
+        held = {names[i].rsplit('/', 1)[0] for i in val}
+        trained = {names[i].rsplit('/', 1)[0] for i in train}
+        assert held and trained and not held & trained
+        assert 3 not in train and 3 not in val
+        assert sorted(train.tolist() + val.tolist()) == np.flatnonzero(kept).tolist()
+        # 0.2 of 79 kept frames is about 16: never the 50-frame kitchen
+        assert 'kitchen' not in held
+        assert 8 <= val.size <= 22
+    # one recording that alone overshoots the target is still held out (the nearest one)
+    train, val = split_indices(58, np.ones(58, bool), 0.05, 0, _recording_names(
+        {'kitchen': 50, 'cabinet': 8}))
+    assert {_recording_names({'kitchen': 50, 'cabinet': 8})[i].split('/')[0] for i in val} \
+        == {'cabinet'}
+
+
+def test_split_by_recording_needs_two_recordings():
+    names = _recording_names({'synthetic': 20})
+    with pytest.raises(TrainingError, match="val_split 'recording' needs two or more"):
+        split_indices(20, np.ones(20, bool), 0.2, 0, names)
+    with pytest.raises(TrainingError, match='val_split must be one of frame, recording'):
+        cfg(val_split='scene').validate()
+
+
+def test_training_validates_on_held_out_recordings(tmp_path):
+    oracle = toy_oracle(n=40)
+    oracle.names = _recording_names({'a': 10, 'b/run1': 10, 'b/run2': 10, 'c': 10})
+    result = train_scale_net(oracle, cfg(epochs=3, val_split='recording'), tmp_path,
+                             progress=False)
+    split = json.loads((tmp_path / 'split.json').read_text())
+    assert split['val_split'] == 'recording'
+    held = set(split['val_recordings'])
+    assert len(held) == 1 and held <= {'a', 'b/run1', 'b/run2', 'c'}
+    assert {n.rsplit('/', 1)[0] for n in result.val_names} == held
+    assert not {n.rsplit('/', 1)[0] for n in result.train_names} & held
+
+
 def test_checkpoints_written_and_reload_identically(trained):
     oracle, out, result = trained
     for d in ('best', 'last', 'checkpoints/epoch_0004', 'checkpoints/epoch_0008',

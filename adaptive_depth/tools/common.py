@@ -31,6 +31,7 @@ Output policy: a tool refuses to write into an ``--out`` that already holds file
 ``--resume`` is given (:func:`check_out`).
 """
 
+import argparse
 import functools
 from pathlib import Path
 import shutil
@@ -147,3 +148,22 @@ def clear_dir(path: PathLike) -> None:
 def argv_list(argv: Optional[Sequence[str]]) -> list:
     """Return ``argv`` as a list (``sys.argv[1:]`` when None)."""
     return list(sys.argv[1:] if argv is None else argv)
+
+
+def store_once(hint: str) -> type:
+    """
+    Return an argparse action that stores one value and refuses a second one.
+
+    argparse's plain ``store`` keeps the last of repeated options silently; an option such as
+    ``generate_oracle --data`` must not drop the first source a user gave. ``hint`` says what
+    to do instead and ends the error message.
+    """
+    class StoreOnce(argparse.Action):
+        def __call__(self, parser, namespace, values, option_string=None):
+            old = getattr(namespace, self.dest, None)
+            if old is not None and old != self.default:
+                raise argparse.ArgumentError(
+                    self, f'given twice ({old!r}, then {values!r}): {hint}')
+            setattr(namespace, self.dest, values)
+
+    return StoreOnce

@@ -37,7 +37,7 @@ from pathlib import Path
 import sys
 from typing import Any, Callable, Optional, Sequence
 
-from adaptive_depth.tools.common import argv_list, check_out, tool_main, UserError
+from adaptive_depth.tools.common import argv_list, check_out, store_once, tool_main, UserError
 
 PROG = 'generate_oracle'
 
@@ -85,7 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
                     'by train_scale_net and evaluate.',
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     d = p.add_argument_group('dataset')
-    d.add_argument('--data', required=True, metavar='SPEC',
+    d.add_argument('--data', required=True, metavar='SPEC', action=store_once(
+                       'one oracle directory holds one source; run generate_oracle once per '
+                       'source and pass every directory to train_scale_net --oracle'),
                    help='dataset: nyu-mat:FILE.mat (NYU Depth V2 labelled, MATLAB v7.3), '
                         'nyu-folder:DIR (DenseDepth nyu2_test layout), folder:DIR (colour/ + '
                         'depth/ sub-folders or an association file), bag:PATH (ROS 1 bag or '

@@ -19,6 +19,8 @@ Example::
 
     adaptive_depth_train_scale_net --oracle runs/nyu_train_oracle --out runs/scale_net
     adaptive_depth_train_scale_net --oracle runs/nyu_train_oracle --out runs/paper --recipe paper
+    adaptive_depth_train_scale_net --oracle runs/office/oracle --oracle runs/lab/oracle \
+        --out runs/two_rooms --val-split recording
 
 ``--recipe`` picks the settings (adaptive_depth.recipes; default: the measured best), every other
 option overrides one of them.
@@ -68,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of ``train_scale_net``."""
     from adaptive_depth.backbones import BACKBONES, FINETUNE_POLICIES
     from adaptive_depth.recipes import DEFAULT_RECIPE, RECIPES
+    from adaptive_depth.training import VAL_SPLITS
 
     p = argparse.ArgumentParser(
         prog='train_scale_net',
@@ -76,9 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
                     'settings the options below override; seeded hold-out validation, best/last '
                     'checkpoints (paper Algorithm 2 is --recipe paper).',
         argument_default=argparse.SUPPRESS)
-    p.add_argument('--oracle', required=True, metavar='DIR',
+    p.add_argument('--oracle', required=True, metavar='DIR', action='append',
                    help='oracle directory (oracle.csv, oracle.json, images.npy) from '
-                        'generate_oracle; only rows with kept=1 are used')
+                        'generate_oracle; only rows with kept=1 are used. Repeat it to train on '
+                        'several (e.g. one per recording, each generated with its own depth '
+                        'scale and intrinsics, all for the same base model)')
     p.add_argument('--out', required=True, metavar='DIR',
                    help='output directory for checkpoints (best/, last/, checkpoints/), '
                         'history.json, split.json and loss_curve.png')
@@ -102,7 +107,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--gamma', type=float, help='StepLR decay factor')
     p.add_argument('--val-fraction', type=float,
                    help='fraction of the kept samples held out for validation (seeded split; '
-                        'default 0.2). Use 0 for frames of one recording (near-duplicates)')
+                        'default 0.2). Frames of one recording are near-duplicates: hold out '
+                        'whole recordings (--val-split recording) or use 0')
+    p.add_argument('--val-split', choices=VAL_SPLITS,
+                   help="what the hold-out takes: single frames ('frame', the default) or whole "
+                        "recordings ('recording': the sample name up to its last '/', e.g. "
+                        'sun3d_office/run1; needs two or more recordings in --oracle)')
     p.add_argument('--val-every', type=int,
                    help='validate every N epochs (and at the last epoch)')
     p.add_argument('--checkpoint-every', type=int,
@@ -176,8 +186,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 _TRAIN_FIELDS = ('epochs', 'batch_size', 'lr', 'backbone_lr', 'optimizer', 'schedule',
-                 'weight_decay', 'grad_clip', 'step_size', 'gamma', 'val_fraction', 'val_every',
-                 'checkpoint_every', 'seed', 'device', 'input_size', 'color_jitter',
+                 'weight_decay', 'grad_clip', 'step_size', 'gamma', 'val_fraction', 'val_split',
+                 'val_every', 'checkpoint_every', 'seed', 'device', 'input_size', 'color_jitter',
                  'rotate_deg', 'channel_shuffle', 'aux_depth_weight', 'ema_decay')
 _NET_FIELDS = ('backbone', 'finetune', 'channels', 'fc', 'dropout', 'members',
                'predict_variance', 'aux_depth_block', 'test_time_flip', 'depth_input')
@@ -201,7 +211,7 @@ def config_from_args(args: argparse.Namespace):
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the tool; return the exit code (docs/tools.md: 0 ok, 2 user error, 130)."""
     args = build_parser().parse_args(argv)
-    from adaptive_depth.oracle_dataset import read_oracle_dir
+    from adaptive_depth.oracle_dataset import concat_oracles, read_oracle_dir
     from adaptive_depth.training import train_scale_net
     import torch
 
@@ -212,10 +222,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except ImportError as exc:  # a backbone whose package is not installed: a user error
         raise ValueError(str(exc)) from exc
     cfg.validate()
-    oracle = read_oracle_dir(args.oracle)
+    oracle = concat_oracles([read_oracle_dir(path) for path in args.oracle])
     out = check_out(args.out, overwrite=args.overwrite, resume=args.resume)
     if oracle.simulated and not args.quiet:
-        print(f'note: {args.oracle} was made with the SIMULATED base model '
+        print(f'note: {" + ".join(args.oracle)} made with the SIMULATED base model '
               f'({oracle.base_model_name})', file=sys.stderr)
     if args.overwrite:
         clear_dir(out)
