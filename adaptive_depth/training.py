@@ -96,6 +96,9 @@ class TrainConfig:
         recordings (the sample name up to its last ``/``, e.g. ``sun3d_office/run1``), so that
         validation, checkpoint selection and the std calibration see no near-duplicate of a
         training frame (see :func:`split_indices`).
+    :ivar balance_recordings: draw each epoch's samples (with replacement) so that every
+        recording (:func:`recording_of`) weighs the same, however many frames it has; False
+        visits every training sample once per epoch.
     :ivar val_every: validate every this many epochs (and always at the last epoch).
     :ivar checkpoint_every: keep a copy of the model every this many epochs (0 disables).
     :ivar seed: seed of the split, the initial weights, the batch order and the augmentation.
@@ -144,6 +147,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     val_fraction: float = 0.2
     val_split: str = 'frame'
+    balance_recordings: bool = False
     val_every: int = 5
     checkpoint_every: int = 10
     seed: int = 0
@@ -277,6 +281,14 @@ def split_indices(n_samples: int, kept: np.ndarray, val_fraction: float, seed: i
     val = np.sort(kept_rows[order[:n_val]])
     train = np.sort(kept_rows[order[n_val:]])
     return train, val
+
+
+def recording_weights(names: Sequence[str]) -> torch.Tensor:
+    """Return N float64 sampling weights, 1 / (frames of the sample's recording), summing to 1."""
+    _, inverse, counts = np.unique([recording_of(str(n)) for n in names], return_inverse=True,
+                                   return_counts=True)
+    weights = 1.0 / counts[inverse]
+    return torch.from_numpy(weights / weights.sum())
 
 
 def _recordings_held_out(rows: np.ndarray, recordings: List[str], target: float,
@@ -928,13 +940,18 @@ def _train(oracle: Any, cfg: TrainConfig, out_dir: Path, resume: bool, progress:
     })
 
     n_train = int(train_idx.size)
+    balance = (recording_weights([names[i] for i in train_idx]) if cfg.balance_recordings
+               else None)
     bar = tqdm(range(start_epoch, cfg.epochs), desc='epochs', disable=not progress, unit='ep')
     for epoch0 in bar:
         epoch = epoch0 + 1
         t0 = time.perf_counter()
         _train_mode(model, frozen)
         lr_now = float(optimizer.param_groups[-1]['lr'])
-        order = torch.randperm(n_train, generator=gen)
+        if balance is None:
+            order = torch.randperm(n_train, generator=gen)
+        else:
+            order = torch.multinomial(balance, n_train, replacement=True, generator=gen)
         total = 0.0
         total_aux = 0.0
         for start in range(0, n_train, cfg.batch_size):

@@ -18,7 +18,8 @@ import json
 
 from adaptive_depth.oracle_dataset import OracleData
 from adaptive_depth.scale_net import load_scale_net, preprocess_rgb
-from adaptive_depth.training import split_indices, train_scale_net, TrainConfig, TrainingError
+from adaptive_depth.training import (recording_weights, split_indices, train_scale_net,
+                                     TrainConfig, TrainingError)
 import numpy as np
 import pytest
 import torch
@@ -135,6 +136,27 @@ def test_training_validates_on_held_out_recordings(tmp_path):
     assert len(held) == 1 and held <= {'a', 'b/run1', 'b/run2', 'c'}
     assert {n.rsplit('/', 1)[0] for n in result.val_names} == held
     assert not {n.rsplit('/', 1)[0] for n in result.train_names} & held
+
+
+def test_balanced_recordings_weigh_alike_however_long(tmp_path):
+    w = recording_weights(['kitchen/0', 'kitchen/1', 'kitchen/2', 'cabinet/0'])
+    assert w.tolist() == pytest.approx([1 / 6, 1 / 6, 1 / 6, 1 / 2])
+    # Identical images: the network can only learn one constant, the (weighted) mean log s.
+    oracle = toy_oracle(n=44)
+    oracle.images[:] = 128
+    oracle.kept[:] = True
+    oracle.names = _recording_names({'long': 40, 'short': 4})
+    oracle.log_scales = np.r_[np.zeros(40), np.ones(4)]
+    means = {}
+    for balance in (False, True):
+        out = tmp_path / str(balance)
+        train_scale_net(oracle, cfg(epochs=30, val_fraction=0.0, augment_flip=False,
+                                    lr=1e-2, balance_recordings=balance), out, progress=False)
+        net, _ = load_scale_net(out / 'best', device='cpu')
+        with torch.no_grad():
+            means[balance] = float(net(preprocess_rgb(oracle.images[:1], net.config))[0])
+    assert means[False] == pytest.approx(4 / 44, abs=0.12)
+    assert means[True] == pytest.approx(0.5, abs=0.15)
 
 
 def test_checkpoints_written_and_reload_identically(trained):

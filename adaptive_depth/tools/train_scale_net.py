@@ -113,6 +113,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="what the hold-out takes: single frames ('frame', the default) or whole "
                         "recordings ('recording': the sample name up to its last '/', e.g. "
                         'sun3d_office/run1; needs two or more recordings in --oracle)')
+    p.add_argument('--balance-recordings', action='store_true',
+                   help='draw every epoch so that each recording (the sample name up to its '
+                        "last '/') weighs the same, however many frames it has: a long "
+                        'recording then does not teach its own room at the expense of the others')
     p.add_argument('--val-every', type=int,
                    help='validate every N epochs (and at the last epoch)')
     p.add_argument('--checkpoint-every', type=int,
@@ -187,8 +191,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 _TRAIN_FIELDS = ('epochs', 'batch_size', 'lr', 'backbone_lr', 'optimizer', 'schedule',
                  'weight_decay', 'grad_clip', 'step_size', 'gamma', 'val_fraction', 'val_split',
-                 'val_every', 'checkpoint_every', 'seed', 'device', 'input_size', 'color_jitter',
-                 'rotate_deg', 'channel_shuffle', 'aux_depth_weight', 'ema_decay')
+                 'balance_recordings', 'val_every', 'checkpoint_every', 'seed', 'device',
+                 'input_size', 'color_jitter', 'rotate_deg', 'channel_shuffle', 'aux_depth_weight',
+                 'ema_decay')
 _NET_FIELDS = ('backbone', 'finetune', 'channels', 'fc', 'dropout', 'members',
                'predict_variance', 'aux_depth_block', 'test_time_flip', 'depth_input')
 
