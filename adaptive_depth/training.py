@@ -298,8 +298,8 @@ def _recordings_held_out(rows: np.ndarray, recordings: List[str], target: float,
     if groups.size < 2:
         raise TrainingError(
             f"val_split 'recording' needs two or more recordings among the kept samples, found "
-            f"{groups.size} ({', '.join(map(repr, groups[:3]))}); split by frame (val_split "
-            "'frame') or add a recording")
+            f"{groups.size} ({', '.join(repr(str(g)) for g in groups[:3])}); split by frame "
+            "(val_split 'frame') or add a recording")
     held = np.zeros(groups.size, dtype=bool)
     n_val = 0
     for g in rng.permutation(groups.size):

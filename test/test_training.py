@@ -119,7 +119,8 @@ def test_split_by_recording_holds_out_whole_recordings():
 
 def test_split_by_recording_needs_two_recordings():
     names = _recording_names({'synthetic': 20})
-    with pytest.raises(TrainingError, match="val_split 'recording' needs two or more"):
+    with pytest.raises(TrainingError,
+                       match=r"needs two or more recordings .*found 1 \('synthetic'\)"):
         split_indices(20, np.ones(20, bool), 0.2, 0, names)
     with pytest.raises(TrainingError, match='val_split must be one of frame, recording'):
         cfg(val_split='scene').validate()
