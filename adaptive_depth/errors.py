@@ -22,3 +22,7 @@ class ModelLoadError(OSError):
     An ``OSError``, so code that catches file errors catches it too; the message names the file
     or model and says what to do.
     """
+
+
+class TrainingError(ValueError):
+    """Raised for unusable training inputs or configuration (the message names the problem)."""

@@ -40,12 +40,11 @@ states; with a weight average also the raw weights) and is read back with
 ``torch.load(weights_only=True)``, so ``resume=True`` continues exactly where the last epoch
 ended: an interrupted and resumed run reproduces the losses of an uninterrupted one.
 
-Augmentation preserves the apparent scale of the scene: horizontal flips, a small brightness /
-contrast jitter and, optionally, small in-plane rotations about the image centre (a camera roll,
-which leaves every depth unchanged) and random permutations of the RGB channels (colour carries
-no scale); never crops or zoom, which would change the scale cue the network learns.
-Images are the 240×320 copies of the oracle directory; they are resized and normalised once with
-:func:`adaptive_depth.scale_net.preprocess_rgb` and kept in memory as one tensor.
+The split, the recording weights, the network inputs and the scale-preserving augmentation
+live in :mod:`adaptive_depth.training_data`, the auxiliary and likelihood losses in
+:mod:`adaptive_depth.training_losses`. Images are the 240×320 copies of the oracle directory;
+they are resized and normalised once (:func:`~adaptive_depth.training_data.preprocess_all`) and
+kept in memory as one tensor.
 """
 
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -58,8 +57,12 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from adaptive_depth import scale_net as sn
 from adaptive_depth.depth_model import resolve_device
+from adaptive_depth.errors import TrainingError
 from adaptive_depth.io_helpers import atomic_write_json, json_safe
 from adaptive_depth.oracle_dataset import DEPTH_GRID_NPY, OracleMeta, RELATIVE_DEPTH_NPY
+from adaptive_depth.training_data import (Augmenter, preprocess_all, recording_of,
+                                          recording_weights, split_indices)
+from adaptive_depth.training_losses import aux_depth_loss, depth_grid_targets, gaussian_nll
 import numpy as np
 import torch
 from torch import nn
@@ -73,10 +76,6 @@ VAL_SPLITS = ('frame', 'recording')
 LOSS_CURVE_FILE = 'loss_curve.png'
 MIN_STD_FIT_ROWS = 8
 """Fewest validation rows :func:`fit_std_scale` is run on (fewer: the std stays as it is)."""
-
-
-class TrainingError(ValueError):
-    """Raised for unusable training inputs or configuration (the message names the problem)."""
 
 
 @dataclass
@@ -245,72 +244,6 @@ class TrainResult:
     std_scale: Optional[float] = None
 
 
-def recording_of(name: str) -> str:
-    """Return the recording a sample name belongs to: the name up to its last ``/``."""
-    return name.rsplit('/', 1)[0] if '/' in name else name
-
-
-def split_indices(n_samples: int, kept: np.ndarray, val_fraction: float, seed: int,
-                  names: Optional[Sequence[str]] = None) -> Tuple[np.ndarray, np.ndarray]:
-    """
-    Return sorted (train, validation) row indices: a seeded split of the kept rows.
-
-    Without ``names`` single rows are held out: ``round(val_fraction · n_kept)`` of them (at least
-    one when ``val_fraction > 0`` and two or more samples are kept). With ``names`` whole
-    recordings (:func:`recording_of`) are held out: in a seeded order, each recording joins the
-    validation part when that brings its size closer to ``val_fraction · n_kept``; at least one
-    recording is held out and at least one trains. At least one kept sample always stays in
-    training.
-
-    :raises TrainingError: when nothing is kept, or a split by recording finds fewer than two
-        recordings among the kept rows.
-    """
-    kept_rows = np.flatnonzero(np.asarray(kept, dtype=bool))
-    if kept_rows.size == 0:
-        raise TrainingError(f'no kept sample among the {n_samples} oracle rows: nothing to train')
-    rng = np.random.default_rng(seed)
-    if names is not None and val_fraction > 0:
-        val = _recordings_held_out(kept_rows, [recording_of(str(names[i])) for i in kept_rows],
-                                   val_fraction * kept_rows.size, rng)
-        return np.setdiff1d(kept_rows, val), val
-    order = rng.permutation(kept_rows.size)
-    n_val = int(round(val_fraction * kept_rows.size))
-    if val_fraction > 0 and kept_rows.size >= 2:
-        n_val = max(n_val, 1)
-    n_val = min(n_val, kept_rows.size - 1)
-    val = np.sort(kept_rows[order[:n_val]])
-    train = np.sort(kept_rows[order[n_val:]])
-    return train, val
-
-
-def recording_weights(names: Sequence[str]) -> torch.Tensor:
-    """Return N float64 sampling weights, 1 / (frames of the sample's recording), summing to 1."""
-    _, inverse, counts = np.unique([recording_of(str(n)) for n in names], return_inverse=True,
-                                   return_counts=True)
-    weights = 1.0 / counts[inverse]
-    return torch.from_numpy(weights / weights.sum())
-
-
-def _recordings_held_out(rows: np.ndarray, recordings: List[str], target: float,
-                         rng: np.random.Generator) -> np.ndarray:
-    """Return the sorted rows of the recordings held out for ``target`` validation rows."""
-    groups, inverse, sizes = np.unique(recordings, return_inverse=True, return_counts=True)
-    if groups.size < 2:
-        raise TrainingError(
-            f"val_split 'recording' needs two or more recordings among the kept samples, found "
-            f"{groups.size} ({', '.join(repr(str(g)) for g in groups[:3])}); split by frame "
-            "(val_split 'frame') or add a recording")
-    held = np.zeros(groups.size, dtype=bool)
-    n_val = 0
-    for g in rng.permutation(groups.size):
-        if abs(n_val + sizes[g] - target) < abs(n_val - target) and (~held).sum() > 1:
-            held[g] = True
-            n_val += int(sizes[g])
-    if not held.any():   # every recording alone overshoots: hold out the one nearest the target
-        held[int(np.argmin(np.abs(sizes - target)))] = True
-    return np.sort(rows[held[inverse]])
-
-
 def _check_oracle(oracle: Any) -> None:
     for attr in ('names', 'log_scales', 'kept', 'images'):
         if not hasattr(oracle, attr):
@@ -373,147 +306,6 @@ def make_scale_net_config(cfg: TrainConfig, oracle: Any) -> 'sn.ScaleNetConfig':
         raise TrainingError(f'invalid scale network options {kwargs}: {exc}') from exc
 
 
-def preprocess_all(images: np.ndarray, net_cfg: 'sn.ScaleNetConfig', device: torch.device,
-                   chunk: int = 64, progress: bool = False,
-                   relative_depths: Optional[np.ndarray] = None) -> torch.Tensor:
-    """
-    Return the N×C×h×w float32 network inputs of N×H×W×3 uint8 ``images``.
-
-    Chunks of ``chunk`` images go through :func:`preprocess_rgb` so the float copy of the
-    full-size images never exists at once. A ``depth_input`` network (C = 4) also needs the
-    N×H'×W' ``relative_depths`` training copies (:func:`scale_net.relative_depth_copy`).
-    """
-    if net_cfg.depth_input and relative_depths is None:
-        raise TrainingError('this network reads the base model depth (depth_input) but the '
-                            'training data hold no relative depth copies')
-    from tqdm.auto import tqdm
-
-    n = int(images.shape[0])
-    parts: List[torch.Tensor] = []
-    for start in tqdm(range(0, n, chunk), desc='preprocess', disable=not progress,
-                      unit='chunk', leave=False):
-        batch = np.ascontiguousarray(images[start:start + chunk])
-        x = sn.preprocess_rgb(batch, net_cfg, device).float()
-        if net_cfg.depth_input:
-            depth = sn.depth_from_copy(relative_depths[start:start + chunk])
-            x = torch.cat([x, sn.preprocess_depth(depth, net_cfg, device)], 1)
-        parts.append(x)
-    return torch.cat(parts, 0)
-
-
-class _Augmenter:
-    """
-    Scale-preserving augmentation of normalised N×C×h×w batches (flip, colour, roll).
-
-    Colour jitter and channel shuffles change the RGB channels only; flips and rolls move a
-    depth channel (``depth_input``) with the image.
-    """
-
-    def __init__(self, net_cfg: 'sn.ScaleNetConfig', flip: bool, jitter: float,
-                 device: torch.device, rotate_deg: float = 0.0,
-                 channel_shuffle: bool = False) -> None:
-        self.flip = flip
-        self.jitter = float(jitter)
-        self.rotate = math.radians(float(rotate_deg))
-        self.shuffle = bool(channel_shuffle)
-        mean = torch.as_tensor(np.asarray(getattr(net_cfg, 'mean', (0.0, 0.0, 0.0))),
-                               dtype=torch.float32, device=device)
-        std = torch.as_tensor(np.asarray(getattr(net_cfg, 'std', (1.0, 1.0, 1.0))),
-                              dtype=torch.float32, device=device)
-        self.mean = mean.view(1, 3, 1, 1)
-        self.std = std.view(1, 3, 1, 1)
-
-    def with_maps(self, x: torch.Tensor, gen: torch.Generator,
-                  maps: Optional[torch.Tensor]) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
-        """
-        Augment ``x`` and apply the same flips and rolls to the N×C×h'×w' ``maps``.
-
-        ``maps`` are per-image target maps aligned with the images (any resolution), e.g. the
-        coarse log depth times its validity mask and the mask itself: they are flipped and
-        rotated like the image, with zeros (invalid) outside the rotated frame.
-        """
-        n = x.shape[0]
-        # Random numbers are always drawn (on the CPU generator) so that the RNG stream, and
-        # thus the batch order of later epochs, does not depend on the augmentation switches.
-        flips = torch.rand(n, generator=gen) < 0.5
-        factors = (torch.rand(n, 2, generator=gen) * 2.0 - 1.0) * self.jitter
-        angles = (torch.rand(n, generator=gen) * 2.0 - 1.0) * self.rotate
-        perms = torch.argsort(torch.rand(n, 3, generator=gen), dim=1)
-        if self.flip and bool(flips.any()):
-            x = x.clone()
-            idx = flips.nonzero().squeeze(1).to(x.device)
-            x[idx] = torch.flip(x[idx], dims=(3,))
-            if maps is not None:
-                maps = maps.clone()
-                maps[idx] = torch.flip(maps[idx], dims=(3,))
-        rgb, extra = x[:, :3], x[:, 3:]
-        if self.jitter > 0:
-            factors = factors.to(x.device)
-            brightness = (1.0 + factors[:, 0]).view(n, 1, 1, 1)
-            contrast = (1.0 + factors[:, 1]).view(n, 1, 1, 1)
-            raw = rgb * self.std + self.mean
-            grey = raw.mean(dim=(1, 2, 3), keepdim=True)
-            raw = ((raw - grey) * contrast + grey) * brightness
-            rgb = (raw - self.mean) / self.std
-        if self.shuffle:
-            rgb = torch.gather(rgb, 1, perms.to(x.device).view(n, 3, 1, 1).expand_as(rgb))
-        if self.jitter > 0 or self.shuffle:
-            x = torch.cat([rgb, extra], dim=1) if extra.shape[1] else rgb
-        if self.rotate > 0:
-            x = _rotate(x, angles.to(x.device))
-            if maps is not None:
-                maps = _rotate(maps, angles.to(maps.device), padding_mode='zeros')
-        return x, maps
-
-
-def _rotate(x: torch.Tensor, angles: torch.Tensor, padding_mode: str = 'border') -> torch.Tensor:
-    """Rotate each N×C×h×w image by its angle (radians) about the centre (``padding_mode``)."""
-    n, _, h, w = x.shape
-    cos, sin = torch.cos(angles), torch.sin(angles)
-    theta = torch.zeros(n, 2, 3, dtype=x.dtype, device=x.device)
-    # affine_grid works in normalised [-1, 1] coordinates: correct for the aspect ratio.
-    theta[:, 0, 0] = cos
-    theta[:, 0, 1] = -sin * h / w
-    theta[:, 1, 0] = sin * w / h
-    theta[:, 1, 1] = cos
-    grid = nn.functional.affine_grid(theta, list(x.shape), align_corners=False)
-    return nn.functional.grid_sample(x, grid, mode='bilinear', padding_mode=padding_mode,
-                                     align_corners=False)
-
-
-def depth_grid_targets(grids: np.ndarray) -> torch.Tensor:
-    """
-    Return the N×2×h×w auxiliary targets of N×h×w coarse depth grids (metres, NaN invalid).
-
-    Channel 0 is the natural-log depth times the validity mask, channel 1 the mask (1 valid,
-    0 invalid); both survive flips, rotations and area pooling (see :func:`aux_depth_loss`).
-    """
-    g = np.asarray(grids, dtype=np.float32)
-    with np.errstate(invalid='ignore'):
-        ok = np.isfinite(g) & (g > 0)
-    log_d = np.log(np.where(ok, g, np.float32(1.0)))
-    return torch.from_numpy(np.stack([log_d * ok, ok.astype(np.float32)], axis=1))
-
-
-def aux_depth_loss(pred: torch.Tensor, targets: torch.Tensor,
-                   min_valid: float = 0.5) -> torch.Tensor:
-    """
-    Masked MSE between predicted N×M×h×w log-depth maps and N×2×H×W targets.
-
-    The targets (:func:`depth_grid_targets`, possibly augmented) are area-pooled to the h×w of
-    the prediction; cells with less than ``min_valid`` valid area are ignored. Each of the M
-    ensemble members is compared with the same target; returns the mean over valid cells and
-    members (0 when nothing is valid).
-    """
-    h, w = pred.shape[-2:]
-    pooled = nn.functional.adaptive_avg_pool2d(targets, (h, w))
-    mass = pooled[:, 1:2]
-    target = pooled[:, 0:1] / mass.clamp_min(1e-6)
-    ok = (mass >= min_valid).to(pred.dtype)
-    err = (pred - target) ** 2 * ok
-    return err.sum() / (ok.sum() * pred.shape[1]).clamp_min(1.0)
-
-
 def _init_aux_bias(model: nn.Module, targets: torch.Tensor) -> None:
     """Start every auxiliary depth head at the mean training log depth (faster early epochs)."""
     mass = float(targets[:, 1].sum())
@@ -523,17 +315,6 @@ def _init_aux_bias(model: nn.Module, targets: torch.Tensor) -> None:
     with torch.no_grad():
         for head in heads:
             head[-1].bias.fill_(mean_log)
-
-
-def gaussian_nll(mean: torch.Tensor, log_var: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """
-    Return the mean Gaussian negative log-likelihood of N targets under N×M predictions.
-
-    ``mean`` and ``log_var`` are N×M (log s and the log-variance of log s); pass a detached
-    ``mean`` so this term trains only the variance (the mean keeps its plain MSE).
-    """
-    err2 = (target.unsqueeze(1) - mean) ** 2
-    return 0.5 * (err2 * torch.exp(-log_var) + log_var).mean()
 
 
 def _single_nets(model: 'sn.ScaleNet') -> List['sn.ScaleNet']:
@@ -920,8 +701,8 @@ def _train(oracle: Any, cfg: TrainConfig, out_dir: Path, resume: bool, progress:
             _init_aux_bias(model, aux_train)
     if cfg.init_head_bias and not resume:
         _init_head_bias(model, float(y_train.mean()))
-    augment = _Augmenter(net_cfg, cfg.augment_flip, cfg.color_jitter, device,
-                         cfg.rotate_deg, cfg.channel_shuffle)
+    augment = Augmenter(net_cfg, cfg.augment_flip, cfg.color_jitter, device,
+                        cfg.rotate_deg, cfg.channel_shuffle)
     loss_fn = nn.MSELoss()
     simulated = is_simulated(getattr(oracle, 'meta', None))
     # The network that is validated, selected and saved: the weight average when there is one.

@@ -20,8 +20,9 @@ from adaptive_depth.oracle_dataset import (coarse_depth_grid, DEPTH_GRID_NPY, Or
                                            OracleFormatError, read_oracle_dir, write_oracle_dir)
 from adaptive_depth.scale_net import (fuse_conv_bn, load_scale_net, save_scale_net, ScaleNet,
                                       ScaleNetConfig)
-from adaptive_depth.training import (_Augmenter, aux_depth_loss, depth_grid_targets,
-                                     train_scale_net, TrainConfig, TrainingError)
+from adaptive_depth.training import train_scale_net, TrainConfig, TrainingError
+from adaptive_depth.training_data import Augmenter
+from adaptive_depth.training_losses import aux_depth_loss, depth_grid_targets
 import numpy as np
 import pytest
 import torch
@@ -117,7 +118,7 @@ def test_targets_loss_and_augmentation_move_maps_with_the_image():
     aux_depth_loss(pred, t).backward()       # differentiable
     # Flips and rolls move a target map exactly as the image: feed the image as its own map.
     cfg = ScaleNetConfig(**NET)
-    aug = _Augmenter(cfg, flip=True, jitter=0.0, device=torch.device('cpu'), rotate_deg=10.0)
+    aug = Augmenter(cfg, flip=True, jitter=0.0, device=torch.device('cpu'), rotate_deg=10.0)
     x = torch.randn(8, 3, 32, 32)
     out, maps = aug.with_maps(x, torch.Generator().manual_seed(1), x[:, :1].clone())
     inside = (slice(None), slice(None), slice(8, 24), slice(8, 24))   # away from the padding

@@ -23,7 +23,8 @@ from adaptive_depth.scale_net import (depth_from_copy, load_scale_net, relative_
                                       relative_log_depth, save_scale_net, ScaleNet,
                                       ScaleNetConfig, ScalePredictor)
 from adaptive_depth.scale_source import LearnedScale
-from adaptive_depth.training import _Augmenter, train_scale_net, TrainConfig, TrainingError
+from adaptive_depth.training import train_scale_net, TrainConfig, TrainingError
+from adaptive_depth.training_data import Augmenter
 import cv2
 import numpy as np
 import pytest
@@ -109,12 +110,12 @@ def test_network_reads_the_depth_shape_but_not_its_size(backbone, tmp_path):
 def test_colour_augmentation_leaves_the_depth_channel_alone():
     cfg = ScaleNetConfig(**SMALL, depth_input=True)
     x = torch.randn(16, 4, 8, 8)
-    aug = _Augmenter(cfg, flip=False, jitter=0.3, device=torch.device('cpu'),
-                     channel_shuffle=True)
+    aug = Augmenter(cfg, flip=False, jitter=0.3, device=torch.device('cpu'),
+                    channel_shuffle=True)
     out, _ = aug.with_maps(x, torch.Generator().manual_seed(0), None)
     torch.testing.assert_close(out[:, 3], x[:, 3])
     assert float((out[:, :3] - x[:, :3]).abs().max()) > 0.1
-    flip = _Augmenter(cfg, flip=True, jitter=0.0, device=torch.device('cpu'))
+    flip = Augmenter(cfg, flip=True, jitter=0.0, device=torch.device('cpu'))
     out, _ = flip.with_maps(x, torch.Generator().manual_seed(1), None)
     flipped = 0
     for src, dst in zip(x, out):   # all four channels move together

@@ -18,8 +18,9 @@ import json
 
 from adaptive_depth.oracle_dataset import OracleData
 from adaptive_depth.scale_net import load_scale_net, preprocess_rgb
-from adaptive_depth.training import (recording_weights, split_indices, train_scale_net,
-                                     TrainConfig, TrainingError)
+from adaptive_depth.training import train_scale_net, TrainConfig, TrainingError
+from adaptive_depth.training_data import (Augmenter, recording_weights, rotate_images,
+                                          split_indices)
 import numpy as np
 import pytest
 import torch
@@ -228,21 +229,20 @@ def test_bad_inputs_raise_clear_errors(tmp_path):
 
 def test_roll_and_channel_shuffle_augmentation_keep_the_image_content():
     from adaptive_depth.scale_net import ScaleNetConfig
-    from adaptive_depth.training import _Augmenter, _rotate
 
     x = torch.randn(2, 3, 8, 8)
-    np.testing.assert_allclose(_rotate(x, torch.zeros(2)), x, atol=1e-5)
+    np.testing.assert_allclose(rotate_images(x, torch.zeros(2)), x, atol=1e-5)
     # 180° about the centre of a square image is a flip of both axes.
-    half_turn = _rotate(x, torch.full((2,), np.pi))
+    half_turn = rotate_images(x, torch.full((2,), np.pi))
     np.testing.assert_allclose(half_turn, torch.flip(x, dims=(2, 3)), atol=1e-4)
     # A quarter turn of a wide image moves the top-left corner region to the bottom-left.
     wide = torch.zeros(1, 1, 16, 24)
     wide[..., :4, 10:14] = 1.0   # a blob on the top edge, centred
-    turned = _rotate(wide, torch.tensor([np.pi / 2]))
+    turned = rotate_images(wide, torch.tensor([np.pi / 2]))
     assert float(turned[..., 6:10, 2:6].mean()) > 0.5 > float(turned[..., :4, 10:14].mean())
     net = ScaleNetConfig(input_size=(8, 8), channels=(4,), fc=())
-    aug = _Augmenter(net, flip=False, jitter=0.0, device=torch.device('cpu'), rotate_deg=0.0,
-                     channel_shuffle=True)
+    aug = Augmenter(net, flip=False, jitter=0.0, device=torch.device('cpu'), rotate_deg=0.0,
+                    channel_shuffle=True)
     batch = torch.randn(16, 3, 8, 8)
     out, _ = aug.with_maps(batch, torch.Generator().manual_seed(0), None)
     moved = 0
