@@ -63,8 +63,10 @@ class FrameSet:
     """
     Prepared frames of one or more datasets (rows in dataset order).
 
-    :ivar names: N sample names; ``recordings`` N recording names (runs of consecutive frames;
-        a sample without one is its own); ``frames`` N frame numbers (-1 when unknown).
+    :ivar names: N sample names; ``recordings`` N recording names
+        (:func:`adaptive_depth.sample.recording_of`: a run of consecutive frames, or a folder
+        of single frames such as the NYU sample); ``frames`` N frame numbers (-1 when unknown,
+        so only numbered recordings enter the temporal stability table).
     :ivar images: N×240×320×3 uint8 training copies; ``depth_grids`` N×24×32 metres (NaN).
     :ivar log_scales: N oracle log s*; ``ratio_q`` N×Q sorted quantiles of prediction / ground
         truth over the evaluation mask; ``moments`` N×3 means of p², p·g, g² (m²) there.
@@ -184,6 +186,7 @@ def summarise_frame(pred: np.ndarray, gt: np.ndarray, mask: np.ndarray) -> Tuple
 def _prepare_one(index: int):
     from adaptive_depth.evaluation import eval_mask
     from adaptive_depth.oracle_dataset import coarse_depth_grid, IMAGE_SIZE, resize_for_oracle
+    from adaptive_depth.sample import recording_of
     from adaptive_depth.scale_net import relative_depth_copy
 
     dataset, model = _WORKER['dataset'], _WORKER['model']
@@ -196,7 +199,7 @@ def _prepare_one(index: int):
         log_s, q, moments = summarise_frame(pred, gt, mask)
     except ValueError as exc:
         return index, sample.name, None, str(exc)
-    return index, sample.name, (str(meta.get('recording') or sample.name),
+    return index, sample.name, (recording_of(sample.name),
                                 int(meta.get('frame', -1)), resize_for_oracle(sample.rgb),
                                 coarse_depth_grid(gt), log_s, q, moments,
                                 relative_depth_copy(pred, IMAGE_SIZE)), ''

@@ -29,6 +29,7 @@ class RGBDSample:
     ``rgb`` is H×W×3 uint8 in RGB order; ``depth`` is H×W float32 metres with NaN where invalid;
     ``intrinsics`` describe the H×W image; ``valid`` is an optional H×W bool mask (None means
     finite and positive depth); ``meta`` holds free-form information such as ``room_size_m``.
+    ``name`` is ``<recording>/<frame>``: see :func:`recording_of`.
     """
 
     name: str
@@ -50,3 +51,14 @@ class RGBDSample:
                     f'valid mask shape {valid.shape} does not match depth shape {mask.shape}')
             mask &= valid
         return mask
+
+
+def recording_of(name: str) -> str:
+    """
+    Return the recording a sample belongs to: its name up to the last ``/``.
+
+    A recording is a group of frames that must stay on one side of a train / test split (a run
+    of consecutive video frames, one dataset folder, the synthetic scenes); every source names
+    its samples ``<recording>/<frame>``. A name without ``/`` is its own recording.
+    """
+    return name.rsplit('/', 1)[0] if '/' in name else name

@@ -60,8 +60,9 @@ from adaptive_depth.depth_model import resolve_device
 from adaptive_depth.errors import TrainingError
 from adaptive_depth.io_helpers import atomic_write_json, json_safe
 from adaptive_depth.oracle_dataset import DEPTH_GRID_NPY, OracleMeta, RELATIVE_DEPTH_NPY
-from adaptive_depth.training_data import (Augmenter, preprocess_all, recording_of,
-                                          recording_weights, split_indices)
+from adaptive_depth.sample import recording_of
+from adaptive_depth.training_data import (Augmenter, preprocess_all, recording_weights,
+                                          split_indices)
 from adaptive_depth.training_losses import aux_depth_loss, depth_grid_targets, gaussian_nll
 import numpy as np
 import torch

@@ -16,7 +16,8 @@
 What the scale network trains on: the hold-out split, recording weights, inputs, augmentation.
 
 * :func:`split_indices` — the seeded training / validation split of an oracle's kept rows, by
-  frame or by whole recording (:func:`recording_of`: a sample name up to its last ``/``);
+  frame or by whole recording (:func:`adaptive_depth.sample.recording_of`: the sample name up
+  to its last ``/``);
 * :func:`recording_weights` — sampling weights that give every recording the same share;
 * :func:`preprocess_all` — N×H×W×3 uint8 images to the N×C×h×w network inputs, in chunks;
 * :class:`Augmenter` — augmentation of those inputs that preserves the apparent scale of the
@@ -35,14 +36,10 @@ from typing import List, Optional, Sequence, Tuple
 
 from adaptive_depth import scale_net as sn
 from adaptive_depth.errors import TrainingError
+from adaptive_depth.sample import recording_of
 import numpy as np
 import torch
 from torch import nn
-
-
-def recording_of(name: str) -> str:
-    """Return the recording a sample name belongs to: the name up to its last ``/``."""
-    return name.rsplit('/', 1)[0] if '/' in name else name
 
 
 def split_indices(n_samples: int, kept: np.ndarray, val_fraction: float, seed: int,

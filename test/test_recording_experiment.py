@@ -61,6 +61,15 @@ def _write_sevenscenes(folder, n, seed=0):
     (folder / 'camera-intrinsics.txt').write_text('60 0 32\n0 60 24\n0 0 1\n')
 
 
+def test_single_frames_of_one_folder_are_one_recording_without_a_stability_run():
+    # The rule training uses to hold out recordings (sample.recording_of) groups them too.
+    frames = rx.prepare_frames('synthetic:3', {'width': 64, 'height': 48}, workers=1,
+                               progress=False)
+    assert frames.names == [f'synthetic/{i:06d}' for i in range(3)]
+    assert frames.recordings == ['synthetic'] * 3
+    assert (frames.frames == -1).all() and rx.runs_of(frames) == []
+
+
 def test_frame_summary_gives_the_metrics_of_the_full_maps(tmp_path):
     _write_sevenscenes(tmp_path / 'run', 6)
     frames = rx.prepare_frames(f'sevenscenes:{tmp_path / "run"}', workers=1, progress=False)

@@ -34,7 +34,8 @@ Real RGB-D *recordings* (runs of consecutive video frames) in their standard lay
 Raw depth values in ``invalid`` (default 0 and 65535) are invalid (NaN). Every sample's
 ``meta['recording']`` names its run of consecutive frames (``<DIR name>[/<sequence>]``) and
 ``meta['frame']`` its frame number, so experiments can split by recording and measure
-frame-to-frame stability. Names are ``<recording>/<colour file stem>``.
+frame-to-frame stability. Names are ``<recording>/<colour file stem>``, so
+:func:`adaptive_depth.sample.recording_of` gives the same recording from the name alone.
 """
 
 from pathlib import Path
