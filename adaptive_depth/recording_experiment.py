@@ -460,8 +460,9 @@ def run_experiment(train: FrameSet, test: FrameSet, recipes: Sequence[str],
     # Seeds outside, recipes inside: a run cut short still holds paired comparisons.
     for seed in seeds:
         for recipe in recipes:
-            # No validation split: a random hold-out of consecutive frames would leak
-            # near-duplicates; model selection falls back to the training loss.
+            # No validation split by default: a random hold-out of consecutive frames would
+            # leak near-duplicates, so selection uses the training loss. Overrides may hold out
+            # whole training recordings instead (val_split='recording', val_fraction > 0).
             cfg = recipe_config(recipe, **{'val_fraction': 0.0, 'seed': seed, 'device': device,
                                            **dict((overrides or {}).get(recipe, {}))})
             run_dir = Path(out_dir) / f'{recipe}_seed{seed}'
