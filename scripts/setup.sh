@@ -22,6 +22,18 @@ if [[ -f "$STAMP_FILE" && "$(cat "$STAMP_FILE")" == "$STAMP_WANT" ]]; then
   exit 0
 fi
 
+# The environment takes about 1.8 GiB (torch alone 1 GiB) plus pip's unpacking space. Check first, so
+# a full disk stops here with its size named instead of half-way through pip with "Errno 28".
+NEED_MB="${ADAPTIVE_DEPTH_SETUP_MIN_FREE_MB:-3072}"
+VENV_PARENT="$(dirname "$VENV")"
+mkdir -p "$VENV_PARENT"
+FREE_MB="$(df -Pm "$VENV_PARENT" | awk 'NR == 2 {print $4}')"
+if [[ "$FREE_MB" =~ ^[0-9]+$ ]] && (( FREE_MB < NEED_MB )); then
+  echo "setup: only ${FREE_MB} MiB free on the disk of $VENV_PARENT; the virtual environment needs" \
+       "about ${NEED_MB} MiB (free space, or set ADAPTIVE_DEPTH_VENV to a folder on another disk)" >&2
+  exit 1
+fi
+
 echo "setup: creating virtual environment in $VENV (pinned versions from requirements-lock.txt)"
 "$PYTHON" -m venv "$VENV"
 "$VENV/bin/python" -m pip install --quiet --upgrade "pip>=24" "setuptools>=68,<80" wheel
