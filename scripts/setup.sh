@@ -4,7 +4,8 @@
 #
 # Create (or refresh) the project's virtual environment with pinned versions and install
 # adaptive_depth into it in editable mode. Idempotent: a stamp of the lock file skips the work when
-# nothing changed. Usage: bash scripts/setup.sh   (ADAPTIVE_DEPTH_VENV / PYTHON override defaults)
+# nothing changed. Usage: bash scripts/setup.sh   (ADAPTIVE_DEPTH_VENV, PYTHON and
+# ADAPTIVE_DEPTH_SETUP_MIN_FREE_MB override defaults)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
