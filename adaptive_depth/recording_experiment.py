@@ -42,6 +42,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 import json
 import math
+import multiprocessing
 import os
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
@@ -213,7 +214,9 @@ def prepare_frames(spec: str, options: Optional[Dict[str, Any]] = None,
 
     :param options: dataset options (:func:`adaptive_depth.datasets.open_dataset`).
     :param model_options: :class:`adaptive_depth.base_models.SimulatedBaseModel` arguments.
-    :param workers: processes (0: one per CPU core, at most 16).
+    :param workers: processes (0: one per CPU core, at most 16). They are spawned, not forked:
+        a child forked from a process that has run torch's thread pool hangs in its first
+        torch or OpenCV call, and notebooks and tests have always run one.
     :raises ValueError: when no frame of the dataset is usable.
     """
     from adaptive_depth.base_models import SimulatedBaseModel
@@ -232,7 +235,8 @@ def prepare_frames(spec: str, options: Optional[Dict[str, Any]] = None,
         outputs = map(_prepare_one, range(n))
         pool = None
     else:
-        pool = ProcessPoolExecutor(workers, initializer=_worker_init,
+        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context('spawn'),
+                                   initializer=_worker_init,
                                    initargs=(spec, options, model_options))
         outputs = pool.map(_prepare_one, range(n), chunksize=8)
     try:

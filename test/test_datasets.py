@@ -18,7 +18,7 @@ import json
 from pathlib import Path
 
 from adaptive_depth.datasets import (DatasetError, DatasetFileNotFoundError, open_dataset,
-                                     parse_intrinsics_option, Subset)
+                                     parse_intrinsics_option, spec_options, Subset)
 from adaptive_depth.geometry import NYU_INTRINSICS, PRIMESENSE_INTRINSICS
 import cv2
 import numpy as np
@@ -276,6 +276,40 @@ def test_synthetic_source():
 def test_bad_specs(spec, error, pattern):
     with pytest.raises(error, match=pattern):
         open_dataset(spec)
+
+
+def test_options_written_into_the_spec_equal_keyword_options(rgbd_dir):
+    spec, options = spec_options(f'folder:{rgbd_dir}?depth_scale=5000&intrinsics=500,510,320,240')
+    assert spec == f'folder:{rgbd_dir}'
+    assert options == {'depth_scale': 5000.0, 'intrinsics': '500,510,320,240'}
+    written = open_dataset(f'folder:{rgbd_dir}?depth_scale=5000&intrinsics=500,510,320,240')[2]
+    given = open_dataset(f'folder:{rgbd_dir}', depth_scale=5000, intrinsics='500,510,320,240')[2]
+    np.testing.assert_array_equal(written.depth, given.depth)
+    assert written.intrinsics == given.intrinsics and written.intrinsics.fx == 500
+    assert written.name == given.name == 'rgbd_samples/00002'
+    # Numbers are converted per option; a "?" not followed by key=value belongs to the path.
+    assert spec_options('bag:/b.bag?every=3&tolerance_s=0.5') == (
+        'bag:/b.bag', {'every': 3, 'tolerance_s': 0.5})
+    assert spec_options('folder:/odd?name') == ('folder:/odd?name', {})
+
+
+@pytest.mark.parametrize('spec, pattern', [
+    ('folder:/d?depth_scale=5000&color_topic=/c', "does not take option 'color_topic'"),
+    ('folder:/d?depth_scale=mm', "'depth_scale' must be a number, got 'mm'"),
+    ('folder:/d?depth_scale=1&depth_scale=2', "option 'depth_scale' twice"),
+    ('folder:/d?depth_scale=1&5000', 'must be key=value'),
+    ('nope:/d?depth_scale=1', 'unknown dataset kind'),
+])
+def test_bad_options_in_a_spec_are_named(spec, pattern):
+    with pytest.raises(ValueError, match=pattern):
+        spec_options(spec)
+    with pytest.raises(ValueError, match=pattern):
+        open_dataset(spec)
+
+
+def test_an_option_in_the_spec_and_as_argument_is_refused():
+    with pytest.raises(ValueError, match='depth_scale given both'):
+        open_dataset('folder:/d?depth_scale=5000', depth_scale=1000)
 
 
 def test_option_not_taken_by_source():

@@ -16,6 +16,8 @@
 
 import json
 import math
+import subprocess
+import sys
 
 from adaptive_depth import recording_experiment as rx
 from adaptive_depth.base_models import SimulatedBaseModel
@@ -68,6 +70,37 @@ def test_single_frames_of_one_folder_are_one_recording_without_a_stability_run()
     assert frames.names == [f'synthetic/{i:06d}' for i in range(3)]
     assert frames.recordings == ['synthetic'] * 3
     assert (frames.frames == -1).all() and rx.runs_of(frames) == []
+
+
+_POOL_SCRIPT = """
+import json, sys
+import numpy as np, torch
+from adaptive_depth import recording_experiment as rx
+
+if __name__ == '__main__':
+    # torch's thread pool runs before the workers start: forked workers hung here.
+    torch.set_num_threads(2)
+    float((torch.randn(256, 256) @ torch.randn(256, 256)).sum())
+    plain = rx.prepare_frames('sevenscenes:' + sys.argv[1], workers=1, progress=False)
+    scaled = rx.prepare_frames('sevenscenes:' + sys.argv[1] + '?depth_scale=500', workers=2,
+                               progress=False)
+    print(json.dumps({'names': scaled.names == plain.names,
+                      'images': bool(np.array_equal(scaled.images, plain.images)),
+                      'grid_ratio': float(np.median(scaled.depth_grids / plain.depth_grids))}))
+"""
+
+
+def test_worker_processes_start_after_torch_ran_and_get_the_spec_options(tmp_path):
+    # Millimetre PNGs read with depth_scale 500 are twice as deep; the images stay the same.
+    _write_sevenscenes(tmp_path / 'run', 3)
+    script = tmp_path / 'pool.py'
+    script.write_text(_POOL_SCRIPT)
+    done = subprocess.run([sys.executable, str(script), str(tmp_path / 'run')],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    got = json.loads(done.stdout.strip().splitlines()[-1])
+    assert got['names'] and got['images']
+    assert got['grid_ratio'] == pytest.approx(2.0, rel=1e-4)
 
 
 def test_frame_summary_gives_the_metrics_of_the_full_maps(tmp_path):
@@ -212,6 +245,8 @@ def test_tool_runs_both_recipes_on_recordings_and_reports(tmp_path, capsys):
      'unknown recipe'),
     (['--test-data', 'synthetic:2', '--mix-synthetic', '2', '--seeds', 'a'], '--seeds'),
     (['--test-data', 'weird:x', '--mix-synthetic', '2'], 'unknown dataset kind'),
+    (['--test-data', 'sevenscenes:/x?depth_scale=5000&every=2', '--mix-synthetic', '2'],
+     "'sevenscenes' does not take option 'every'"),
     (['--test-data', 'sevenscenes:/nonexistent', '--mix-synthetic', '2', '--workers', '1'],
      'not found'),
     (['--test-data', 'synthetic:2', '--mix-synthetic', '2', '--override',

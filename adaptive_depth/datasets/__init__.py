@@ -46,11 +46,15 @@ Recording sources (``tum``, ``sevenscenes``) put ``recording`` and ``frame`` int
 sample's ``meta`` (datasets.recordings); raw depth 0 and 65535 are invalid there.
 
 Options that are None are ignored, so CLIs can pass every option through; an option a source
-does not take raises ``ValueError``.
+does not take raises ``ValueError``. Options can also be written into the spec itself, after a
+``?`` as ``key=value`` pairs joined by ``&`` (:func:`spec_options`), e.g.
+``folder:/data/lab?depth_scale=5000&intrinsics=525,525,319.5,239.5``, so a tool that takes
+several specs (``recording_experiment --test-data``) can give each its own depth scale and
+intrinsics.
 """
 
 from pathlib import Path
-from typing import Any, Dict, Sequence
+from typing import Any, Dict, Sequence, Tuple
 import warnings
 
 from adaptive_depth.datasets.base import (DatasetError, DatasetFileNotFoundError, LazyDataset,
@@ -70,10 +74,14 @@ SOURCE_OPTIONS = {
     'sevenscenes': ('depth_scale', 'intrinsics'),
 }
 
+OPTION_TYPES = {'depth_scale': float, 'max_dt': float, 'tolerance_s': float, 'every': int,
+                'width': int, 'height': int}
+"""Options written into a spec are text; these are converted to numbers (the rest stay text)."""
+
 __all__ = ['DatasetError', 'DatasetFileNotFoundError', 'LazyDataset', 'SOURCE_KINDS',
            'SOURCE_OPTIONS', 'Subset',
            'fit_intrinsics', 'open_dataset', 'parse_intrinsics_option', 'sample_name',
-           'split_spec']
+           'spec_options', 'split_spec']
 
 
 def split_spec(spec: str):
@@ -93,6 +101,43 @@ def split_spec(spec: str):
     if not arg.strip():
         raise ValueError(f'dataset spec {spec!r} lacks its argument after {kind!r}:')
     return kind, arg.strip()
+
+
+def spec_options(spec: str) -> Tuple[str, Dict[str, Any]]:
+    """
+    Split the options written into a spec from it: ``'KIND:ARG?key=value&key=value'``.
+
+    The text after the last ``?`` holds options when it contains ``=`` (otherwise the ``?``
+    belongs to the path). Each key must be an option of the spec's kind (``SOURCE_OPTIONS``);
+    values of ``OPTION_TYPES`` become numbers. Returns ``(spec without options, options)``.
+
+    :raises ValueError: naming a pair without ``=``, a key the kind does not take, a key given
+        twice or a value that is not a number where one is needed.
+    """
+    base, sep, tail = spec.rpartition('?') if isinstance(spec, str) else ('', '', '')
+    if not sep or '=' not in tail:
+        split_spec(spec)
+        return spec, {}
+    kind, _ = split_spec(base)
+    options: Dict[str, Any] = {}
+    for pair in tail.split('&'):
+        key, eq, value = pair.partition('=')
+        key = key.strip()
+        if not eq or not key:
+            raise ValueError(f'dataset spec {spec!r}: options after "?" must be key=value '
+                             f'joined by "&", got {pair!r}')
+        if key not in SOURCE_OPTIONS[kind]:
+            raise ValueError(f'dataset spec {spec!r}: {kind!r} does not take option {key!r}; '
+                             f'it takes: {", ".join(SOURCE_OPTIONS[kind])}')
+        if key in options:
+            raise ValueError(f'dataset spec {spec!r} gives option {key!r} twice')
+        convert = OPTION_TYPES.get(key, str)
+        try:
+            options[key] = convert(value.strip())
+        except ValueError:
+            raise ValueError(f'dataset spec {spec!r}: option {key!r} must be a number, got '
+                             f'{value!r}') from None
+    return base, options
 
 
 class _BagWithIntrinsics(LazyDataset):
@@ -146,8 +191,14 @@ def open_dataset(spec: str, **options: Any) -> Sequence[RGBDSample]:
     :raises DatasetFileNotFoundError: (FileNotFoundError) naming a missing file or folder.
     :raises DatasetError: (ValueError) naming a malformed file.
     """
+    spec, written = spec_options(spec)
     kind, arg = split_spec(spec)
     opts = {k: v for k, v in options.items() if v is not None}
+    twice = sorted(set(written) & set(opts))
+    if twice:
+        raise ValueError(f'dataset {spec!r}: option(s) {", ".join(twice)} given both in the '
+                         f'spec and as arguments')
+    opts.update(written)
     unknown = sorted(set(opts) - set(SOURCE_OPTIONS[kind]))
     if unknown:
         raise ValueError(f'dataset {kind!r} does not take option(s) {", ".join(unknown)}; '

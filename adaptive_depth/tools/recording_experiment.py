@@ -24,7 +24,9 @@ Example (train on 7-Scenes and TUM, test on SUN3D and NYU; SIMULATED base model)
         --test-data nyu-folder:../shared/data/nyu_test_sample
 
 Each ``--train-data`` / ``--test-data`` is a dataset spec of any supported layout (README
-"The tools"); train and test data are whole datasets, so no run of consecutive frames is split.
+"The tools"), with its own options after a ``?`` where it needs them
+(``folder:DIR?depth_scale=5000&intrinsics=525,525,319.5,239.5``; datasets.spec_options); train
+and test data are whole datasets, so no run of consecutive frames is split.
 ``--mix-synthetic N`` adds N synthetic scenes to training. Every recipe (``--recipes``) is
 trained for every seed on the same frames, and ``OUT/results.{md,json,csv,png}`` report Tables
 I/II, the AbsRel gap closed, temporal stability with and without smoothing, and the uncertainty
@@ -77,9 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--overwrite', action='store_true',
                    help='replace what a used --out holds')
     p.add_argument('--train-data', action='append', default=[], metavar='SPEC',
-                   help='training dataset spec (repeat for several)')
+                   help='training dataset spec (repeat for several); options of its own '
+                        'after "?", e.g. folder:DIR?depth_scale=5000&intrinsics=FX,FY,CX,CY')
     p.add_argument('--test-data', action='append', default=[], metavar='SPEC', required=True,
-                   help='test dataset spec (repeat for several; never used for training)')
+                   help='test dataset spec (repeat for several; never used for training; '
+                        'options as for --train-data)')
     p.add_argument('--mix-synthetic', type=int, default=0, metavar='N',
                    help='add N synthetic scenes (seeds 0..N-1, 320x240) to the training data '
                         '(measured: it made both networks worse on real test frames)')
@@ -107,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the experiment; return the exit code (see the module docstring)."""
     args = build_parser().parse_args(argv)
-    from adaptive_depth.datasets import split_spec
+    from adaptive_depth.datasets import spec_options
     from adaptive_depth.recipes import recipe_config, RECIPES
 
     recipes = [r.strip() for r in args.recipes.split(',') if r.strip()]
@@ -135,7 +139,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.mix_synthetic > 0:
         train_specs.append(f'synthetic:{args.mix_synthetic}')
     for spec in train_specs + list(args.test_data):
-        split_spec(spec)
+        spec_options(spec)
     for recipe in recipes:
         try:
             recipe_config(recipe, **overrides.get(recipe, {})).validate()
