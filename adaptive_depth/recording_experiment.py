@@ -216,7 +216,8 @@ def prepare_frames(spec: str, options: Optional[Dict[str, Any]] = None,
     :param model_options: :class:`adaptive_depth.base_models.SimulatedBaseModel` arguments.
     :param workers: processes (0: one per CPU core, at most 16). They are spawned, not forked:
         a child forked from a process that has run torch's thread pool hangs in its first
-        torch or OpenCV call, and notebooks and tests have always run one.
+        torch or OpenCV call, and notebooks and tests have always run one. A script that calls
+        this with more than one worker needs the ``if __name__ == '__main__':`` guard.
     :raises ValueError: when no frame of the dataset is usable.
     """
     from adaptive_depth.base_models import SimulatedBaseModel
