@@ -26,8 +26,11 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT="${OUT:-gpu_sweep_output}"
 PY="${PYTHON:-python3}"
-SITE="$(mktemp -d /tmp/adaptive_depth_sweep_site.XXXX)"
-RUN="$(mktemp -d /tmp/adaptive_depth_sweep.XXXX)"
+SITE="$(mktemp -d "${TMPDIR:-/tmp}/adaptive_depth_sweep_site.XXXX")"
+RUN="$(mktemp -d "${TMPDIR:-/tmp}/adaptive_depth_sweep.XXXX")"
+# Both are scratch: what is kept is packed into $OUT/sweep.tgz. Every run (the test suite's smoke
+# run too) used to leave them behind in $TMPDIR.
+trap 'rm -rf "$SITE" "$RUN"' EXIT
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1 MPLBACKEND=Agg HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 shopt -s nullglob

@@ -175,8 +175,12 @@ def test_gpu_sweep_refuses_unknown_variants_and_used_out(tmp_path):
     assert used.returncode == 2 and 'exists' in used.stderr.strip().splitlines()[-1]
 
 
-def test_gpu_sweep_wrapper_names_missing_data(tmp_path):
+def test_gpu_sweep_wrapper_names_missing_data_and_leaves_no_scratch(tmp_path):
+    scratch = tmp_path / 'tmp'
+    scratch.mkdir()
     proc = _run(['bash', str(BENCH / 'gpu_sweep.sh'), '--smoke'],
-                env={**os.environ, 'GPU_DATA': str(tmp_path / 'none'), 'OUT': str(tmp_path)})
+                env={**os.environ, 'GPU_DATA': str(tmp_path / 'none'), 'OUT': str(tmp_path),
+                     'TMPDIR': str(scratch)})
     assert proc.returncode == 1
     assert f'no {tmp_path / "none"}/' in proc.stderr and 'prepare_gpu_data.sh' in proc.stderr
+    assert list(scratch.iterdir()) == []
