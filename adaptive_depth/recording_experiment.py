@@ -40,13 +40,13 @@ recording).
 
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-import json
 import math
 import multiprocessing
 import os
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
+from adaptive_depth.io_helpers import dumps_json
 import numpy as np
 
 QUANTILES = 1024
@@ -619,7 +619,7 @@ def write_reports(results: Dict[str, Any], out_dir: Path, title: str) -> List[Pa
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = [out_dir / 'results.json', out_dir / 'results.md', out_dir / 'results.csv',
              out_dir / 'results.png']
-    paths[0].write_text(json.dumps(_json_safe(results), indent=1) + '\n')
+    paths[0].write_text(dumps_json(results))
     paths[1].write_text(report_markdown(results, title))
     with open(paths[2], 'w', newline='') as fh:
         writer = csv.writer(fh)
@@ -643,18 +643,6 @@ def write_reports(results: Dict[str, Any], out_dir: Path, title: str) -> List[Pa
                              ''])
     plot_results(results, paths[3], title)
     return paths
-
-
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, (np.floating, float)):
-        return float(value) if np.isfinite(value) else None
-    if isinstance(value, np.integer):
-        return int(value)
-    return value
 
 
 def plot_results(results: Dict[str, Any], path: Path, title: str) -> Path:
