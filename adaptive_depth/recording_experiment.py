@@ -506,7 +506,8 @@ def run_experiment(train: FrameSet, test: FrameSet, recipes: Sequence[str],
 # --------------------------------------------------------------------------------- reports
 
 
-def _pct(v: Any) -> str:
+def percent(v: Any) -> str:
+    """Return a fraction as ``'12.3 %'``, or ``'–'`` for None or a non-finite value."""
     return '–' if v is None or not np.isfinite(v) else f'{100 * v:.1f} %'
 
 
@@ -524,10 +525,10 @@ def _per_source_table(recipes: Dict[str, Any], base: Optional[Dict[str, Any]]) -
              f'| recipe | {header} |', '|---|' + '---|' * len(first)]
     for name, r in recipes.items():
         per_seed = np.array([[e['gap_closure'] for e in run['per_source']] for run in r['runs']])
-        lines.append(f'| {name} | ' + ' | '.join(_pct(v) for v in per_seed.mean(axis=0)) + ' |')
+        lines.append(f'| {name} | ' + ' | '.join(percent(v) for v in per_seed.mean(axis=0)) + ' |')
     if base:
         lines.append('| training-mean scale | '
-                     + ' | '.join(_pct(e['gap_closure']) for e in base['per_source']) + ' |')
+                     + ' | '.join(percent(e['gap_closure']) for e in base['per_source']) + ' |')
     return lines
 
 
@@ -547,13 +548,14 @@ def report_markdown(results: Dict[str, Any], title: str) -> str:
     done = {name: r for name, r in results['recipes'].items() if r['runs']}
     results = dict(results, recipes=done)
     for name, r in results['recipes'].items():
-        per = ', '.join(_pct(run['gap_closure']) for run in r['runs'])
-        lines.append(f'| {name} | {_pct(r["gap_closure_mean"])} | {_pct(r["gap_closure_min"])} '
-                     f'| {per} | {_pct(r["runs"][0]["train_gap_closure"])} |')
+        per = ', '.join(percent(run['gap_closure']) for run in r['runs'])
+        lines.append(f'| {name} | {percent(r["gap_closure_mean"])} | '
+                     f'{percent(r["gap_closure_min"])} | {per} | '
+                     f'{percent(r["runs"][0]["train_gap_closure"])} |')
     base = results.get('train_mean_baseline')
     if base:
         lines += [f'| training-mean scale (s = {math.exp(base["log_scale"]):.3f} on every frame; '
-                  f'no image) | {_pct(base["gap_closure"])} | | | |', '',
+                  f'no image) | {percent(base["gap_closure"])} | | | |', '',
                   'A network that does not beat the training-mean scale adds nothing over a '
                   'one-off calibration of `scale_source: fixed`.']
     lines += _per_source_table(results['recipes'], base)
@@ -590,12 +592,12 @@ def report_markdown(results: Dict[str, Any], title: str) -> str:
             if not isinstance(v, dict):
                 continue
             rel = v.get('abs_rel_relative_change')
-            lines.append(f'| {name} | {key} | {_pct(v["p50_change"])} | '
-                         f'{_pct(v["p95_change"])} | {_num(v["abs_rel"])} | '
+            lines.append(f'| {name} | {key} | {percent(v["p50_change"])} | '
+                         f'{percent(v["p95_change"])} | {_num(v["abs_rel"])} | '
                          f'{"–" if rel is None else f"{100 * rel:+.2f} %"} |')
     if stab_any:
         lines += ['', 'Oracle s* itself changes by (p95): ' + ', '.join(
-            f'{name} {_pct(r["runs"][0]["stability"].get("oracle_p95_change"))}'
+            f'{name} {percent(r["runs"][0]["stability"].get("oracle_p95_change"))}'
             for name, r in results['recipes'].items()) + ' per frame (SIMULATED per-frame '
             'noise of the base model included).']
     else:

@@ -12,13 +12,14 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Tests of smoothing, the recording experiment's metrics and its one-command tool."""
+"""Tests of smoothing, the recording experiment's metrics, leave one out and the tool."""
 
 import json
 import math
 import subprocess
 import sys
 
+from adaptive_depth import leave_one_out as loo
 from adaptive_depth import recording_experiment as rx
 from adaptive_depth.base_models import SimulatedBaseModel
 from adaptive_depth.datasets import open_dataset
@@ -75,6 +76,7 @@ def test_single_frames_of_one_folder_are_one_recording_without_a_stability_run()
 _POOL_SCRIPT = """
 import json, sys
 import numpy as np, torch
+from adaptive_depth import leave_one_out as loo
 from adaptive_depth import recording_experiment as rx
 
 if __name__ == '__main__':
@@ -239,6 +241,74 @@ def test_tool_runs_both_recipes_on_recordings_and_reports(tmp_path, capsys):
     assert (out / 'runs' / 'pretrained_seed0' / 'best' / 'model.safetensors').is_file()
 
 
+def _fold(test_spec, n_test, gaps, constant):
+    """Return a fold result shaped as run_experiment returns it (recipe -> per-seed gaps)."""
+    return {'test_specs': [test_spec], 'n_test': n_test, 'n_train': 100, 'complete': True,
+            'recipes': {name: {'runs': [{'gap_closure': g} for g in seeds]}
+                        for name, seeds in gaps.items()},
+            'train_mean_baseline': {'gap_closure': constant}}
+
+
+def test_folds_are_summarised_per_held_out_dataset_and_over_folds():
+    folds = [_fold('tum:a', 50, {'scratch': [0.6, 0.8], 'pretrained_small': [0.9]}, 0.5),
+             _fold('tum:b', 20, {'scratch': [0.4], 'pretrained_small': [0.5, 0.7]}, 0.8),
+             _fold('tum:c', 10, {'scratch': [0.9]}, 0.1)]       # pretrained_small not run yet
+    folds[2]['complete'] = False
+    summary = loo.summarise_folds(folds)
+    scratch, pre = summary['recipes']['scratch'], summary['recipes']['pretrained_small']
+    assert scratch['per_fold'] == pytest.approx([0.7, 0.4, 0.9])      # mean over seeds
+    assert scratch['mean_over_folds'] == pytest.approx(2.0 / 3)       # each fold weighs 1
+    assert scratch['min_over_folds'] == pytest.approx(0.4)
+    assert pre['per_fold'][:2] == pytest.approx([0.9, 0.6]) and pre['per_fold'][2] is None
+    assert pre['mean_over_folds'] == pytest.approx(0.75)              # folds it ran in
+    lead = pre['lead_over_reference']['per_fold']
+    assert lead[:2] == pytest.approx([0.2, 0.2]) and lead[2] is None
+    assert 'lead_over_reference' not in scratch
+    assert summary['train_mean_baseline']['per_fold'] == pytest.approx([0.5, 0.8, 0.1])
+    md = loo.summary_markdown(summary, 'LOO')
+    assert 'SIMULATED' in md
+    assert '| tum:a (50) | 70.0 % | 90.0 % | 50.0 % |' in md
+    assert '| tum:c (10) (running) | 90.0 % | – | 10.0 % |' in md
+    assert '| **mean over folds** | 66.7 % | 75.0 % | 46.7 % |' in md
+    assert '- pretrained_small: +20.0 / +20.0 / – → +20.0' in md
+    assert 'SIMULATED' not in loo.summary_markdown(summary, 'LOO', simulated=False)
+    with pytest.raises(ValueError, match='at least 2'):
+        loo.run_leave_one_out([_fake_frames(3, ['a'] * 3)], ['scratch'], [0], '/nonexistent')
+
+
+def test_tool_leaves_each_dataset_out_once(tmp_path, capsys):
+    specs = []
+    for i, n in enumerate((6, 9, 7)):
+        _write_sevenscenes(tmp_path / f'run{i}', n, seed=i)
+        specs += ['--data', f'sevenscenes:{tmp_path / f"run{i}"}']
+    out = tmp_path / 'out'
+    rc = tool.main(['--out', str(out)] + specs + [
+        '--mix-synthetic', '3', '--recipes', 'scratch', '--seeds', '0', '--workers', '1',
+        '--device', 'cpu', '--threads', '1', '--quiet', '--override', 'scratch:epochs=1',
+        '--override', 'scratch:input_size=[64,64]', '--require-gap', '1.01'])
+    captured = capsys.readouterr()
+    assert rc == 3, captured.err                        # no recipe closes 101 % of the gap
+    assert 'gap requirement 101 % not met by: scratch' in captured.err
+    summary = json.loads((out / 'summary.json').read_text())
+    assert [f['test_specs'] for f in summary['folds']] == [[s] for s in specs[1::2]]
+    assert [f['n_test'] for f in summary['folds']] == [6, 9, 7]
+    assert [f['n_train'] for f in summary['folds']] == [19, 16, 18]   # others + 3 synthetic
+    assert all(f['complete'] for f in summary['folds'])
+    for k in range(3):
+        fold = json.loads((out / f'fold{k}' / 'results.json').read_text())
+        assert fold['test_specs'] == [specs[2 * k + 1]] and fold['n_test'] == [6, 9, 7][k]
+        assert specs[2 * k + 1] not in fold['train_specs'] and 'synthetic:3' in fold['train_specs']
+        assert summary['recipes']['scratch']['per_fold'][k] == pytest.approx(
+            fold['recipes']['scratch']['gap_closure_mean'])
+        assert summary['train_mean_baseline']['per_fold'][k] == pytest.approx(
+            fold['train_mean_baseline']['gap_closure'])
+        assert (out / f'fold{k}' / 'runs' / 'scratch_seed0' / 'best').is_dir()
+    per_fold = summary['recipes']['scratch']['per_fold']
+    assert summary['recipes']['scratch']['mean_over_folds'] == pytest.approx(np.mean(per_fold))
+    assert '**mean over folds**' in captured.out
+    assert (out / 'summary.png').stat().st_size > 0
+
+
 @pytest.mark.parametrize('argv,message', [
     (['--test-data', 'synthetic:2'], 'no training data'),
     (['--test-data', 'synthetic:2', '--mix-synthetic', '2', '--recipes', 'magic'],
@@ -253,6 +323,13 @@ def test_tool_runs_both_recipes_on_recordings_and_reports(tmp_path, capsys):
       'pretrained_small:epochs=0'], 'epochs'),
     (['--test-data', 'synthetic:2', '--mix-synthetic', '2', '--override',
       'pretrained:epochs=3'], 'not trained'),
+    (['--mix-synthetic', '2'], 'no test data'),
+    (['--data', 'synthetic:2'], 'two or more'),
+    (['--data', 'synthetic:2', '--data', 'synthetic:3', '--test-data', 'synthetic:4'],
+     'not both'),
+    (['--data', 'synthetic:2', '--data', 'synthetic:2'], 'same dataset twice'),
+    (['--data', 'synthetic:2', '--data', 'synthetic:3', '--workers', '1'],
+     'frame name(s) are in two datasets'),
 ])
 def test_tool_bad_input_is_one_line_and_exit_2(tmp_path, capsys, argv, message):
     rc = tool.main(['--out', str(tmp_path / 'o'), '--quiet'] + argv)

@@ -32,12 +32,19 @@ trained for every seed on the same frames, and ``OUT/results.{md,json,csv,png}``
 I/II, the AbsRel gap closed, temporal stability with and without smoothing, and the uncertainty
 ranking, side by side (adaptive_depth.recording_experiment).
 
+Leave one dataset out: instead of ``--test-data``, give ``--data SPEC`` two or more times. Each
+of those datasets is the test data of one fold (``OUT/fold<k>/``, a full report each) and
+training data in every other fold; ``--train-data`` datasets train in every fold.
+``OUT/summary.{md,json,png}`` holds the gap closed per held-out dataset and the mean over the
+folds, so a result does not rest on one split of a few rooms (adaptive_depth.leave_one_out).
+
 Exit codes (docs/tools.md): 0 done (and ``--require-gap`` met), 2 bad input (one line on stderr
 naming the problem; also a used ``--out`` without ``--overwrite``), 3 a recipe closed less than
-``--require-gap``, 130 interrupted.
+``--require-gap`` (with ``--data``: as a mean over the folds), 130 interrupted.
 """
 
 import argparse
+from collections import Counter
 import json
 from pathlib import Path
 import sys
@@ -81,9 +88,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--train-data', action='append', default=[], metavar='SPEC',
                    help='training dataset spec (repeat for several); options of its own '
                         'after "?", e.g. folder:DIR?depth_scale=5000&intrinsics=FX,FY,CX,CY')
-    p.add_argument('--test-data', action='append', default=[], metavar='SPEC', required=True,
+    p.add_argument('--test-data', action='append', default=[], metavar='SPEC',
                    help='test dataset spec (repeat for several; never used for training; '
                         'options as for --train-data)')
+    p.add_argument('--data', action='append', default=[], metavar='SPEC',
+                   help='leave one dataset out (instead of --test-data; give 2 or more): '
+                        'each is the test data of one fold and trains in all the others')
     p.add_argument('--mix-synthetic', type=int, default=0, metavar='N',
                    help='add N synthetic scenes (seeds 0..N-1, 320x240) to the training data '
                         '(measured: it made both networks worse on real test frames)')
@@ -102,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--title', default='Recording experiment', help='report title')
     p.add_argument('--require-gap', type=float, default=None, metavar='F',
                    help='exit 3 unless every recipe closes at least this fraction of the test '
-                        'gap (mean over seeds)')
+                        'gap (mean over seeds; with --data, mean over the folds too)')
     p.add_argument('--quiet', action='store_true', help='no progress bars')
     return p
 
@@ -125,7 +135,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         raise UserError(f'--seeds must be comma-separated integers, got {args.seeds!r}') from None
     if not seeds:
         raise UserError('--seeds is empty')
-    if not args.train_data and args.mix_synthetic <= 0:
+    if args.data and args.test_data:
+        raise UserError('give --test-data (one split) or --data (leave one out), not both')
+    if not args.data and not args.test_data:
+        raise UserError('no test data: give --test-data SPEC, or --data SPEC two or more '
+                        'times to leave each dataset out once')
+    if len(args.data) == 1:
+        raise UserError('--data needs two or more datasets (each is held out once); for one '
+                        'test dataset use --test-data')
+    if len(set(args.data)) < len(args.data):
+        raise UserError('--data names the same dataset twice')
+    if not args.train_data and not args.data and args.mix_synthetic <= 0:
         raise UserError('no training data: give --train-data SPEC and/or --mix-synthetic N')
     overrides: Dict[str, Dict[str, Any]] = {}
     for recipe, key, value in args.override:
@@ -138,7 +158,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     train_specs = list(args.train_data)
     if args.mix_synthetic > 0:
         train_specs.append(f'synthetic:{args.mix_synthetic}')
-    for spec in train_specs + list(args.test_data):
+    for spec in train_specs + list(args.test_data) + list(args.data):
         spec_options(spec)
     for recipe in recipes:
         try:
@@ -154,7 +174,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         if args.overwrite:
             clear_dir(out)
-        return _run(args, recipes, seeds, overrides, train_specs)
+        run = _run_leave_one_out if args.data else _run
+        return run(args, recipes, seeds, overrides, train_specs)
     finally:
         torch.set_num_threads(threads_before)
 
@@ -206,14 +227,56 @@ def _run(args: argparse.Namespace, recipes: List[str], seeds: List[int],
     paths = rx.write_reports(results, out, args.title)
     print((out / 'results.md').read_text())
     print('wrote ' + ', '.join(str(p) for p in paths))
-    if args.require_gap is not None:
-        low = {r: v['gap_closure_mean'] for r, v in results['recipes'].items()
-               if not v['gap_closure_mean'] >= args.require_gap}
-        if low:
-            print(f'{PROG}: gap requirement {100 * args.require_gap:.0f} % not met by: '
-                  + ', '.join(f'{r} {100 * v:.1f} %' for r, v in low.items()), file=sys.stderr)
-            return EXIT_CHECK_FAILED
+    return _check_gap(args, {r: v['gap_closure_mean'] for r, v in results['recipes'].items()})
+
+
+def _check_gap(args: argparse.Namespace, gaps: Dict[str, float]) -> int:
+    """Return EXIT_CHECK_FAILED (saying which) if a recipe's gap is below --require-gap."""
+    if args.require_gap is None:
+        return 0
+    low = {r: v for r, v in gaps.items() if not v >= args.require_gap}
+    if low:
+        print(f'{PROG}: gap requirement {100 * args.require_gap:.0f} % not met by: '
+              + ', '.join(f'{r} {100 * v:.1f} %' for r, v in low.items()), file=sys.stderr)
+        return EXIT_CHECK_FAILED
     return 0
+
+
+def _run_leave_one_out(args: argparse.Namespace, recipes: List[str], seeds: List[int],
+                       overrides: Dict[str, Dict[str, Any]], train_specs: List[str]) -> int:
+    from adaptive_depth import leave_one_out as loo
+    from adaptive_depth import recording_experiment as rx
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    parts = [_prepare([spec], args) for spec in args.data]
+    always = _prepare(train_specs, args) if train_specs else None
+    counts = Counter(n for p in parts + ([always] if always is not None else []) for n in p.names)
+    twice = sorted(n for n, c in counts.items() if c > 1)
+    if twice:
+        raise ValueError(f'{len(twice)} frame name(s) are in two datasets, e.g. {twice[0]}: a '
+                         'held-out dataset must not also train')
+    print(f'prepared {sum(counts.values())} frames of {len(parts)} held-out dataset(s) in '
+          f'{time.perf_counter() - started:.0f} s')
+    simulated = any(p.simulated for p in parts)
+    done: List[Dict[str, Any]] = []
+
+    def save(k: int, results: Dict[str, Any], complete: bool) -> None:
+        results.update(seeds=seeds, overrides=overrides, complete=complete,
+                       total_seconds=time.perf_counter() - started)
+        held = f'{args.title} — held out: {args.data[k]}'
+        rx.write_reports(results, loo.fold_dir(out, k), held + ('' if complete else ' (partial)'))
+        done[k:] = [results]
+        loo.write_summary(loo.summarise_folds(done), out, args.title, simulated)
+
+    folds = loo.run_leave_one_out(parts, recipes, seeds, out, always_train=always,
+                                  device=args.device, overrides=overrides,
+                                  progress=not args.quiet, on_fold=save)
+    summary = loo.summarise_folds(folds)
+    print((out / 'summary.md').read_text())
+    print(f'wrote {out / "summary.md"}, summary.json, summary.png and fold0..fold{len(parts) - 1}')
+    return _check_gap(args, {r: v['mean_over_folds'] for r, v in summary['recipes'].items()})
 
 
 if __name__ == '__main__':
