@@ -18,7 +18,7 @@ from dataclasses import asdict
 import json
 
 from adaptive_depth import backbones
-from adaptive_depth.recipes import DEFAULT_RECIPE, recipe_config
+from adaptive_depth.recipes import recipe_config
 from adaptive_depth.scale_net import (fuse_conv_bn, load_scale_net, save_scale_net, ScaleNet,
                                       ScaleNetConfig, ScalePredictor)
 from adaptive_depth.training import train_scale_net, TrainConfig
@@ -167,8 +167,8 @@ def test_config_validation():
     cfg = recipe_config('pretrained', epochs=3, net_options={'finetune': 'frozen'})
     assert cfg.epochs == 3 and cfg.net_options['backbone'] == 'efficientnet_lite0'
     assert cfg.net_options['finetune'] == 'frozen'
-    # The default recipe is `pretrained` with a smaller input and fewer epochs, nothing else.
-    small, base = asdict(recipe_config(DEFAULT_RECIPE)), asdict(recipe_config('pretrained'))
+    # `pretrained_small` is `pretrained` with a smaller input and fewer epochs, nothing else.
+    small, base = asdict(recipe_config('pretrained_small')), asdict(recipe_config('pretrained'))
     assert {k for k in base if small[k] != base[k]} == {'input_size', 'epochs'}
     assert small['input_size'] == (128, 160) and small['epochs'] < base['epochs']
 
@@ -180,11 +180,11 @@ def test_train_scale_net_cli_recipes(tmp_path, capsys):
                                  '--simulated', '--out', str(tmp_path / 'oracle'),
                                  '--no-progress']) == 0
     rc = cli.main(['--oracle', str(tmp_path / 'oracle'), '--out', str(tmp_path / 'net'),
-                   '--epochs', '1', '--input-size', '32', '--finetune', 'last', '--quiet',
-                   '--device', 'cpu'])
+                   '--recipe', 'pretrained_small', '--epochs', '1', '--input-size', '32',
+                   '--finetune', 'last', '--quiet', '--device', 'cpu'])
     assert rc == 0, capsys.readouterr().err
     _, cfg = load_scale_net(tmp_path / 'net' / 'best')
-    # the default recipe's settings, with the given options on top
+    # the recipe's settings, with the given options on top
     assert (cfg.backbone, cfg.finetune, cfg.input_size) == ('efficientnet_lite0', 'last', (32, 32))
     assert cfg.predict_variance and cfg.metadata['trained_with']['optimizer'] == 'adamw'
     rc = cli.main(['--oracle', str(tmp_path / 'oracle'), '--out', str(tmp_path / 'paper'),
@@ -196,6 +196,12 @@ def test_train_scale_net_cli_recipes(tmp_path, capsys):
     assert cfg.metadata['trained_with']['optimizer'] == 'adam'
     with pytest.raises(SystemExit):
         cli.main(['--oracle', 'x', '--out', 'y', '--recipe', 'nope'])
+    # no --recipe: the default, the from-scratch 3-member ensemble
+    rc = cli.main(['--oracle', str(tmp_path / 'oracle'), '--out', str(tmp_path / 'default'),
+                   '--epochs', '1', '--input-size', '64', '--quiet', '--device', 'cpu'])
+    assert rc == 0
+    _, cfg = load_scale_net(tmp_path / 'default' / 'best')
+    assert (cfg.backbone, cfg.members, cfg.test_time_flip) == ('scratch', 3, True)
 
 
 def test_pretrained_aux_depth_head_trains_on_the_body_output(tmp_path, one_thread):

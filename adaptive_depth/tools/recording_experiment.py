@@ -74,7 +74,7 @@ def _override(text: str):
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the recording experiment."""
-    from adaptive_depth.recipes import DEFAULT_RECIPE, RECIPES
+    from adaptive_depth.recipes import COMPARED_RECIPES, RECIPES
 
     p = argparse.ArgumentParser(
         prog=PROG,
@@ -97,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--mix-synthetic', type=int, default=0, metavar='N',
                    help='add N synthetic scenes (seeds 0..N-1, 320x240) to the training data '
                         '(measured: it made both networks worse on real test frames)')
-    p.add_argument('--recipes', default=f'scratch,{DEFAULT_RECIPE}', metavar='A,B',
+    p.add_argument('--recipes', default=','.join(COMPARED_RECIPES), metavar='A,B',
                    help=f'recipes to train (known: {", ".join(RECIPES)})')
     p.add_argument('--seeds', default='0', metavar='S1,S2', help='training seeds')
     p.add_argument('--override', type=_override, action='append', default=[],
