@@ -94,11 +94,12 @@ def summarise_folds(folds: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
     """
     Reduce fold results to the gap closed per fold and over folds.
 
-    Each fold's entry is the mean over its seeds (folds still running count with the seeds they
-    have). Per recipe: ``per_fold``, ``mean_over_folds``, ``min_over_folds`` and, for every
-    recipe but :data:`REFERENCE_RECIPE` when that one ran, ``lead_over_reference`` per fold
-    (points of gap closed, as fractions). ``train_mean_baseline`` holds the same for the
-    training-mean scale of each fold. Folds a recipe has no run in yet are None.
+    Each fold's entry is the mean over its seeds (run_experiment's ``gap_closure_mean``; folds
+    still running count with the seeds they have). Per recipe: ``per_fold``,
+    ``mean_over_folds``, ``min_over_folds`` and, for every recipe but :data:`REFERENCE_RECIPE`
+    when that one ran, ``lead_over_reference`` per fold (points of gap closed, as fractions).
+    ``train_mean_baseline`` holds the same for the training-mean scale of each fold. Folds a
+    recipe has no run in yet are None.
     """
     names: List[str] = []
     for fold in folds:
@@ -115,11 +116,9 @@ def summarise_folds(folds: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
                 'min_over_folds': float(np.min(done)) if done else None}
 
     for name in names:
-        per_fold = []
-        for fold in folds:
-            runs = fold['recipes'].get(name, {}).get('runs', [])
-            per_fold.append(float(np.mean([r['gap_closure'] for r in runs])) if runs else None)
-        summary['recipes'][name] = reduce(per_fold)
+        entries = [fold['recipes'].get(name, {}) for fold in folds]
+        summary['recipes'][name] = reduce([e['gap_closure_mean'] if e.get('runs') else None
+                                           for e in entries])
     reference = summary['recipes'].get(REFERENCE_RECIPE)
     if reference is not None:
         for name, entry in summary['recipes'].items():

@@ -244,7 +244,8 @@ def test_tool_runs_both_recipes_on_recordings_and_reports(tmp_path, capsys):
 def _fold(test_spec, n_test, gaps, constant):
     """Return a fold result shaped as run_experiment returns it (recipe -> per-seed gaps)."""
     return {'test_specs': [test_spec], 'n_test': n_test, 'n_train': 100, 'complete': True,
-            'recipes': {name: {'runs': [{'gap_closure': g} for g in seeds]}
+            'recipes': {name: {'runs': [{'gap_closure': g} for g in seeds],
+                               'gap_closure_mean': float(np.mean(seeds))}
                         for name, seeds in gaps.items()},
             'train_mean_baseline': {'gap_closure': constant}}
 
