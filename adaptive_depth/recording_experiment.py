@@ -451,10 +451,13 @@ def run_experiment(train: FrameSet, test: FrameSet, recipes: Sequence[str],
     """
     import time
 
+    from adaptive_depth.depth_model import resolve_device
+    from adaptive_depth.provenance import run_environment
     from adaptive_depth.recipes import recipe_config
     from adaptive_depth.training import train_scale_net
 
     results: Dict[str, Any] = {
+        'environment': run_environment(str(resolve_device(device))),
         'recipes': {r: {'runs': []} for r in recipes}, 'per_frame': {},
         'test': {'names': test.names, 'recordings': test.recordings,
                  'log_scale_oracle': test.log_scales.tolist()},

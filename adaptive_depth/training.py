@@ -60,6 +60,7 @@ from adaptive_depth.depth_model import resolve_device
 from adaptive_depth.errors import TrainingError
 from adaptive_depth.io_helpers import atomic_write_json, json_safe
 from adaptive_depth.oracle_dataset import DEPTH_GRID_NPY, OracleMeta, RELATIVE_DEPTH_NPY
+from adaptive_depth.provenance import run_environment
 from adaptive_depth.sample import recording_of
 from adaptive_depth.training_data import (Augmenter, preprocess_all, recording_weights,
                                           split_indices)
@@ -271,8 +272,15 @@ def is_simulated(meta: Optional[Dict[str, Any]]) -> bool:
     return OracleMeta.from_dict(dict(meta or {})).simulated
 
 
-def make_scale_net_config(cfg: TrainConfig, oracle: Any) -> 'sn.ScaleNetConfig':
-    """Return the :class:`ScaleNetConfig` for training ``oracle`` with ``cfg``."""
+def make_scale_net_config(cfg: TrainConfig, oracle: Any,
+                          device: Optional[torch.device] = None) -> 'sn.ScaleNetConfig':
+    """
+    Return the :class:`ScaleNetConfig` for training ``oracle`` with ``cfg`` on ``device``.
+
+    Its ``metadata`` records the oracle's dataset, the training settings (``trained_with``) and
+    the software, torch threads and device the run depends on (``environment``,
+    :func:`adaptive_depth.provenance.run_environment`).
+    """
     meta = dict(getattr(oracle, 'meta', {}) or {})
     kwargs: Dict[str, Any] = dict(cfg.net_options)
     if cfg.input_size is not None:
@@ -300,6 +308,8 @@ def make_scale_net_config(cfg: TrainConfig, oracle: Any) -> 'sn.ScaleNetConfig':
             extra.setdefault('dataset', meta.get('dataset'))
         extra.setdefault('trained_with', {k: v for k, v in asdict(cfg).items()
                                           if k not in ('net_options',)})
+        extra.setdefault('environment',
+                         run_environment(None if device is None else str(device)))
         kwargs['metadata'] = json_safe(extra)
     try:
         return sn.ScaleNetConfig(**kwargs)
@@ -602,7 +612,7 @@ def _train(oracle: Any, cfg: TrainConfig, out_dir: Path, resume: bool, progress:
     names = [str(n) for n in oracle.names]
     train_idx, val_idx = split_indices(len(names), oracle.kept, cfg.val_fraction, cfg.seed,
                                        names if cfg.val_split == 'recording' else None)
-    net_cfg = make_scale_net_config(cfg, oracle)
+    net_cfg = make_scale_net_config(cfg, oracle, device)
 
     torch.manual_seed(cfg.seed)
     model = sn.ScaleNet(net_cfg)

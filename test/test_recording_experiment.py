@@ -229,6 +229,8 @@ def test_tool_runs_both_recipes_on_recordings_and_reports(tmp_path, capsys):
     assert set(results['recipes']) == {'scratch', 'pretrained'}
     assert results['n_train'] == 16 and results['n_test'] == 8
     assert results['train_specs'][-1] == 'synthetic:4'
+    assert results['environment']['torch_threads'] == 1     # --threads 1: part of the record
+    assert results['environment']['device'] == 'cpu'
     run = results['recipes']['pretrained']['runs'][0]
     assert run['stability']['recordings'] == 1
     assert len(results['per_frame']['pretrained_seed0']['log_scale_std']) == 8
@@ -325,6 +327,8 @@ def test_tool_leaves_each_dataset_out_once(tmp_path, capsys):
     (['--test-data', 'synthetic:2', '--mix-synthetic', '2', '--override',
       'pretrained:epochs=3'], 'not trained'),
     (['--mix-synthetic', '2'], 'no test data'),
+    (['--test-data', 'synthetic:2', '--mix-synthetic', '2', '--device', 'cdua'],
+     "--device cdua: invalid device 'cdua'"),
     (['--data', 'synthetic:2'], 'two or more'),
     (['--data', 'synthetic:2', '--data', 'synthetic:3', '--test-data', 'synthetic:4'],
      'not both'),

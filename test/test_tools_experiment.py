@@ -20,9 +20,11 @@ from pathlib import Path
 import subprocess
 import sys
 
+import adaptive_depth
 from adaptive_depth.tools import evaluate, generate_oracle, synthetic_experiment, \
     train_scale_net
 import pytest
+import torch
 
 SHARED = Path(__file__).resolve().parents[1].parent / 'shared'
 NYU = SHARED / 'data' / 'nyu_test_sample'
@@ -161,6 +163,15 @@ def test_synthetic_experiment_runs_all_stages_and_checks_the_gap(tmp_path, capsy
     assert 'SIMULATED' in capsys.readouterr().out
     assert synthetic_experiment.main(tiny + ['--channels', '8,x']) == 2
     assert "bad list '8,x'" in capsys.readouterr().err
+    # A device this machine lacks is refused before any oracle is generated.
+    fresh = tmp_path / 'never_made'
+    assert synthetic_experiment.main(['--out', str(fresh), '--device', 'cdua', '--quiet']) == 2
+    assert "--device cdua: invalid device 'cdua'" in capsys.readouterr().err
+    assert not fresh.exists()
+    # The checkpoint records what its floating-point results depend on.
+    env = net_cfg['metadata']['environment']
+    assert env['torch'] == torch.__version__ and env['device'] == 'cpu'
+    assert env['torch_threads'] >= 1 and env['adaptive_depth'] == adaptive_depth.__version__
     # Synthetic rooms are one 'recording' (synthetic/NNNNNN): no recording-wise hold-out.
     assert train_scale_net.main(['--oracle', str(out / 'oracle_train'), '--out',
                                  str(tmp_path / 'byrec'), '--val-split', 'recording']

@@ -100,6 +100,22 @@ def tool_main(prog: str, interrupted: str = 'interrupted'
     return decorate
 
 
+def check_device(device: str, option: str = '--device') -> str:
+    """
+    Return ``device`` if this machine can run on it, else stop with a :class:`UserError`.
+
+    For tools that prepare data for minutes before their first use of the device: a typo or
+    ``cuda`` on a CPU-only torch is reported at once, naming ``option``.
+    """
+    from adaptive_depth.depth_model import resolve_device   # imports torch: only when called
+
+    try:
+        resolve_device(device)
+    except ValueError as exc:
+        raise UserError(f'{option} {device}: {exc}') from None
+    return device
+
+
 def is_used(path: PathLike) -> bool:
     """Return True if ``path`` exists and is a file or a directory that holds anything."""
     path = Path(path).expanduser()

@@ -51,8 +51,8 @@ import sys
 import time
 from typing import Any, Dict, List, Optional, Sequence
 
-from adaptive_depth.tools.common import (check_out, clear_dir, EXIT_CHECK_FAILED, tool_main,
-                                         UserError)
+from adaptive_depth.tools.common import (check_device, check_out, clear_dir, EXIT_CHECK_FAILED,
+                                         tool_main, UserError)
 
 PROG = 'recording_experiment'
 
@@ -165,6 +165,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             recipe_config(recipe, **overrides.get(recipe, {})).validate()
         except TypeError as exc:
             raise UserError(f'--override for {recipe}: {exc}') from None
+    check_device(args.device)
     out = check_out(args.out, overwrite=args.overwrite)
     import torch
 

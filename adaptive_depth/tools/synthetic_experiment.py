@@ -43,8 +43,8 @@ import time
 from typing import Callable, Dict, List, Optional, Sequence
 
 from adaptive_depth.io_helpers import atomic_write_json
-from adaptive_depth.tools.common import (check_out, EXIT_CHECK_FAILED, EXIT_INTERRUPTED, EXIT_OK,
-                                         tool_main, UserError)
+from adaptive_depth.tools.common import (check_device, check_out, EXIT_CHECK_FAILED,
+                                         EXIT_INTERRUPTED, EXIT_OK, tool_main, UserError)
 
 PROG = 'synthetic_experiment'
 
@@ -148,6 +148,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         train_scale_net.parse_int_list(args.fc)
     except argparse.ArgumentTypeError as exc:
         raise UserError(str(exc)) from None
+    check_device(args.device)
     check_out(args.out, overwrite=args.overwrite, resume=args.reuse, resume_option='--reuse')
     threads_before = torch.get_num_threads()
     if args.threads:
