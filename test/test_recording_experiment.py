@@ -341,3 +341,14 @@ def test_tool_bad_input_is_one_line_and_exit_2(tmp_path, capsys, argv, message):
     err = capsys.readouterr().err.strip()
     assert rc == 2
     assert len(err.splitlines()) == 1 and message in err
+    assert not (tmp_path / 'o').exists()     # no empty output folder left behind
+
+
+def test_overwrite_keeps_the_old_results_when_the_new_data_fail_to_load(tmp_path, capsys):
+    out = tmp_path / 'o'
+    out.mkdir()
+    (out / 'results.md').write_text('the previous run')
+    rc = tool.main(['--out', str(out), '--overwrite', '--quiet', '--workers', '1',
+                    '--test-data', f'sevenscenes:{tmp_path / "missing"}', '--mix-synthetic', '2'])
+    assert rc == 2 and 'not found' in capsys.readouterr().err
+    assert (out / 'results.md').read_text() == 'the previous run'

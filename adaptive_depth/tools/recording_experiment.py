@@ -173,8 +173,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.threads:
         torch.set_num_threads(int(args.threads))
     try:
-        if args.overwrite:
-            clear_dir(out)
         run = _run_leave_one_out if args.data else _run
         return run(args, recipes, seeds, overrides, train_specs)
     finally:
@@ -196,12 +194,23 @@ def _prepare(specs: List[str], args: argparse.Namespace):
     return rx.concat_frames(parts)
 
 
+def _open_out(out: Path, overwrite: bool) -> None:
+    """
+    Create ``out`` (emptied first under ``--overwrite``) once the frames are prepared.
+
+    Not earlier: a dataset that fails to load must leave no empty folder and must not cost the
+    results of the run that ``--overwrite`` would replace.
+    """
+    if overwrite:
+        clear_dir(out)
+    out.mkdir(parents=True, exist_ok=True)
+
+
 def _run(args: argparse.Namespace, recipes: List[str], seeds: List[int],
          overrides: Dict[str, Dict[str, Any]], train_specs: List[str]) -> int:
     from adaptive_depth import recording_experiment as rx
 
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     train = _prepare(train_specs, args)
     test = _prepare(list(args.test_data), args)
@@ -210,6 +219,7 @@ def _run(args: argparse.Namespace, recipes: List[str], seeds: List[int],
         raise ValueError(f'{len(overlap)} frame(s) are in both the training and the test data, '
                          f'e.g. {sorted(overlap)[0]}')
     prepared = time.perf_counter() - started
+    _open_out(out, args.overwrite)
     print(f'prepared {len(train)} training and {len(test)} test frames in {prepared:.0f} s')
     info = {'simulated': train.simulated or test.simulated, 'base_model': test.base_model,
             'train_specs': train_specs, 'test_specs': list(args.test_data),
@@ -249,7 +259,6 @@ def _run_leave_one_out(args: argparse.Namespace, recipes: List[str], seeds: List
     from adaptive_depth import recording_experiment as rx
 
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     parts = [_prepare([spec], args) for spec in args.data]
     always = _prepare(train_specs, args) if train_specs else None
@@ -258,6 +267,7 @@ def _run_leave_one_out(args: argparse.Namespace, recipes: List[str], seeds: List
     if twice:
         raise ValueError(f'{len(twice)} frame name(s) are in two datasets, e.g. {twice[0]}: a '
                          'held-out dataset must not also train')
+    _open_out(out, args.overwrite)
     print(f'prepared {sum(counts.values())} frames of {len(parts)} held-out dataset(s) in '
           f'{time.perf_counter() - started:.0f} s')
     simulated = any(p.simulated for p in parts)
