@@ -100,9 +100,9 @@ def tool_main(prog: str, interrupted: str = 'interrupted'
     return decorate
 
 
-def check_device(device: str, option: str = '--device') -> str:
+def check_device(device: str, option: str = '--device') -> None:
     """
-    Return ``device`` if this machine can run on it, else stop with a :class:`UserError`.
+    Stop with a :class:`UserError` unless this machine can run on ``device``.
 
     For tools that prepare data for minutes before their first use of the device: a typo or
     ``cuda`` on a CPU-only torch is reported at once, naming ``option``.
@@ -113,7 +113,6 @@ def check_device(device: str, option: str = '--device') -> str:
         resolve_device(device)
     except ValueError as exc:
         raise UserError(f'{option} {device}: {exc}') from None
-    return device
 
 
 def is_used(path: PathLike) -> bool:
