@@ -25,7 +25,7 @@ experiment tools in their ``results.json``.
 
 from importlib import metadata
 import platform
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Union
 
 from adaptive_depth import __version__
 import numpy as np
@@ -42,11 +42,12 @@ def _installed_version(name: str) -> Optional[str]:
         return None
 
 
-def run_environment(device: Optional[str] = None) -> Dict[str, Any]:
+def run_environment(device: Optional[Union[str, torch.device]] = None) -> Dict[str, Any]:
     """
     Return the software, threads and device that a run's floating-point results depend on.
 
-    :param device: the device the run used (e.g. ``'cpu'``, ``'cuda:0'``); None leaves it out.
+    :param device: the device the run used (e.g. ``'cpu'``, ``torch.device('cuda:0')``),
+        recorded as its string; None leaves it out.
     :returns: a JSON-safe dict: ``adaptive_depth`` (its ``__version__``), ``python``,
         ``torch``, ``numpy``, one entry per :data:`RECORDED_PACKAGES` (its version or None),
         ``torch_threads`` (the current ``torch.get_num_threads()``) and, if given, ``device``.

@@ -457,7 +457,7 @@ def run_experiment(train: FrameSet, test: FrameSet, recipes: Sequence[str],
     from adaptive_depth.training import train_scale_net
 
     results: Dict[str, Any] = {
-        'environment': run_environment(str(resolve_device(device))),
+        'environment': run_environment(resolve_device(device)),
         'recipes': {r: {'runs': []} for r in recipes}, 'per_frame': {},
         'test': {'names': test.names, 'recordings': test.recordings,
                  'log_scale_oracle': test.log_scales.tolist()},

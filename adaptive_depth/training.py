@@ -308,8 +308,7 @@ def make_scale_net_config(cfg: TrainConfig, oracle: Any,
             extra.setdefault('dataset', meta.get('dataset'))
         extra.setdefault('trained_with', {k: v for k, v in asdict(cfg).items()
                                           if k not in ('net_options',)})
-        extra.setdefault('environment',
-                         run_environment(None if device is None else str(device)))
+        extra.setdefault('environment', run_environment(device))
         kwargs['metadata'] = json_safe(extra)
     try:
         return sn.ScaleNetConfig(**kwargs)
