@@ -29,6 +29,11 @@ only:
 2. **The variant with the best development gap closure** on the synthetic acceptance split
    (test rooms 100000+, 3 seeds) and on both real splits (2 seeds).
 
+``--plan loo`` (GPU run 5) leaves each of the four recordings out in turn, as
+``recording_experiment --data`` does (sessions 12-13 on the CPU), for the recipes too slow for
+that CPU (``pretrained``, ``pretrained_aux``, ``pretrained_depth``) beside ``scratch``: one job
+per recipe, fold and seed.
+
 ``--plan followup`` (GPU run 4) ran what run 3 suggested: the runner-up ``epochs40`` and
 ``BASE`` on the test rooms (3 seeds in all with run 3's seed 2), and regularising variants of
 ``pretrained`` on both real splits (smaller input and fewer epochs, 10 epochs, a 3-member
@@ -104,10 +109,13 @@ def _specs(data: Path, smoke: bool) -> Dict[str, Dict[str, List[str]]]:
     if smoke:
         small = {'train': [f'tum:{data}/tum_fr3_cabinet'],
                  'test': [f'nyu-folder:{data}/nyu_test_sample']}
-        return {'dev': {'train': ['synthetic:12'], 'test': ['synthetic:6:200000']},
+        return {**_loo_folds(data, smoke),
+                'dev': {'train': ['synthetic:12'], 'test': ['synthetic:6:200000']},
                 'test': {'train': ['synthetic:12'], 'test': ['synthetic:6:100000']},
                 'real_a': small, 'real_b': small}
+    folds = _loo_folds(data, smoke)
     return {
+        **folds,
         'dev': {'train': ['synthetic:400'], 'test': ['synthetic:100:200000']},
         'test': {'train': ['synthetic:400'], 'test': ['synthetic:100:100000']},
         'real_a': {'train': [f'sevenscenes:{data}/sevenscenes_redkitchen',
@@ -119,6 +127,27 @@ def _specs(data: Path, smoke: bool) -> Dict[str, Dict[str, List[str]]]:
                              f'tum:{data}/tum_fr3_cabinet'],
                    'test': [f'sevenscenes:{data}/sevenscenes_redkitchen']},
     }
+
+
+LOO_DATA = (('office', 'sevenscenes:{}/sun3d_office'), ('nyu', 'nyu-folder:{}/nyu_test_sample'),
+            ('kitchen', 'sevenscenes:{}/sevenscenes_redkitchen'),
+            ('cabinet', 'tum:{}/tum_fr3_cabinet'))
+"""The four recordings of ``recording_experiment --data`` (sessions 12-13), in that order."""
+
+
+def _loo_folds(data: Path, smoke: bool) -> Dict[str, Dict[str, List[str]]]:
+    """
+    One split per recording: it is the test data, the others train (in ``LOO_DATA`` order).
+
+    The same folds as ``recording_experiment --data`` with the four specs in ``LOO_DATA`` order,
+    run as separate jobs so that a GPU runs many of them side by side. ``smoke``: two folds of
+    the two small recordings.
+    """
+    named = [(name, spec.format(data)) for name, spec in LOO_DATA]
+    if smoke:
+        named = [x for x in named if x[0] in ('nyu', 'cabinet')]
+    return {f'loo_{name}': {'train': [s for n, s in named if n != name], 'test': [spec]}
+            for name, spec in named}
 
 
 class Job:
@@ -263,6 +292,7 @@ def write_tables(results: List[Dict[str, Any]], out: Path, chosen: str) -> None:
         lines.append(f'| {r["name"]} | {r["split"]} | {r["recipe"]} | '
                      f'`{json.dumps(r["overrides"])}` | {per} | {mean} | {base} | {sp} | '
                      f'{secs} |')
+    lines += loo_table(results)
     (out / 'sweep.md').write_text('\n'.join(lines) + '\n')
 
 
@@ -305,6 +335,55 @@ def plan_followup(args, specs, out: Path, t0: float, log):
     return [job_result(out, j) for j in jobs], '-'
 
 
+def plan_loo(args, specs, out: Path, t0: float, log):
+    """
+    Leave one recording out on the GPU: ``--loo-recipes`` × four folds × ``--loo-seeds``.
+
+    One job per (recipe, fold, seed), queued seed by seed so that a deadline leaves whole seeds
+    of every recipe and fold rather than every seed of a few.
+    """
+    folds = sorted(k for k in specs if k.startswith('loo_'))
+    folds.sort(key=lambda k: [f'loo_{n}' for n, _ in LOO_DATA].index(k))
+    jobs = [Job(f'{fold}_{recipe}_seed{seed}', fold, recipe, seed)
+            for seed in args.loo_seeds.split(',') for fold in folds
+            for recipe in args.loo_recipes.split(',')]
+    run_phase(jobs, specs, out, args.device, args.smoke, args.concurrency, t0 + args.budget,
+              log)
+    return [job_result(out, j) for j in jobs], '-'
+
+
+def loo_table(results: List[Dict[str, Any]]) -> List[str]:
+    """
+    Markdown lines: gap closed per recipe and held-out recording (mean over finished seeds).
+
+    The mean over folds is given only where every fold has at least one finished run.
+    """
+    cells: Dict[str, Dict[str, List[float]]] = {}
+    folds: List[str] = []
+    for r in results:
+        if not r['split'].startswith('loo_'):
+            continue
+        fold = r['split'][len('loo_'):]
+        folds += [fold] if fold not in folds else []
+        cells.setdefault(r['recipe'], {}).setdefault(fold, []).extend(
+            x['gap_closure'] for x in r['runs'])
+        if r.get('train_mean_baseline') is not None:  # the same constant for every seed
+            cells.setdefault('training-mean scale', {})[fold] = [r['train_mean_baseline']]
+    if not cells:
+        return []
+    lines = ['', '## Leave one recording out (gap closed, mean over seeds; runs in brackets)',
+             '', '| recipe | ' + ' | '.join(folds) + ' | mean over folds |',
+             '|---|' + '---|' * (len(folds) + 1)]
+    for recipe, by_fold in cells.items():
+        means = [sum(v) / len(v) if v else None for v in (by_fold.get(f, []) for f in folds)]
+        row = [f'{100 * m:.1f} ({len(by_fold.get(f, []))})' if m is not None else '–'
+               for m, f in zip(means, folds)]
+        total = (f'{100 * sum(means) / len(means):.1f} %' if all(m is not None for m in means)
+                 else '–')
+        lines.append(f'| {recipe} | ' + ' | '.join(row) + f' | {total} |')
+    return lines
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     """Run both phases within ``--budget`` seconds; return 0 (results are reported)."""
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[1],
@@ -322,9 +401,13 @@ def main(argv: Optional[List[str]] = None) -> int:
                    metavar='JSON',
                    help='TrainConfig overrides of BASE under every variant (the default repeats '
                         "runs 3 and 4; '{}' starts from today's recipe)")
-    p.add_argument('--plan', choices=('select', 'followup'), default='select',
+    p.add_argument('--plan', choices=('select', 'followup', 'loo'), default='select',
                    help='select: variants on development rooms, then the best on the test '
-                        'splits (GPU run 3); followup: the runs of GPU run 4')
+                        'splits (GPU run 3); followup: the runs of GPU run 4; loo: leave one '
+                        'recording out (--loo-recipes, --loo-seeds)')
+    p.add_argument('--loo-recipes', default='scratch,pretrained,pretrained_aux,pretrained_depth',
+                   help='recipes of --plan loo')
+    p.add_argument('--loo-seeds', default='0,1,2,3', help='training seeds of --plan loo')
     p.add_argument('--smoke', action='store_true', help='tiny data and 1 epoch (CPU check)')
     args = p.parse_args(argv)
     if not isinstance(args.base_overrides, dict):
@@ -332,6 +415,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     unknown = [v for v in args.variants.split(',') if v not in VARIANTS]
     if unknown:
         p.error(f'unknown variant(s) {unknown}; known: {", ".join(VARIANTS)}')
+    from adaptive_depth.recipes import RECIPES
+    unknown = [r for r in args.loo_recipes.split(',') if r not in RECIPES]
+    if unknown:
+        p.error(f'unknown recipe(s) {unknown} in --loo-recipes; known: {", ".join(RECIPES)}')
     out = Path(args.out)
     if out.exists():
         p.error(f'--out {out} exists')
@@ -347,7 +434,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     specs = _specs(Path(args.data), args.smoke)
     os.environ.setdefault('CUBLAS_WORKSPACE_CONFIG', ':4096:8')
-    plan = plan_select if args.plan == 'select' else plan_followup
+    plan = {'select': plan_select, 'followup': plan_followup, 'loo': plan_loo}[args.plan]
     try:
         results, chosen = plan(args, specs, out, t0, log)
     except KeyboardInterrupt:
