@@ -21,3 +21,7 @@ import it from this module.
 
 DEFAULT_MODEL_ID = 'depth-anything/Depth-Anything-V2-Metric-Indoor-Small-hf'
 """Hugging Face hub id of the default base model: DA2 metric indoor (Hypersim), ViT-S."""
+
+DEFAULT_EXECUTION = 'auto'
+"""How the DA2 forward runs by default: CUDA-graph replay on CUDA, eager elsewhere
+(``adaptive_depth.fast_forward``)."""

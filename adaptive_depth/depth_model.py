@@ -39,8 +39,10 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 import urllib.parse
 import warnings
 
-from adaptive_depth.defaults import DEFAULT_MODEL_ID
+from adaptive_depth.defaults import DEFAULT_EXECUTION, DEFAULT_MODEL_ID
 from adaptive_depth.errors import ModelLoadError
+from adaptive_depth.fast_forward import (compile_model, CudaGraphForward, mark_compiled_step,
+                                         resolve_execution)
 from adaptive_depth.input_limits import check_image_size
 import numpy as np
 import torch
@@ -381,11 +383,16 @@ class DepthAnythingRunner:
     ``model`` is a hub id or a local checkpoint directory; ``device`` 'auto'|'cpu'|'cuda[:N]';
     ``precision`` 'auto' (fp16 autocast on CUDA, fp32 on CPU) | 'fp32' | 'fp16' | 'bf16';
     ``input_size`` is the short side of the network input in pixels (rounded to multiples of 14).
+    ``execution`` 'auto' (CUDA graphs on CUDA, else eager) | 'eager' | 'cuda_graph' (each input
+    shape captured once, then replayed; CUDA only, falls back to eager elsewhere) | 'compile'
+    (``torch.compile``; the first frame of each size compiles): see
+    :mod:`adaptive_depth.fast_forward`. The depth is the same in every mode up to
+    floating-point rounding.
     """
 
     def __init__(self, model: Union[str, Path] = DEFAULT_MODEL_ID,
                  device: Union[str, torch.device] = 'auto', precision: str = 'auto',
-                 input_size: int = 518) -> None:
+                 input_size: int = 518, execution: str = DEFAULT_EXECUTION) -> None:
         if int(input_size) < PATCH_SIZE:
             raise ValueError(f'input_size must be >= {PATCH_SIZE} pixels, got {input_size}')
         self.input_size = int(input_size)
@@ -394,7 +401,14 @@ class DepthAnythingRunner:
         self.precision = {None: 'fp32', torch.float16: 'fp16',
                           torch.bfloat16: 'bf16'}[self.autocast_dtype]
         self.name = os.fspath(model)
+        self.execution = resolve_execution(execution, self.device)
         self.model = load_depth_anything(model).to(self.device)
+        # The module the depth forward calls; hooks for the features go on the eager model.
+        self._net = (compile_model(self.model, self.device) if self.execution == 'compile'
+                     else self.model)
+        graphs = self.execution == 'cuda_graph'
+        self._graph_depth = CudaGraphForward(self._depth) if graphs else None
+        self._graph_features = CudaGraphForward(self._depth_and_features) if graphs else None
         config = self.model.config
         self.max_depth: Optional[float] = (
             float(config.max_depth) if getattr(config, 'max_depth', None) is not None else None)
@@ -407,7 +421,8 @@ class DepthAnythingRunner:
 
     def __repr__(self) -> str:
         return (f'DepthAnythingRunner(name={self.name!r}, device={self.device}, '
-                f'precision={self.precision}, input_size={self.input_size})')
+                f'precision={self.precision}, input_size={self.input_size}, '
+                f'execution={self.execution})')
 
     # ------------------------------------------------------------------ helpers
     def _sync(self) -> None:
@@ -417,7 +432,10 @@ class DepthAnythingRunner:
     def _autocast(self):
         if self.autocast_dtype is None:
             return contextlib.nullcontext()
-        return torch.autocast(device_type=self.device.type, dtype=self.autocast_dtype)
+        # No weight-cast cache: each weight is cast once per forward anyway, and a CUDA graph
+        # capture needs the casts inside the graph.
+        return torch.autocast(device_type=self.device.type, dtype=self.autocast_dtype,
+                              cache_enabled=False)
 
     def network_size(self, height: int, width: int) -> Tuple[int, int]:
         """Return the network input (height, width) used for an H×W image."""
@@ -456,9 +474,19 @@ class DepthAnythingRunner:
 
     def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
         """Run the network on N×3×h×w input; returns N×h×w predicted depth (metres, float32)."""
+        if self._graph_depth is not None:
+            return self._graph_depth(pixel_values)[0]
+        return self._depth(pixel_values)[0]
+
+    def _depth(self, pixel_values: torch.Tensor) -> Tuple[torch.Tensor]:
+        """Run the eager or compiled depth forward (what a CUDA graph captures); 1-tuple."""
+        compiled = self.execution == 'compile'
+        if compiled:
+            mark_compiled_step(self.device)
         with self._autocast():
-            out = self.model(pixel_values=pixel_values).predicted_depth
-        return out.float()
+            out = self._net(pixel_values=pixel_values).predicted_depth
+        # A compiled forward's output lives in its CUDA-graph memory: always copy it out.
+        return (out.to(torch.float32, copy=compiled),)
 
     def forward_with_features(self, pixel_values: torch.Tensor
                               ) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -467,7 +495,16 @@ class DepthAnythingRunner:
 
         The features are the CLS token and the mean patch token of the last feature map the
         depth head reads (C = backbone width; float32), caught by a forward hook on the backbone.
+        Under ``execution='compile'`` this forward runs eager (a hook added to a compiled model
+        would be ignored); under 'cuda_graph' it has graphs of its own.
         """
+        if self._graph_features is not None:
+            depth, features = self._graph_features(pixel_values)
+            return depth, features
+        return self._depth_and_features(pixel_values)
+
+    def _depth_and_features(self, pixel_values: torch.Tensor
+                            ) -> Tuple[torch.Tensor, torch.Tensor]:
         caught: Dict[str, torch.Tensor] = {}
 
         def hook(_module, _inputs, output) -> None:
@@ -476,7 +513,8 @@ class DepthAnythingRunner:
 
         handle = self.model.backbone.register_forward_hook(hook)
         try:
-            depth = self.forward(pixel_values)
+            with self._autocast():
+                depth = self.model(pixel_values=pixel_values).predicted_depth.float()
         finally:
             handle.remove()
         tokens = caught['tokens'].float()

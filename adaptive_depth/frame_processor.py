@@ -40,7 +40,7 @@ import threading
 import time
 from typing import Any, Dict, Iterator, Optional, Tuple, Union
 
-from adaptive_depth.defaults import DEFAULT_MODEL_ID
+from adaptive_depth.defaults import DEFAULT_EXECUTION, DEFAULT_MODEL_ID
 from adaptive_depth.depth_model import DepthAnythingRunner
 from adaptive_depth.geometry import CloudBuffer, FLOAT32, Intrinsics, PointField
 from adaptive_depth.scale_source import (check_scale_source, CHECKPOINT_SOURCES,
@@ -285,13 +285,15 @@ class FrameProcessor:
     def from_paths(cls, model: PathLike = DEFAULT_MODEL_ID, scale_source: str = 'learned',
                    scale_checkpoint: Optional[PathLike] = None, fixed_scale: float = 1.0,
                    device: str = 'auto', precision: str = 'auto', input_size: int = 518,
+                   execution: str = DEFAULT_EXECUTION,
                    **setting_values: Any) -> 'FrameProcessor':
         """
         Build a processor from a DA2 model (hub id or directory) and a ``scale_source``.
 
         ``scale_source`` is 'learned' (needs ``scale_checkpoint``, a scale network), 'da2_head'
         (needs ``scale_checkpoint``, a head on DA2's features: ``da2_head.save_feature_head``),
-        'fixed' (``fixed_scale``) or 'none'; further keywords are :class:`OutputSettings` fields.
+        'fixed' (``fixed_scale``) or 'none'; ``execution`` is the DA2 forward's
+        (``DepthAnythingRunner``); further keywords are :class:`OutputSettings` fields.
         """
         from adaptive_depth.scale_net import ScalePredictor
 
@@ -303,7 +305,7 @@ class FrameProcessor:
         settings = OutputSettings(**setting_values)  # fail before loading any model
         source: Any = FixedScale(fixed_scale) if scale_source == 'fixed' else NoScale()
         runner = DepthAnythingRunner(model, device=device, precision=precision,
-                                     input_size=input_size)
+                                     input_size=input_size, execution=execution)
         if scale_source == 'learned':
             source = LearnedScale(ScalePredictor.from_checkpoint(scale_checkpoint, runner.device))
         elif scale_source == 'da2_head':

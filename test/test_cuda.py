@@ -17,8 +17,9 @@ The CUDA path against the CPU path (marker ``cuda``; skipped where torch sees no
 
 Run on a GPU machine by ``benchmarks/gpu_check.sh``; needs no rclpy. The CPU results are the
 reference: the frame processor on the device must give the same depth, points and packed cloud
-bytes within float tolerances, fp16 autocast must stay close to fp32, and the scale network must
-agree. ``DEV`` is the device under test (one name, so the logic can be dry-run on the CPU).
+bytes within float tolerances, fp16 autocast must stay close to fp32, the CUDA-graph replay and
+``torch.compile`` must match the eager forward, and the scale network must agree. ``DEV`` is
+the device under test (one name, so the logic can be dry-run on the CPU).
 """
 
 import copy
@@ -226,3 +227,68 @@ def test_frame_processor_learned_scale_on_cuda_matches_cpu(tiny_da2_dir, no_tf32
     assert abs(a.log_scale - b.log_scale) < 1e-3
     lo, hi = ScaleNetConfig().scale_bounds
     assert lo <= b.scale <= hi
+
+
+def _runners(tiny_da2_dir, execution: str):
+    eager = DepthAnythingRunner(str(tiny_da2_dir), device=DEV, execution='eager')
+    fast = DepthAnythingRunner(str(tiny_da2_dir), device=DEV, execution=execution)
+    assert fast.execution == execution and fast.precision == eager.precision == 'fp16'
+    return eager, fast
+
+
+def test_cuda_graph_replay_matches_eager_and_captures_once_per_size(tiny_da2_dir):
+    eager, graphed = _runners(tiny_da2_dir, 'cuda_graph')
+    a, b = _rgb(5), _rgb(6)
+    out_a, out_b = graphed.predict(a), graphed.predict(b)
+    assert graphed._graph_depth.captures == 1, 'a second frame of one size must replay'
+    np.testing.assert_allclose(out_a, eager.predict(a), rtol=1e-3, atol=1e-4)
+    np.testing.assert_allclose(out_b, eager.predict(b), rtol=1e-3, atol=1e-4)
+    assert not np.array_equal(out_a, out_b), 'the replay did not read the new input'
+    # A returned tensor is a copy: the next replay does not overwrite it.
+    with torch.inference_mode():
+        xa, xb = (graphed.preprocess(graphed.upload(img)) for img in (a, b))
+        da = graphed.forward(xa)
+        kept = da.clone()
+        graphed.forward(xb)
+    torch.testing.assert_close(da, kept, rtol=0, atol=0)
+    square = _rgb(7, 480, 480)  # another network input (518×518; 320×240 would be 686×518 too)
+    np.testing.assert_allclose(graphed.predict(square), eager.predict(square), rtol=1e-3,
+                               atol=1e-4)
+    assert graphed._graph_depth.captures == 2 and len(graphed._graph_depth) == 2
+
+
+def test_cuda_graph_features_forward_matches_eager(tiny_da2_dir):
+    eager, graphed = _runners(tiny_da2_dir, 'cuda_graph')
+    with torch.inference_mode():
+        x = eager.preprocess(eager.upload(_rgb(8)))
+        d0, f0 = eager.forward_with_features(x)
+        d1, f1 = graphed.forward_with_features(x)
+        d2, f2 = graphed.forward_with_features(x)
+    assert graphed._graph_features.captures == 1
+    torch.testing.assert_close(d1, d0, rtol=1e-3, atol=1e-4)
+    torch.testing.assert_close(f1, f0, rtol=1e-3, atol=1e-4)
+    torch.testing.assert_close(f2, f1, rtol=0, atol=0)
+
+
+def test_compiled_forward_on_cuda_is_close_to_eager(tiny_da2_dir):
+    eager, compiled = _runners(tiny_da2_dir, 'compile')
+    a, b = _rgb(9), _rgb(10)
+    out_a, out_b, again = compiled.predict(a), compiled.predict(b), compiled.predict(a)
+    # Inductor fuses fp16 kernels differently from eager autocast: close, not identical.
+    assert _median_rel(out_a, eager.predict(a)) < 1e-2
+    assert _median_rel(out_b, eager.predict(b)) < 1e-2
+    np.testing.assert_allclose(again, out_a, rtol=1e-3, atol=1e-4)
+    assert not np.array_equal(out_a, out_b)
+
+
+def test_frame_processor_with_cuda_graphs_matches_eager(tiny_da2_dir):
+    rgb = _rgb(11)
+    results = [FrameProcessor.from_paths(str(tiny_da2_dir), scale_source='fixed', fixed_scale=0.8,
+                                         device=DEV, execution=mode).process(rgb, INTR)
+               for mode in ('eager', 'cuda_graph')]
+    eager, graphed = results
+    assert graphed.scale == eager.scale == pytest.approx(0.8)
+    both = np.isfinite(graphed.depth) & np.isfinite(eager.depth)
+    # Pixels within rounding of max_depth may fall on either side of it; nearly all agree.
+    assert (np.isnan(graphed.depth) == np.isnan(eager.depth)).mean() > 0.999 and both.mean() > 0.5
+    np.testing.assert_allclose(graphed.depth[both], eager.depth[both], rtol=1e-3, atol=1e-4)

@@ -333,9 +333,9 @@ def raw_depth_frames(bag: Path, topics: Any, index: Any, processor_arguments: Di
     """
     Yield ``(frame index, raw H×W DA2 depth, H×W gt)`` of the ``wanted`` frames of a bag.
 
-    The raw depth is the node's DA2 forward (model, device, precision and input size from
-    ``processor_arguments``) without any scale: one pass, for live replays, whose node does not
-    publish it.
+    The raw depth is the node's DA2 forward (model, device, precision, input size and execution
+    from ``processor_arguments``) without any scale: one pass, for live replays, whose node does
+    not publish it.
     """
     from adaptive_depth.bagio import BagReader
     from adaptive_depth.frame_processor import FrameProcessor

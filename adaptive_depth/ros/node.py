@@ -222,7 +222,12 @@ class _DepthNodeCore:
         if processor is None:
             self.get_logger().info(
                 f'loading model {self._params.model!r} (scale source {self._scale_source!r}, '
-                f'device {self._params.device!r}, input size {self._params.input_size})')
+                f'device {self._params.device!r}, input size {self._params.input_size}, '
+                f'execution {self._params.execution!r})')
+            if self._params.execution == 'compile':
+                self.get_logger().info('execution compile: the first frame of each image size '
+                                       'compiles the DA2 forward (10-30 s on a GPU, minutes on '
+                                       'a CPU) before any output')
             processor = _load_processor(self._params, self._scale_source)
         runner = getattr(processor, 'depth_model', None)
         self._untrained = _untrained(self._params.model)
