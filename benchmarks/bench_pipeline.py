@@ -29,6 +29,7 @@ The only pipeline calls are ``DepthAnythingRunner(...)`` (``upload``, ``preproce
     python benchmarks/bench_pipeline.py                 # CPU, 2 threads
     python benchmarks/bench_pipeline.py --device cuda   # fp16 autocast by default on CUDA
     python benchmarks/bench_pipeline.py --device cuda --json out/bench_pipeline.json
+    python benchmarks/bench_pipeline.py --device cuda --execution cuda_graph   # or compile
 """
 
 import argparse
@@ -40,6 +41,7 @@ import time
 from typing import Dict, List
 
 from adaptive_depth.depth_model import DepthAnythingRunner
+from adaptive_depth.fast_forward import EXECUTIONS
 from adaptive_depth.frame_processor import FrameProcessor
 from adaptive_depth.geometry import NYU_INTRINSICS
 from adaptive_depth.scale_net import ScaleNet, ScaleNetConfig, ScalePredictor
@@ -151,6 +153,9 @@ def main() -> None:
     parser.add_argument('--warmup', type=int, default=None,
                         help='warm-up runs (default 1 on CPU, 20 on CUDA)')
     parser.add_argument('--input-size', type=int, default=518)
+    parser.add_argument('--execution', default='eager', choices=EXECUTIONS,
+                        help='DA2 forward: eager, cuda_graph or compile (the first frame '
+                             'compiles; warm-up covers it)')
     parser.add_argument('--model', default=None,
                         help='DA2 checkpoint (default: random DA2-Small architecture)')
     parser.add_argument('--no-points', action='store_true', help='skip back-projection')
@@ -162,7 +167,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         model = args.model or str(make_untrained_depth_anything(tmp, size='small'))
         runner = DepthAnythingRunner(model, device=args.device, precision=args.precision,
-                                     input_size=args.input_size)
+                                     input_size=args.input_size, execution=args.execution)
         cuda = runner.device.type == 'cuda'
         repeats = args.repeats or (200 if cuda else 3)
         warmup = args.warmup if args.warmup is not None else (20 if cuda else 1)
@@ -172,7 +177,8 @@ def main() -> None:
         h, w = runner.network_size(480, 640)
         gpu = f'{torch.cuda.get_device_name(runner.device)}, ' if cuda else ''
         print(f'device {runner.device} ({gpu}'
-              f'{torch.get_num_threads()} threads), precision {runner.precision}, model '
+              f'{torch.get_num_threads()} threads), precision {runner.precision}, execution '
+              f'{runner.execution}, model '
               f'{runner.num_parameters / 1e6:.1f} M params, 640x480 -> network {w}x{h}, '
               f'{repeats} repeats after {warmup} warm-up')
         runs = time_pipeline(pipe, rgb, repeats, warmup, compute_points=not args.no_points)
@@ -181,7 +187,8 @@ def main() -> None:
     if args.json is not None:
         fig = summarise(runs, bare)
         out = {'device': str(runner.device), 'gpu': gpu.rstrip(', ') or None,
-               'precision': runner.precision, 'parameters_m': runner.num_parameters / 1e6,
+               'precision': runner.precision, 'execution': runner.execution,
+               'parameters_m': runner.num_parameters / 1e6,
                'image': '640x480', 'network_input': f'{w}x{h}', 'points': not args.no_points,
                'repeats': repeats, 'warmup': warmup, 'torch': torch.__version__,
                'stage_median_ms': {k: statistics.median(v) for k, v in runs.items()}, **fig}

@@ -109,9 +109,15 @@ else
 fi
 
 # ---------------------------------------------------------------- pipeline benchmark
-if [[ "$DEVICE" == cpu ]]; then BENCH_ARGS=(--repeats 2 --warmup 1); else BENCH_ARGS=(); fi
-(cd "$ROOT" && run bench_pipeline timeout 180 "$PY" benchmarks/bench_pipeline.py --device "$DEVICE" \
-   --precision auto "${BENCH_ARGS[@]}" --json "$OUT_DIR/bench_pipeline.json") || FAILED+=(bench_pipeline)
+# Once per execution mode of the DA2 forward (eager as shipped by default, CUDA-graph replay,
+# torch.compile; compile is left out of the CPU smoke run, where inductor takes minutes).
+if [[ "$DEVICE" == cpu ]]; then BENCH_ARGS=(--repeats 2 --warmup 1); MODES=(eager cuda_graph)
+else BENCH_ARGS=(); MODES=(eager cuda_graph compile); fi
+for mode in "${MODES[@]}"; do
+  (cd "$ROOT" && run bench_pipeline timeout 180 "$PY" benchmarks/bench_pipeline.py --device "$DEVICE" \
+     --precision auto --execution "$mode" "${BENCH_ARGS[@]}" \
+     --json "$OUT_DIR/bench_pipeline_$mode.json") || FAILED+=("bench_pipeline_$mode")
+done
 
 # ---------------------------------------------------------------- node benchmark
 if "$PY" -c 'import rclpy' >/dev/null 2>&1; then
@@ -128,10 +134,10 @@ if [[ $DRY_RUN -eq 0 ]]; then
   "$PY" - "$OUT_DIR" <<'EOF'
 import json, pathlib, sys
 out = pathlib.Path(sys.argv[1])
-p = out / 'bench_pipeline.json'
-if p.is_file():
+for p in sorted(out.glob('bench_pipeline_*.json')):
     r = json.loads(p.read_text())
     print(f"\n== pipeline, {r['device']} {r.get('gpu') or ''} {r['precision']}, "
+          f"execution {r.get('execution', 'eager')}, "
           f"{r['parameters_m']:.1f} M params, {r['image']} -> {r['network_input']}, "
           f"points {r['points']}, {r['repeats']} runs")
     print(f"end to end: {r['end_to_end_fps']:.1f} FPS, p50 {r['end_to_end_p50_ms']:.2f} ms, "

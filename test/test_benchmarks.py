@@ -167,6 +167,39 @@ def test_gpu_sweep_chooses_on_development_rooms_only():
     assert g.choose_variant(rows[2:]) == 'base'
 
 
+def test_gpu_sweep_leave_one_out_folds_match_recording_experiment(tmp_path):
+    from adaptive_depth.tools.recording_experiment import build_parser
+
+    g = _gpu_sweep()
+    specs = g._specs(Path('gpu_data'), smoke=False)
+    folds = [k for k in specs if k.startswith('loo_')]
+    assert folds == ['loo_office', 'loo_nyu', 'loo_kitchen', 'loo_cabinet']
+    every = [spec.format('gpu_data') for _, spec in g.LOO_DATA]
+    for fold in folds:
+        held = specs[fold]['test']
+        assert len(held) == 1 and held[0] in every
+        # the other three train, in recording_experiment --data order; the test never trains
+        assert specs[fold]['train'] == [s for s in every if s != held[0]]
+    job = g.Job('loo_kitchen_pretrained_depth_seed2', 'loo_kitchen', 'pretrained_depth', '2')
+    args = build_parser().parse_args(job.command(specs, tmp_path, 'cpu', smoke=False)[3:])
+    assert args.test_data == ['sevenscenes:gpu_data/sevenscenes_redkitchen']
+    assert len(args.train_data) == 3 and args.recipes == 'pretrained_depth' and args.seeds == '2'
+    rows = [{'split': 'loo_office', 'recipe': 'scratch', 'train_mean_baseline': 0.5,
+             'runs': [{'gap_closure': 0.9}, {'gap_closure': 0.8}]},
+            {'split': 'loo_nyu', 'recipe': 'scratch', 'train_mean_baseline': 0.4,
+             'runs': [{'gap_closure': 0.5}]},
+            {'split': 'loo_office', 'recipe': 'pretrained', 'train_mean_baseline': 0.5,
+             'runs': [{'gap_closure': 0.7}]},
+            {'split': 'loo_nyu', 'recipe': 'pretrained', 'train_mean_baseline': 0.4, 'runs': []}]
+    table = '\n'.join(g.loo_table(rows))
+    assert '| scratch | 85.0 (2) | 50.0 (1) | 67.5 % |' in table
+    assert '| pretrained | 70.0 (1) | – | – |' in table  # no mean over an unfinished fold
+    assert '| training-mean scale | 50.0 (1) | 40.0 (1) | 45.0 % |' in table
+    bad = _run([sys.executable, str(BENCH / 'gpu_sweep.py'), '--out', str(tmp_path / 'o'),
+                '--plan', 'loo', '--loo-recipes', 'scratch,bogus'])
+    assert bad.returncode == 2 and 'bogus' in bad.stderr.strip().splitlines()[-1]
+
+
 def test_gpu_sweep_refuses_unknown_variants_and_used_out(tmp_path):
     bad = _run([sys.executable, str(BENCH / 'gpu_sweep.py'), '--out', str(tmp_path / 'o'),
                 '--variants', 'base,bogus'])
@@ -184,3 +217,21 @@ def test_gpu_sweep_wrapper_names_missing_data_and_leaves_no_scratch(tmp_path):
     assert proc.returncode == 1
     assert f'no {tmp_path / "none"}/' in proc.stderr and 'prepare_gpu_data.sh' in proc.stderr
     assert list(scratch.iterdir()) == []
+
+
+def test_bench_forward_modes_times_the_cpu_modes_against_fp32(tmp_path):
+    sys.path.insert(0, str(BENCH))
+    try:
+        import bench_forward_modes
+    finally:
+        sys.path.remove(str(BENCH))
+    out = tmp_path / 'modes.json'
+    assert bench_forward_modes.main(['--device', 'cpu', '--input-size', '28', '--repeats', '2',
+                                     '--warmup', '0', '--json', str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result['device'] == 'cpu' and result['network_input'] == '42x28'
+    # On the CPU only the eager modes run (graphs and compile need CUDA / are opt-in).
+    assert set(result['modes']) == {'autocast', 'half'}
+    for row in result['modes'].values():
+        assert row['p95_ms'] >= row['p50_ms'] > 0 and row['fps'] > 0
+        assert row['rel_diff_max'] == 0.0  # fp32 on the CPU: the same forward as the reference
