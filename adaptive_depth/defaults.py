@@ -22,6 +22,9 @@ import it from this module.
 DEFAULT_MODEL_ID = 'depth-anything/Depth-Anything-V2-Metric-Indoor-Small-hf'
 """Hugging Face hub id of the default base model: DA2 metric indoor (Hypersim), ViT-S."""
 
+EXECUTIONS = ('auto', 'eager', 'cuda_graph', 'compile')
+"""How the DA2 forward can run (``adaptive_depth.fast_forward``): 'cuda_graph' on CUDA and
+'eager' elsewhere, plain PyTorch, replayed CUDA graphs, or ``torch.compile``."""
+
 DEFAULT_EXECUTION = 'auto'
-"""How the DA2 forward runs by default: CUDA-graph replay on CUDA, eager elsewhere
-(``adaptive_depth.fast_forward``)."""
+"""How the DA2 forward runs by default: CUDA-graph replay on CUDA, eager elsewhere."""

@@ -28,7 +28,7 @@ captured once per input shape and replayed for every frame.
   with CUDA graphs; the default mode on the CPU). The first call of each shape compiles (seconds
   to a minute).
 
-:data:`EXECUTIONS` names the modes; :func:`resolve_execution` checks one against a device.
+``defaults.EXECUTIONS`` names the modes; :func:`resolve_execution` checks one against a device.
 """
 
 from collections import OrderedDict
@@ -36,11 +36,8 @@ import threading
 from typing import Callable, Tuple
 import warnings
 
+from adaptive_depth.defaults import EXECUTIONS
 import torch
-
-EXECUTIONS = ('auto', 'eager', 'cuda_graph', 'compile')
-"""How the DA2 forward runs: 'cuda_graph' on CUDA and 'eager' elsewhere, plain PyTorch,
-replayed CUDA graphs, or ``torch.compile``."""
 
 COMPILE_BACKEND = 'inductor'
 """``torch.compile`` backend (the tests use 'eager' on the CPU, where inductor takes a minute)."""

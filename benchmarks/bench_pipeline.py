@@ -40,8 +40,8 @@ import tempfile
 import time
 from typing import Dict, List
 
+from adaptive_depth.defaults import EXECUTIONS
 from adaptive_depth.depth_model import DepthAnythingRunner
-from adaptive_depth.fast_forward import EXECUTIONS
 from adaptive_depth.frame_processor import FrameProcessor
 from adaptive_depth.geometry import NYU_INTRINSICS
 from adaptive_depth.scale_net import ScaleNet, ScaleNetConfig, ScalePredictor

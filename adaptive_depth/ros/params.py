@@ -27,8 +27,7 @@ from pathlib import Path
 import textwrap
 from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
-from adaptive_depth.defaults import DEFAULT_EXECUTION, DEFAULT_MODEL_ID
-from adaptive_depth.fast_forward import EXECUTIONS
+from adaptive_depth.defaults import DEFAULT_EXECUTION, DEFAULT_MODEL_ID, EXECUTIONS
 from adaptive_depth.geometry import Intrinsics, MAX_PRINCIPAL_PX, MIN_FOCAL_PX
 from adaptive_depth.scale_source import SCALE_SOURCES
 
