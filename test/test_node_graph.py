@@ -209,6 +209,7 @@ def test_scale_topic_and_diagnostics(graph, first_frame):
     assert float(values['current_scale']) == pytest.approx(FIXED_SCALE)
     assert values['untrained_weights'] == 'true' and values['scale_source'] == 'fixed'
     assert values['device'] == 'cpu'
+    assert values['execution'] == 'eager'  # the default 'auto', resolved on the CPU
     assert float(values['latency_inference_ms_mean']) > 0
 
 

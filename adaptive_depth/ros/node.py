@@ -214,6 +214,7 @@ class _DepthNodeCore:
         self._untrained = False
         self._model_name = self._params.model
         self._device = self._params.device
+        self._execution = self._params.execution
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self.add_post_set_parameters_callback(self._on_parameters_set)
 
@@ -233,6 +234,7 @@ class _DepthNodeCore:
         self._untrained = _untrained(self._params.model)
         self._model_name = str(getattr(runner, 'name', self._params.model))
         self._device = str(getattr(runner, 'device', self._params.device))
+        self._execution = str(getattr(runner, 'execution', self._params.execution))
         self._processor = processor
         if self._untrained:
             self.get_logger().warn(
@@ -541,6 +543,7 @@ class _DepthNodeCore:
             'scale_source': self._scale_source,
             'model': self._model_name,
             'device': self._device,
+            'execution': self._execution,
             'untrained_weights': str(self._untrained).lower(),
             'input_transport': self._params.input_transport,
             'subscribers_depth': str(self._depth_pub.get_subscription_count()),
