@@ -24,7 +24,8 @@ Example::
 ``managed:=true`` starts ``adaptive_depth_managed_node`` (the same node as a lifecycle node)
 instead; with ``autostart:=true`` (the default) the launch configures it, then activates it once
 it is inactive, and with ``autostart:=false`` a lifecycle manager (nav2's) drives it.
-``model``, ``scale_checkpoint`` and ``device`` override the parameter file when non-empty.
+``model``, ``scale_checkpoint``, ``device`` and ``execution`` override the parameter file when
+non-empty (``execution:=compile`` is the fastest on a GPU; the node checks the value).
 ``log_level`` applies to this node's loggers only. When the node exits with an error (it could
 not load its model, a parameter is invalid, it crashed) the launch shuts down and ``ros2 launch``
 exits non-zero.
@@ -52,7 +53,7 @@ MANAGED_EXECUTABLE = 'adaptive_depth_managed_node'
 """The lifecycle variant; its node is also named adaptive_depth_node (same YAML, same topics)."""
 TRUE_VALUES = ('true', '1', 'yes', 'on')
 LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'fatal']
-OVERRIDES = ('model', 'scale_checkpoint', 'device')
+OVERRIDES = ('model', 'scale_checkpoint', 'device', 'execution')
 """Launch arguments that, when non-empty, override the parameter of the same name."""
 FASTDDS_PROFILE_VARIABLES = ('FASTRTPS_DEFAULT_PROFILES_FILE', 'FASTDDS_DEFAULT_PROFILES_FILE')
 NODE_EXIT_CODES = {1: 'the model or scale checkpoint failed to load',
@@ -71,6 +72,8 @@ LAUNCH_ARGUMENTS = (
                              'params_file.'),
     ('device', '', "Torch device ('auto', 'cpu', 'cuda', 'cuda:N'); empty = the value in "
                    'params_file.'),
+    ('execution', '', "How the DA2 forward runs ('auto', 'eager', 'cuda_graph', 'compile'); "
+                      'empty = the value in params_file.'),
     ('use_sim_time', 'false', 'Use /clock (bag replay, simulation).'),
     ('log_level', 'info', 'Logging level of adaptive_depth_node only (ROS internals keep '
                           'theirs).'),
