@@ -292,3 +292,20 @@ def test_frame_processor_with_cuda_graphs_matches_eager(tiny_da2_dir):
     # Pixels within rounding of max_depth may fall on either side of it; nearly all agree.
     assert (np.isnan(graphed.depth) == np.isnan(eager.depth)).mean() > 0.999 and both.mean() > 0.5
     np.testing.assert_allclose(graphed.depth[both], eager.depth[both], rtol=1e-3, atol=1e-4)
+
+
+def test_cuda_graph_forward_keeps_the_most_recent_shapes():
+    from adaptive_depth.fast_forward import CudaGraphForward
+
+    graphed = CudaGraphForward(lambda x: (x * 2.0, x.sum(dim=(1, 2, 3))), max_graphs=2)
+    a, b, c = (torch.rand(shape, device=DEV) for shape in
+               ((1, 3, 14, 14), (1, 3, 28, 14), (2, 3, 14, 14)))
+    for x in (a, b, a, c):  # c evicts b, the least recently used; a stays
+        doubled, total = graphed(x)
+        torch.testing.assert_close(doubled, x * 2.0)
+        torch.testing.assert_close(total, x.sum(dim=(1, 2, 3)))
+    assert graphed.captures == 3 and len(graphed) == 2
+    graphed(a)
+    assert graphed.captures == 3, 'a was evicted although used after b'
+    graphed(b)
+    assert graphed.captures == 4 and len(graphed) == 2
