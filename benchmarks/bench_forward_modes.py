@@ -18,9 +18,10 @@ How fast can the bare DA2 forward go? Time it in several execution modes at one 
 Issue 10's GPU goals (>= 150 FPS end to end, p95 <= 10 ms) fail because the bare DA2-Small
 forward itself takes about 8.3 ms at 518 on an H200 (``bench_pipeline.py``), while the rest of
 the frame costs about 1.6 ms. At batch 1 a 25 M-parameter ViT is launch-bound, so this
-benchmark measures what a faster forward would buy before the runner grows an option for it:
+benchmark measures what each way of launching it buys (the runner's ``execution`` ships two):
 
-- ``autocast``: ``DepthAnythingRunner.forward`` as shipped (fp16 autocast on CUDA);
+- ``autocast``: ``DepthAnythingRunner.forward`` eager (fp16 autocast on CUDA; the default
+  before 0.9.0);
 - ``half``: the weights and input cast to fp16 once (no per-op autocast casts);
 - ``autocast_graph`` / ``half_graph``: the same, captured once in a CUDA graph and replayed;
 - ``half_graph_cudnn``: ``half_graph`` with ``cudnn.benchmark`` on;
@@ -44,6 +45,7 @@ import time
 from typing import Callable, Dict, List, Optional
 
 from adaptive_depth.depth_model import DepthAnythingRunner
+from adaptive_depth.fast_forward import CudaGraphForward
 from adaptive_depth.testing import make_untrained_depth_anything
 import numpy as np
 import torch
@@ -68,29 +70,18 @@ def time_forward(fn: Forward, x: torch.Tensor, repeats: int, warmup: int) -> Lis
     return times
 
 
-def graphed(fn: Forward, example: torch.Tensor) -> Forward:
+def graphed(fn: Forward, cudnn_benchmark: bool = False) -> Callable[[], Forward]:
     """
-    Capture ``fn`` on a static copy of ``example`` in a CUDA graph; return a replaying forward.
+    Return a builder of ``fn`` replayed from CUDA graphs (the runner's ``CudaGraphForward``).
 
-    The returned function copies its input into the static buffer, replays the graph and returns
-    a clone of the static output (the next replay overwrites it).
+    ``cudnn_benchmark`` is set before the capture, so cuDNN's algorithm search happens in the
+    warm-up runs; the caller resets it after the mode.
     """
-    static_in = example.clone()
-    stream = torch.cuda.Stream(device=example.device)
-    stream.wait_stream(torch.cuda.current_stream(example.device))
-    with torch.cuda.stream(stream):
-        for _ in range(3):
-            fn(static_in)
-    torch.cuda.current_stream(example.device).wait_stream(stream)
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        static_out = fn(static_in)
-
-    def replay(x: torch.Tensor) -> torch.Tensor:
-        static_in.copy_(x)
-        graph.replay()
-        return static_out.clone()
-    return replay
+    def build() -> Forward:
+        torch.backends.cudnn.benchmark = cudnn_benchmark
+        graphs = CudaGraphForward(lambda x: (fn(x),))
+        return lambda x: graphs(x)[0]
+    return build
 
 
 def build_modes(runner: DepthAnythingRunner, compile_: bool) -> Dict[str, Callable[[], Forward]]:
@@ -100,12 +91,7 @@ def build_modes(runner: DepthAnythingRunner, compile_: bool) -> Dict[str, Callab
     half_model = copy.deepcopy(model32).half() if cuda else None
 
     def autocast_fwd(x: torch.Tensor) -> torch.Tensor:
-        return runner.forward(x)
-
-    def autocast_nocache(x: torch.Tensor) -> torch.Tensor:
-        # Graph capture needs autocast's weight-cast cache off (the cast must be in the graph).
-        with torch.autocast(device_type='cuda', dtype=torch.float16, cache_enabled=False):
-            return model32(pixel_values=x).predicted_depth.float()
+        return runner.forward(x)  # the eager runner: fp16 autocast on CUDA
 
     def half_fwd(x: torch.Tensor) -> torch.Tensor:
         model = half_model if cuda else model32
@@ -118,9 +104,9 @@ def build_modes(runner: DepthAnythingRunner, compile_: bool) -> Dict[str, Callab
     }
     if not cuda:
         return modes
-    modes['autocast_graph'] = lambda: ('graph', autocast_nocache)
-    modes['half_graph'] = lambda: ('graph', half_fwd)
-    modes['half_graph_cudnn'] = lambda: ('graph_cudnn', half_fwd)
+    modes['autocast_graph'] = graphed(autocast_fwd)   # what execution='cuda_graph' runs
+    modes['half_graph'] = graphed(half_fwd)
+    modes['half_graph_cudnn'] = graphed(half_fwd, cudnn_benchmark=True)
     if compile_:
         def compiled(mode: str) -> Forward:
             net = torch.compile(half_model, mode=mode, dynamic=False)
@@ -144,7 +130,8 @@ def run(device: str, input_size: int, repeats: int, warmup: int, compile_: bool,
     torch.manual_seed(0)
     with tempfile.TemporaryDirectory() as tmp:
         path = make_untrained_depth_anything(tmp, size='small')
-        runner = DepthAnythingRunner(path, device=device, input_size=input_size)
+        runner = DepthAnythingRunner(path, device=device, input_size=input_size,
+                                     execution='eager')
     rgb = np.random.default_rng(0).integers(0, 256, size=(480, 640, 3), dtype=np.uint8)
     results: Dict[str, object] = {
         'device': str(runner.device), 'torch': torch.__version__, 'input_size': input_size,
@@ -161,10 +148,6 @@ def run(device: str, input_size: int, repeats: int, warmup: int, compile_: bool,
             t0 = time.perf_counter()
             try:
                 fn = build()
-                if isinstance(fn, tuple):
-                    kind, inner = fn
-                    torch.backends.cudnn.benchmark = kind == 'graph_cudnn'
-                    fn = graphed(inner, x)
                 depth = fn(x)  # first call: compiles / warms up
                 setup_s = time.perf_counter() - t0
                 times = time_forward(fn, x, repeats, warmup)
