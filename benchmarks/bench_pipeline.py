@@ -40,7 +40,7 @@ import tempfile
 import time
 from typing import Dict, List
 
-from adaptive_depth.defaults import EXECUTIONS
+from adaptive_depth.defaults import DEFAULT_EXECUTION, EXECUTIONS
 from adaptive_depth.depth_model import DepthAnythingRunner
 from adaptive_depth.frame_processor import FrameProcessor
 from adaptive_depth.geometry import NYU_INTRINSICS
@@ -153,9 +153,9 @@ def main() -> None:
     parser.add_argument('--warmup', type=int, default=None,
                         help='warm-up runs (default 1 on CPU, 20 on CUDA)')
     parser.add_argument('--input-size', type=int, default=518)
-    parser.add_argument('--execution', default='eager', choices=EXECUTIONS,
-                        help='DA2 forward: eager, cuda_graph or compile (the first frame '
-                             'compiles; warm-up covers it)')
+    parser.add_argument('--execution', default=DEFAULT_EXECUTION, choices=EXECUTIONS,
+                        help='DA2 forward: auto (cuda_graph on CUDA), eager, cuda_graph or '
+                             'compile (the first frame compiles; warm-up covers it)')
     parser.add_argument('--model', default=None,
                         help='DA2 checkpoint (default: random DA2-Small architecture)')
     parser.add_argument('--no-points', action='store_true', help='skip back-projection')

@@ -109,7 +109,7 @@ else
 fi
 
 # ---------------------------------------------------------------- pipeline benchmark
-# Once per execution mode of the DA2 forward (eager as shipped by default, CUDA-graph replay,
+# Once per execution mode of the DA2 forward (eager, CUDA-graph replay = the default on CUDA,
 # torch.compile; compile is left out of the CPU smoke run, where inductor takes minutes).
 if [[ "$DEVICE" == cpu ]]; then BENCH_ARGS=(--repeats 2 --warmup 1); MODES=(eager cuda_graph)
 else BENCH_ARGS=(); MODES=(eager cuda_graph compile); fi
