@@ -499,8 +499,7 @@ class DepthAnythingRunner:
         would be ignored); under 'cuda_graph' it has graphs of its own.
         """
         if self._graph_features is not None:
-            depth, features = self._graph_features(pixel_values)
-            return depth, features
+            return self._graph_features(pixel_values)
         return self._depth_and_features(pixel_values)
 
     def _depth_and_features(self, pixel_values: torch.Tensor

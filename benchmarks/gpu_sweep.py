@@ -342,8 +342,7 @@ def plan_loo(args, specs, out: Path, t0: float, log):
     One job per (recipe, fold, seed), queued seed by seed so that a deadline leaves whole seeds
     of every recipe and fold rather than every seed of a few.
     """
-    folds = sorted(k for k in specs if k.startswith('loo_'))
-    folds.sort(key=lambda k: [f'loo_{n}' for n, _ in LOO_DATA].index(k))
+    folds = [f'loo_{name}' for name, _ in LOO_DATA if f'loo_{name}' in specs]
     jobs = [Job(f'{fold}_{recipe}_seed{seed}', fold, recipe, seed)
             for seed in args.loo_seeds.split(',') for fold in folds
             for recipe in args.loo_recipes.split(',')]
