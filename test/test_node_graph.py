@@ -16,8 +16,9 @@
 ``adaptive_depth_node`` in a real ROS 2 graph (rclpy + Fast DDS on localhost).
 
 Two node subprocesses serve the whole module: ``main`` (raw images with camera_info, fixed
-scale) and ``/cmp`` (compressed images, no camera_info). A tester node publishes synthetic
-frames and checks every output against the same pipeline run in-process.
+scale) and ``/cmp`` (compressed images, no camera_info, GPU-only settings that fall back). A
+tester node publishes synthetic frames and checks every output against the same pipeline run
+in-process.
 """
 
 import math
@@ -65,7 +66,10 @@ class Graph:
         self.domain_id = pick_domain_id()
         self.main = NodeProcess(dict(common, point_decimation=DECIMATION, colorize_points=True),
                                 self.domain_id, root / 'main.log')
-        self.cmp = NodeProcess(dict(common, input_transport='compressed'), self.domain_id,
+        # The /cmp node asks for GPU-only settings: on the CPU they fall back (same outputs),
+        # and the node must say so in its ROS log.
+        self.cmp = NodeProcess(dict(common, input_transport='compressed', precision='fp16',
+                                    execution='cuda_graph'), self.domain_id,
                                root / 'cmp.log', extra_ros_args=['-r', '__ns:=/cmp'])
         self.tester = RosTester(self.domain_id)
         from diagnostic_msgs.msg import DiagnosticArray
@@ -341,10 +345,17 @@ def test_compressed_without_camera_info_and_idle(graph):
                                          int(v['no_intrinsics_total']) >= 1), 10,
                         'compressed diagnostics', graph.cmp)
     assert int(values['bad_images_total']) == 1
+    assert values['execution'] == 'eager'  # cuda_graph asked for, on the CPU
     time.sleep(0.5)
     # Without camera_info (and without fx/fy) there is no cloud and no depth camera_info.
     assert t.messages('/cmp/points') == [] and t.messages('/cmp/depth/camera_info') == []
-    assert 'no camera_info' in graph.cmp.log()
+    log = graph.cmp.log()
+    assert 'no camera_info' in log
+    # The settings that fell back are ROS warnings (they reach /rosout), not bare Python ones.
+    for reason in ("execution 'cuda_graph' needs a CUDA device",
+                   'precision fp16 is not supported on CPU'):
+        line = next((ln for ln in log.splitlines() if reason in ln), '')
+        assert line.startswith('[WARN]') and 'RuntimeWarning' not in line, log
 
 
 def test_runtime_parameters_reach_the_processor(graph, first_frame):

@@ -40,6 +40,7 @@ import sys
 import threading
 import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
+import warnings
 
 from adaptive_depth.errors import ModelLoadError
 from adaptive_depth.geometry import Intrinsics
@@ -229,7 +230,10 @@ class _DepthNodeCore:
                 self.get_logger().info('execution compile: the first frame of each image size '
                                        'compiles the DA2 forward (10-30 s on a GPU, minutes on '
                                        'a CPU) before any output')
-            processor = _load_processor(self._params, self._scale_source)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter('always', RuntimeWarning)
+                processor = _load_processor(self._params, self._scale_source)
+            self._relay_warnings(caught)
         runner = getattr(processor, 'depth_model', None)
         self._untrained = _untrained(self._params.model)
         self._model_name = str(getattr(runner, 'name', self._params.model))
@@ -240,6 +244,20 @@ class _DepthNodeCore:
             self.get_logger().warn(
                 f'model {self._params.model!r} has untrained (random) weights: depth is '
                 'meaningless; use it for testing only')
+
+    def _relay_warnings(self, caught: List[warnings.WarningMessage]) -> None:
+        """
+        Log the loader's RuntimeWarnings (a setting that fell back) as ROS WARN.
+
+        A Python warning would reach stderr only, never /rosout, so a user who asked for fp16 or
+        cuda_graph on a CPU would not see why they did not apply. Other categories are shown as
+        Python would have shown them.
+        """
+        for item in caught:
+            if issubclass(item.category, RuntimeWarning):
+                self.get_logger().warn(str(item.message))
+            else:
+                warnings.showwarning(item.message, item.category, item.filename, item.lineno)
 
     def _unload(self) -> None:
         """Drop the frame processor and return its memory (the CUDA cache too, on a GPU)."""
