@@ -279,13 +279,14 @@ def test_folds_are_summarised_per_held_out_dataset_and_over_folds():
         loo.run_leave_one_out([_fake_frames(3, ['a'] * 3)], ['scratch'], [0], '/nonexistent')
 
 
-def test_tool_leaves_each_dataset_out_once(tmp_path, capsys):
+def test_tool_leaves_each_dataset_out_once(tmp_path, capsys, monkeypatch):
     specs = []
     for i, n in enumerate((6, 9, 7)):
         _write_sevenscenes(tmp_path / f'run{i}', n, seed=i)
         specs += ['--data', f'sevenscenes:{tmp_path / f"run{i}"}']
+    monkeypatch.setenv('HOME', str(tmp_path))
     out = tmp_path / 'out'
-    rc = tool.main(['--out', str(out)] + specs + [
+    rc = tool.main(['--out', '~/out'] + specs + [       # a quoted '~' (no shell expanded it)
         '--mix-synthetic', '3', '--recipes', 'scratch', '--seeds', '0', '--workers', '1',
         '--device', 'cpu', '--threads', '1', '--quiet', '--override', 'scratch:epochs=1',
         '--override', 'scratch:input_size=[64,64]', '--require-gap', '1.01'])

@@ -204,7 +204,7 @@ def _percentile(values: Sequence[float], q: float) -> float:
 
 def run_demo(args: argparse.Namespace) -> int:
     """Run the demo; return the exit code."""
-    out = Path(args.out)
+    out = Path(args.out).expanduser()
     out.mkdir(parents=True, exist_ok=True)
     model, untrained, model_origin = resolve_model(args.model, Path(args.cache_dir).expanduser())
     label = 'UNTRAINED DA2 weights' if untrained else 'DA2 weights'

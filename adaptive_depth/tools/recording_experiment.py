@@ -166,7 +166,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         except TypeError as exc:
             raise UserError(f'--override for {recipe}: {exc}') from None
     check_device(args.device)
-    check_out(args.out, overwrite=args.overwrite)
+    args.out = check_out(args.out, overwrite=args.overwrite)  # '~' expanded once, here
     import torch
 
     threads_before = torch.get_num_threads()  # restored: main() may run inside a process
