@@ -23,7 +23,8 @@ This module owns every output rule, for the ROS node, offline replay and the Pyt
 3. depth = s × DA2 depth (float32 metres), NaN where invalid: non-finite, ``<= 0``,
    ``< min_depth`` or ``> max_depth`` (never 0, never inf; REP 117);
 4. intrinsics rescaled to the depth resolution;
-5. the organised point cloud: every ``point_decimation``-th pixel back-projected (optical frame),
+5. the organised point cloud: every ``point_decimation``-th pixel back-projected (optical frame)
+   along its ray (``geometry.pixel_rays``: the lens distortion of the image's pixels, if any),
    points farther than ``points_max_range`` NaN, packed straight into the PointCloud2 byte
    layout (x, y, z float32 + ``rgb`` packed as depth_image_proc does, point_step 16).
 
@@ -34,6 +35,7 @@ host once (through pinned memory on CUDA). :meth:`FrameProcessor.process` return
 
 import contextlib
 from dataclasses import dataclass, field, replace
+import functools
 import math
 from pathlib import Path
 import threading
@@ -42,7 +44,8 @@ from typing import Any, Dict, Iterator, Optional, Tuple, Union
 
 from adaptive_depth.defaults import DEFAULT_EXECUTION, DEFAULT_MODEL_ID
 from adaptive_depth.depth_model import DepthAnythingRunner
-from adaptive_depth.geometry import CloudBuffer, FLOAT32, Intrinsics, PointField
+from adaptive_depth.geometry import CloudBuffer, FLOAT32, Intrinsics, pixel_rays, PointField
+from adaptive_depth.lens import Distortion
 from adaptive_depth.scale_source import (check_scale_source, CHECKPOINT_SOURCES,
                                          FeatureHeadScale, FixedScale, LearnedScale, NoScale,
                                          ScaleSource)
@@ -158,40 +161,59 @@ def decimated_intrinsics(intr: Intrinsics, factor: int) -> Intrinsics:
                       w, h)
 
 
+@functools.lru_cache(maxsize=8)
+def device_rays(intr: Intrinsics, distortion: Optional[Distortion], device: torch.device
+                ) -> Tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor], float]:
+    """
+    Return ``geometry.pixel_rays`` on ``device`` (1×W / H×1, or H×W each), z/z and the reach.
+
+    z/z is None when every pixel has a ray, else an H×W float32 of 1 and NaN (the pixels without
+    one), so that z is NaN there too. The reach is max |x/z| + max |y/z| + 1 over the rays (a
+    host float): depth times it bounds the largest coordinate. Cached: a camera's rays are
+    uploaded once, not per frame.
+    """
+    rx, ry = pixel_rays(intr, distortion)
+    lost = np.isnan(rx) | np.isnan(ry)
+    rz = None
+    if lost.any():
+        rz = torch.tensor(np.where(lost, np.float32(np.nan), np.float32(1.0)), device=device)
+    with np.errstate(invalid='ignore'):
+        reach = sum(float(np.nanmax(np.abs(r), initial=0.0)) for r in (rx, ry)) + 1.0
+    return (torch.tensor(rx, device=device), torch.tensor(ry, device=device), rz, reach)
+
+
 def organised_cloud(depth: torch.Tensor, intr: Intrinsics, max_range: float = 0.0,
                     rgb: Optional[torch.Tensor] = None,
-                    depth_bound: Optional[float] = None) -> torch.Tensor:
+                    depth_bound: Optional[float] = None,
+                    distortion: Optional[Distortion] = None) -> torch.Tensor:
     """
     Back-project and pack an h×w depth map straight into the PointCloud2 point layout.
 
     ``depth``: h×w float32 metres on any device, NaN where invalid (as :func:`mask_depth_`
-    leaves it; NaN propagates to x, y, z); ``intr``: intrinsics of this h×w image; points farther
+    leaves it; NaN propagates to x, y, z); ``intr``: intrinsics of this h×w image;
+    ``distortion``: the lens of its pixels (None: pinhole or rectified); points farther
     than ``max_range`` metres (Euclidean; 0 = off) become NaN; ``rgb``: h×w×3 uint8 or None;
     ``depth_bound``: the largest depth present (metres; None = unknown) — a point whose x or y
     overflows float32 becomes NaN (never ±inf), checked only when the bound allows overflow.
     Returns an h×w×4 float32 tensor on the same device: x right, y down, z forward (the same
-    float32 arithmetic as ``geometry.backproject``), then the ``rgb`` float packed as
-    depth_image_proc does (bits ``0x00RRGGBB``, little-endian) or zero padding — byte for byte
-    ``geometry.pack_organized_cloud``.
+    float32 arithmetic as ``geometry.backproject``; NaN where a pixel has no ray), then the
+    ``rgb`` float packed as depth_image_proc does (bits ``0x00RRGGBB``, little-endian) or zero
+    padding — byte for byte ``geometry.pack_organized_cloud``.
     """
     h, w = depth.shape
     if (intr.height, intr.width) != (h, w):
         raise ValueError(f'depth shape {tuple(depth.shape)} does not match intrinsics size '
                          f'{intr.height}x{intr.width} (HxW)')
     intr.validate()
-    f32 = torch.float32
-    dev = depth.device
-    u = (torch.arange(w, dtype=f32, device=dev) - np.float32(intr.cx).item()) \
-        / np.float32(intr.fx).item()
-    v = (torch.arange(h, dtype=f32, device=dev) - np.float32(intr.cy).item()) \
-        / np.float32(intr.fy).item()
-    buf = torch.empty((h, w, 4), dtype=f32, device=dev)
-    torch.mul(depth, u, out=buf[..., 0])
-    torch.mul(depth, v[:, None], out=buf[..., 1])
-    buf[..., 2] = depth
+    rx, ry, rz, reach = device_rays(intr, distortion, depth.device)
+    buf = torch.empty((h, w, 4), dtype=torch.float32, device=depth.device)
+    torch.mul(depth, rx, out=buf[..., 0])
+    torch.mul(depth, ry, out=buf[..., 1])
+    if rz is None:
+        buf[..., 2] = depth
+    else:  # a pixel without a ray: z is NaN as well
+        torch.mul(depth, rz, out=buf[..., 2])
     xyz = buf[..., :3]
-    reach = max(abs(intr.cx), abs(w - 1 - intr.cx)) / intr.fx + \
-        max(abs(intr.cy), abs(h - 1 - intr.cy)) / intr.fy + 1.0  # max |x|/z, |y|/z, 1 (host)
     if depth_bound is None or depth_bound * reach >= 1e38:
         xyz.masked_fill_(~torch.isfinite(xyz).all(dim=-1, keepdim=True), math.nan)
     if max_range > 0:
@@ -376,12 +398,15 @@ class FrameProcessor:
         return math.exp(applied), raw_scale, applied, held
 
     def process(self, rgb: RGBInput, intrinsics: Optional[Intrinsics] = None,
-                compute_points: Optional[bool] = None, return_raw: bool = False) -> FrameResult:
+                compute_points: Optional[bool] = None, return_raw: bool = False,
+                distortion: Optional[Distortion] = None) -> FrameResult:
         """
         Process one H×W×3 uint8 RGB image (numpy or a torch tensor on any device).
 
         ``intrinsics`` (any resolution; rescaled to H×W) are needed for the cloud, which is
         computed when ``compute_points`` is True (default: whenever intrinsics are given).
+        ``distortion``: the lens distortion of the image's pixels (None for a pinhole camera or
+        a rectified image); the cloud follows each pixel's true ray, the depth map is unchanged.
         ``return_raw`` adds the unscaled DA2 depth (``FrameResult.raw_depth``, one more host
         copy; replay scoring uses it so its baselines do not depend on the scale source).
         Timings (ms): 'preprocess', 'depth_forward', 'scale', 'postprocess', 'cloud',
@@ -436,7 +461,8 @@ class FrameProcessor:
                     intr_d = decimated_intrinsics(intr, f) if f > 1 else intr
                     colours = x[0, ::f, ::f] if s.colorize_points else None
                     cloud_host = _start_download(organised_cloud(
-                        depth[::f, ::f], intr_d, s.points_max_range, colours, s.max_depth))
+                        depth[::f, ::f], intr_d, s.points_max_range, colours, s.max_depth,
+                        distortion))
             t_cloud = time.perf_counter()
             if device.type == 'cuda':
                 torch.cuda.current_stream(device).synchronize()

@@ -13,7 +13,7 @@
 # limitations under the License.
 
 """
-Pinhole camera geometry: intrinsics, back-projection, projection and point-cloud packing.
+Camera geometry: intrinsics, pixel rays, back-projection, projection and point-cloud packing.
 
 Conventions: images are H×W (rows × columns); pixel (u, v) = (column, row) with integer
 coordinates at pixel centres; camera frame x right, y down, z forward (optical frame, REP 103);
@@ -21,9 +21,11 @@ depth is z-depth along the optical axis in metres and NaN marks invalid depth (R
 """
 
 from dataclasses import dataclass, field
+import functools
 import math
 from typing import List, Optional, Sequence, Tuple
 
+from adaptive_depth.lens import distort, Distortion, undistort
 import numpy as np
 from numpy.typing import ArrayLike
 
@@ -134,26 +136,58 @@ def _check_depth(depth: np.ndarray, intr: Intrinsics) -> np.ndarray:
     return depth
 
 
-def backproject(depth: np.ndarray, intr: Intrinsics) -> np.ndarray:
+def pixel_rays(intr: Intrinsics, distortion: Optional[Distortion] = None
+               ) -> Tuple[np.ndarray, np.ndarray]:
+    """
+    Return the ray (x/z, y/z) through every pixel centre of an H×W image, float32, read-only.
+
+    Without distortion (``None``: a pinhole camera or a rectified image) the rays are separable:
+    x/z = (u − cx) / fx as 1×W and y/z = (v − cy) / fy as H×1 (they broadcast to H×W), in float32
+    arithmetic. With a :class:`~adaptive_depth.lens.Distortion` (the pixels of the raw image) each
+    is H×W, from :func:`~adaptive_depth.lens.undistort` (float64, then rounded), and NaN where the
+    lens model has no ray. The last few results are cached (cameras rarely change).
+    """
+    intr.validate()
+    return _pixel_rays(intr, distortion)
+
+
+@functools.lru_cache(maxsize=8)
+def _pixel_rays(intr: Intrinsics, distortion: Optional[Distortion]
+                ) -> Tuple[np.ndarray, np.ndarray]:
+    if distortion is None:
+        x = (np.arange(intr.width, dtype=np.float32) - np.float32(intr.cx)) / np.float32(intr.fx)
+        y = (np.arange(intr.height, dtype=np.float32) - np.float32(intr.cy)) / np.float32(intr.fy)
+        x, y = x[None, :], y[:, None]
+    else:
+        xd = (np.arange(intr.width, dtype=np.float64) - intr.cx) / intr.fx
+        yd = (np.arange(intr.height, dtype=np.float64) - intr.cy) / intr.fy
+        x, y = undistort(distortion, xd[None, :], yd[:, None])
+        x, y = x.astype(np.float32), y.astype(np.float32)
+    x.flags.writeable = False
+    y.flags.writeable = False
+    return x, y
+
+
+def backproject(depth: np.ndarray, intr: Intrinsics,
+                distortion: Optional[Distortion] = None) -> np.ndarray:
     """
     Back-project an H×W z-depth map (metres) to an H×W×3 float32 point map (metres).
 
-    Points are in the optical frame (x right, y down, z forward). Pixels with invalid depth
-    (NaN, non-finite, zero or negative) and points whose x or y overflows float32 become NaN in
-    all three coordinates (never ±inf).
+    Points are in the optical frame (x right, y down, z forward), along :func:`pixel_rays`
+    (``distortion``: the lens of the image's pixels; None for a pinhole or rectified image).
+    Pixels with invalid depth (NaN, non-finite, zero or negative) or without a ray, and points
+    whose x or y overflows float32 become NaN in all three coordinates (never ±inf).
     """
     depth = _check_depth(depth, intr)
-    intr.validate()
+    rx, ry = pixel_rays(intr, distortion)
     z = depth.astype(np.float32, copy=True)
     with np.errstate(invalid='ignore'):
         z[~(np.isfinite(z) & (z > 0))] = np.nan
     h, w = z.shape
-    u = ((np.arange(w, dtype=np.float32) - np.float32(intr.cx)) / np.float32(intr.fx))
-    v = ((np.arange(h, dtype=np.float32) - np.float32(intr.cy)) / np.float32(intr.fy))
     points = np.empty((h, w, 3), dtype=np.float32)
-    with np.errstate(over='ignore'):
-        np.multiply(z, u[None, :], out=points[..., 0])
-        np.multiply(z, v[:, None], out=points[..., 1])
+    with np.errstate(over='ignore', invalid='ignore'):
+        np.multiply(z, rx, out=points[..., 0])
+        np.multiply(z, ry, out=points[..., 1])
     points[..., 2] = z
     return nan_nonfinite_points(points)
 
@@ -165,11 +199,13 @@ def nan_nonfinite_points(points: np.ndarray) -> np.ndarray:
     return points
 
 
-def project(points: ArrayLike, intr: Intrinsics) -> np.ndarray:
+def project(points: ArrayLike, intr: Intrinsics,
+            distortion: Optional[Distortion] = None) -> np.ndarray:
     """
     Project N×3 camera-frame points (metres) to N×2 pixel coordinates (u, v), float64.
 
-    Points with z <= 0 or non-finite coordinates project to NaN.
+    ``distortion``: the lens of the target image (None: pinhole or rectified). Points with
+    z <= 0 or non-finite coordinates project to NaN.
     """
     pts = np.asarray(points, dtype=np.float64)
     if pts.ndim != 2 or pts.shape[1] != 3:
@@ -179,9 +215,12 @@ def project(points: ArrayLike, intr: Intrinsics) -> np.ndarray:
     with np.errstate(invalid='ignore', divide='ignore'):
         ok = np.isfinite(pts).all(axis=1) & (z > 0)
         zs = np.where(ok, z, np.nan)
+        x, y = pts[:, 0] / zs, pts[:, 1] / zs
+        if distortion is not None:
+            x, y = distort(distortion, x, y)
         uv = np.empty((pts.shape[0], 2), dtype=np.float64)
-        uv[:, 0] = intr.fx * pts[:, 0] / zs + intr.cx
-        uv[:, 1] = intr.fy * pts[:, 1] / zs + intr.cy
+        uv[:, 0] = intr.fx * x + intr.cx
+        uv[:, 1] = intr.fy * y + intr.cy
     return uv
 
 

@@ -235,3 +235,20 @@ def test_bench_forward_modes_times_the_cpu_modes_against_fp32(tmp_path):
     for row in result['modes'].values():
         assert row['p95_ms'] >= row['p50_ms'] > 0 and row['fps'] > 0
         assert row['rel_diff_max'] == 0.0  # fp32 on the CPU: the same forward as the reference
+
+
+def test_bench_lens_times_both_clouds_and_each_lens_inverse(tmp_path):
+    sys.path.insert(0, str(BENCH))
+    try:
+        import bench_lens
+    finally:
+        sys.path.remove(str(BENCH))
+    out = tmp_path / 'lens.json'
+    assert bench_lens.main(['--repeats', '2', '--size', '64x48', '--json', str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result['size'] == '64x48' and result['device'] == 'cpu'
+    assert set(result['per_frame_p50_ms']) == {'pinhole', 'plumb_bob'}
+    assert set(result['rays_once_ms']) == {'plumb_bob', 'rational_polynomial', 'equidistant'}
+    assert result['lens_over_pinhole'] > 0 and min(result['rays_once_ms'].values()) > 0
+    with pytest.raises(SystemExit):
+        bench_lens.main(['--size', '64'])

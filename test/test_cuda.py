@@ -28,6 +28,7 @@ from adaptive_depth.depth_model import (DepthAnythingRunner, IMAGENET_MEAN, IMAG
                                         normalisation_constants, resize_normalise)
 from adaptive_depth.frame_processor import FrameProcessor, organised_cloud
 from adaptive_depth.geometry import backproject, Intrinsics, pack_organized_cloud
+from adaptive_depth.lens import make_distortion
 from adaptive_depth.scale_net import ScaleNet, ScaleNetConfig, ScalePredictor
 from adaptive_depth.scale_source import FixedScale, LearnedScale
 import numpy as np
@@ -172,11 +173,12 @@ def test_organised_cloud_bytes_on_cuda_match_cpu():
     depth[rng.random(depth.shape) < 0.1] = np.nan
     depth[0, :3] = [np.inf, np.nan, 2.0]  # inf: no depth bound given, so the point is NaN
     rgb = _rgb(6)
-    for max_range in (0.0, 5.0):
+    lens = make_distortion('plumb_bob', [-0.3, 0.1, 0.001, -0.002, 0.0])
+    for max_range, distortion in ((0.0, None), (5.0, None), (5.0, lens)):
         a = organised_cloud(torch.from_numpy(depth), INTR, max_range,
-                            torch.from_numpy(rgb)).numpy()
+                            torch.from_numpy(rgb), distortion=distortion).numpy()
         b = organised_cloud(torch.from_numpy(depth).to(DEV), INTR, max_range,
-                            torch.from_numpy(rgb).to(DEV)).cpu().numpy()
+                            torch.from_numpy(rgb).to(DEV), distortion=distortion).cpu().numpy()
         assert a.shape == b.shape == (480, 640, 4)
         assert np.isnan(b[0, 0, :3]).all() and not np.isinf(b).any()
         # Same NaN pattern, same colour bits, coordinates within float32 rounding.

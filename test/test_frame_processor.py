@@ -20,7 +20,8 @@ from adaptive_depth.depth_model import DepthAnythingRunner
 from adaptive_depth.frame_processor import (FrameProcessor, FrameResult, organised_cloud,
                                             OutputSettings)
 from adaptive_depth.geometry import (backproject, decimate, Intrinsics, NYU_INTRINSICS,
-                                     pack_organized_cloud)
+                                     pack_organized_cloud, project)
+from adaptive_depth.lens import make_distortion
 from adaptive_depth.scale_net import save_scale_net, ScaleNet, ScaleNetConfig, ScalePredictor
 from adaptive_depth.scale_source import FixedScale, LearnedScale, NoScale, ScaleEstimate
 import cv2
@@ -204,9 +205,9 @@ def test_learned_scale_reports_the_ensemble_spread(runner, frames):
     assert single.log_scale_std is None and not single.scale_held
 
 
-def _reference_cloud(depth, rgb, intr, factor, max_range, colour):
+def _reference_cloud(depth, rgb, intr, factor, max_range, colour, distortion=None):
     depth_d, intr_d = decimate(depth, intr, factor) if factor > 1 else (depth, intr)
-    points = backproject(depth_d, intr_d)
+    points = backproject(depth_d, intr_d, distortion)
     if max_range > 0:
         with np.errstate(invalid='ignore'):
             points[np.linalg.norm(points.astype(np.float64), axis=2) > max_range] = np.nan
@@ -291,6 +292,44 @@ def test_organised_cloud_matches_geometry_packing():
                                   pack_organized_cloud(backproject(huge, wide)).data)
     with pytest.raises(ValueError, match='does not match'):
         organised_cloud(torch.from_numpy(depth), NYU_INTRINSICS)
+
+
+WEBCAM_LENS = make_distortion('plumb_bob', [-0.31, 0.11, 0.001, -0.002, -0.02])
+
+
+def test_organised_cloud_follows_the_lens_rays_byte_for_byte():
+    rng = np.random.default_rng(2)
+    depth = rng.uniform(0.5, 8.0, size=(48, 64)).astype(np.float32)
+    depth[5, 6] = np.nan
+    intr = Intrinsics(45.0, 44.0, 31.2, 23.9, 64, 48)
+    got = organised_cloud(torch.from_numpy(depth), intr, 0.0, distortion=WEBCAM_LENS).numpy()
+    ref = pack_organized_cloud(backproject(depth, intr, WEBCAM_LENS))
+    np.testing.assert_array_equal(got.view(np.uint8).reshape(48, -1), ref.data)
+    pinhole = organised_cloud(torch.from_numpy(depth), intr).numpy()
+    # barrel distortion: a corner pixel looks further out than the pinhole model says
+    assert abs(got[0, 0, 0]) > 1.1 * abs(pinhole[0, 0, 0])
+    np.testing.assert_array_equal(got[..., 2], pinhole[..., 2])  # z is the depth either way
+    strong = make_distortion('plumb_bob', [-1.0, 0.0, 0.0, 0.0, 0.0])  # corners have no ray
+    got = organised_cloud(torch.from_numpy(depth), intr, 0.0, distortion=strong).numpy()
+    ref = pack_organized_cloud(backproject(depth, intr, strong))
+    np.testing.assert_array_equal(got.view(np.uint8).reshape(48, -1), ref.data)
+    assert np.isnan(got[0, 0, :3]).all() and np.isfinite(got[24, 32, :3]).all()
+
+
+def test_process_with_distortion_puts_every_point_on_its_pixel(runner, frames):
+    proc = FrameProcessor(runner, FixedScale(0.8), max_depth=8.0, point_decimation=2)
+    result = proc.process(frames[0], intrinsics=NYU_INTRINSICS, distortion=WEBCAM_LENS)
+    plain = proc.process(frames[0], intrinsics=NYU_INTRINSICS)
+    np.testing.assert_array_equal(result.depth, plain.depth)   # the depth map is untouched
+    ref = _reference_cloud(result.depth, frames[0], result.intrinsics, 2, 0.0, True, WEBCAM_LENS)
+    np.testing.assert_array_equal(result.cloud.data, ref.data)
+    points = result.points.reshape(-1, 3).astype(np.float64)
+    ok = np.isfinite(points).all(axis=1)
+    assert ok.mean() > 0.5
+    uv = project(points[ok], NYU_INTRINSICS, WEBCAM_LENS)  # through the full-size lens
+    v, u = np.mgrid[0:480:2, 0:640:2]
+    np.testing.assert_allclose(uv[:, 0], u.ravel()[ok], atol=0.01)
+    np.testing.assert_allclose(uv[:, 1], v.ravel()[ok], atol=0.01)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA device (GPU check)')

@@ -59,13 +59,15 @@ class NodeOutputs:
     points: Any = None
 
 
-def node_outputs(ts: Any, header: Any, result: Any, source_info: Any = None) -> NodeOutputs:
+def node_outputs(ts: Any, header: Any, result: Any, source_info: Any = None,
+                 rectified: bool = False) -> NodeOutputs:
     """
     Build the depth, scale, camera_info and points messages of one ``FrameResult``.
 
     The same fields as the node's messages: depth 32FC1, scale (x = s, y = ln s, z = unsmoothed
-    s), camera_info at the depth resolution (distortion copied from ``source_info`` when its
-    size matches), the packed cloud as is. ``info``/``points`` are None when the result has none.
+    s), camera_info at the depth resolution (``conversions.depth_camera_info_fields``: the lens
+    of ``source_info`` unless the input is ``rectified``), the packed cloud as is.
+    ``info``/``points`` are None when the result has none.
     """
     depth_msg = build_msg(ts, IMAGE, dict(conversions.depth_to_image_fields(result.depth),
                                           header=header))
@@ -76,11 +78,8 @@ def node_outputs(ts: Any, header: Any, result: Any, source_info: Any = None) -> 
     intr = result.intrinsics
     if intr is None:
         return out
-    fields = dict(conversions.intrinsics_to_camera_info_fields(intr), header=header)
-    if source_info is not None and (int(source_info.width), int(source_info.height)) == (
-            intr.width, intr.height):
-        fields['distortion_model'] = source_info.distortion_model
-        fields['d'] = np.asarray(source_info.d, dtype=np.float64)
+    fields = dict(conversions.depth_camera_info_fields(intr, source_info, rectified),
+                  header=header)
     out.info = build_msg(ts, CAMERA_INFO, fields)
     if result.cloud is not None:
         cloud: Dict[str, Any] = conversions.cloud_to_pointcloud2_fields(result.cloud)

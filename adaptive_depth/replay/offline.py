@@ -18,13 +18,16 @@ import argparse
 from pathlib import Path
 import sys
 import time
-from typing import Any, Optional
+from typing import Any, Optional, Set, Tuple
 
 from adaptive_depth.bagio import BagReader, CameraTopics, FrameIndex, output_topics, \
     OutputBagWriter
+from adaptive_depth.geometry import Intrinsics
+from adaptive_depth.lens import Distortion
 from adaptive_depth.replay.messages import node_outputs
 from adaptive_depth.replay.recording import InputCopier, progress, write_outputs
 from adaptive_depth.replay.scoring import MetricsCollector
+from adaptive_depth.ros import conversions
 from adaptive_depth.ros.params import NodeParams
 
 
@@ -38,6 +41,19 @@ def load_processor(params: NodeParams) -> Any:
     return FrameProcessor.from_paths(**params.processor_arguments())
 
 
+def _camera(frame: Any, params: NodeParams, warned: Set[str]
+            ) -> Tuple[Optional[Intrinsics], Optional[Distortion]]:
+    """Return the frame's intrinsics and lens as the node reads them (each problem said once)."""
+    if frame.info_msg is None:
+        return None, None
+    intr, distortion, problem = conversions.camera_info_to_camera(frame.info_msg,
+                                                                  params.input_rectified)
+    if problem and problem not in warned:
+        warned.add(problem)
+        print(f'replay_bag: warning: {problem}', file=sys.stderr)
+    return intr, distortion
+
+
 def run_offline(args: argparse.Namespace, params: NodeParams, bag: Path, topics: CameraTopics,
                 index: FrameIndex, writer: OutputBagWriter,
                 collector: Optional[MetricsCollector]) -> int:
@@ -48,17 +64,21 @@ def run_offline(args: argparse.Namespace, params: NodeParams, bag: Path, topics:
     copier = InputCopier(bag, topics.used, writer)
     done = 0
     last_log = 0
+    warned: Set[str] = set()
     try:
         with BagReader(bag) as reader, progress(len(index), 'replay (offline)') as bar:
             for frame in reader.frames(topics, index=index):
                 t0 = time.perf_counter()
                 h, w = frame.rgb.shape[:2]
-                intr = frame.intrinsics or params.fallback_intrinsics(w, h)
+                intr, distortion = _camera(frame, params, warned)
+                intr = intr or params.fallback_intrinsics(w, h)
                 result = processor.process(frame.rgb, intr,
                                            compute_points=intr is not None and
                                            params.publish_points,
-                                           return_raw=collector is not None)
-                out = node_outputs(ts, frame.image_msg.header, result, frame.info_msg)
+                                           return_raw=collector is not None,
+                                           distortion=distortion)
+                out = node_outputs(ts, frame.image_msg.header, result, frame.info_msg,
+                                   params.input_rectified)
                 latency_ms = (time.perf_counter() - t0) * 1e3
                 # record time: input record time + latency, never before an earlier output
                 log_time = max(frame.log_time_ns + int(latency_ms * 1e6), last_log)

@@ -31,6 +31,7 @@ from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Tuple
 
 from adaptive_depth.geometry import CloudBuffer, Intrinsics
 from adaptive_depth.input_limits import check_image_size
+from adaptive_depth.lens import Distortion, make_distortion
 import cv2
 import numpy as np
 
@@ -374,29 +375,77 @@ def rgb_to_image_fields(rgb: np.ndarray, encoding: str = 'rgb8') -> Dict[str, An
             'step': w * _COLOR_CHANNELS[encoding], 'is_bigendian': 0, 'data': out.reshape(-1)}
 
 
-def camera_info_to_intrinsics(msg: Any) -> Intrinsics:
+def camera_info_to_intrinsics(msg: Any, rectified: bool = False) -> Intrinsics:
     """
     Read pinhole intrinsics (pixels) from a ``sensor_msgs/CameraInfo``.
 
-    Uses ``k``; if ``k`` is all zero falls back to the left 3×3 of ``p``. Raises
-    :class:`ImageConversionError` when fx/fy are zero, negative or non-finite, or the image size
-    is not positive.
+    ``rectified`` False (the image as the lens took it): ``k``, or the left 3×3 of ``p`` if ``k``
+    is all zero. True (an image_proc rectified image, whose projection is ``p``): the left 3×3
+    of ``p``, or ``k`` if ``p`` is all zero. Raises :class:`ImageConversionError` when fx/fy
+    are zero, negative or non-finite, or the image size is not positive.
     """
     width, height = int(msg.width), int(msg.height)
     k = np.asarray(msg.k, dtype=np.float64).reshape(-1)
+    p = np.asarray(msg.p, dtype=np.float64).reshape(-1)
     if k.size != 9:
         raise ImageConversionError(f'camera_info k must have 9 elements, got {k.size}')
-    if not np.any(k):
-        p = np.asarray(msg.p, dtype=np.float64).reshape(-1)
-        if p.size != 12:
-            raise ImageConversionError(f'camera_info p must have 12 elements, got {p.size}')
-        k = p.reshape(3, 4)[:, :3].reshape(-1)
-    intr = Intrinsics.from_camera_info_k(k, width, height)
+    if p.size != 12:
+        raise ImageConversionError(f'camera_info p must have 12 elements, got {p.size}')
+    p3 = p.reshape(3, 4)[:, :3].reshape(-1)
+    first, second = (p3, k) if rectified else (k, p3)
+    intr = Intrinsics.from_camera_info_k(first if np.any(first) else second, width, height)
     try:
         intr.validate()
     except ValueError as exc:
         raise ImageConversionError(f'invalid camera_info: {exc}') from exc
     return intr
+
+
+def camera_info_to_distortion(msg: Any, rectified: bool = False) -> Optional[Distortion]:
+    """
+    Return the lens distortion of the image a ``sensor_msgs/CameraInfo`` describes, or None.
+
+    None for a rectified image (``rectified``) or an all-zero ``d`` (a pinhole camera). Raises
+    ``ValueError`` naming the problem for a model :mod:`adaptive_depth.lens` does not support or
+    a ``d`` the model does not take.
+    """
+    if rectified:
+        return None
+    return make_distortion(str(msg.distortion_model), [float(c) for c in msg.d])
+
+
+def camera_info_to_camera(msg: Any, rectified: bool = False
+                          ) -> Tuple[Intrinsics, Optional[Distortion], str]:
+    """
+    Return what the point cloud needs from a ``sensor_msgs/CameraInfo``: intrinsics, distortion.
+
+    The third value is ``''``, or why the distortion was set aside (a model or ``d`` this
+    package cannot invert): the cloud then uses the pinhole model, and the caller says so.
+    Raises :class:`ImageConversionError` when the intrinsics are unusable.
+    """
+    intr = camera_info_to_intrinsics(msg, rectified)
+    try:
+        return intr, camera_info_to_distortion(msg, rectified), ''
+    except ValueError as exc:
+        return intr, None, (f'{exc}: the point cloud uses the pinhole model (rectify the image, '
+                            'e.g. with image_proc, and set input_rectified)')
+
+
+def depth_camera_info_fields(intr: Intrinsics, source: Any = None,
+                             rectified: bool = False) -> Dict[str, Any]:
+    """
+    Build the fields of the depth image's ``sensor_msgs/CameraInfo`` (the one rule for it).
+
+    ``intr``: the intrinsics at the depth resolution (k, and p = [k | 0]). The depth pixels are
+    the input pixels, so the lens of the input (``source``'s ``distortion_model`` and ``d``,
+    which do not change with the resolution) is copied unless the input is ``rectified``,
+    whose pixels have none (all-zero ``d``).
+    """
+    fields = intrinsics_to_camera_info_fields(intr)
+    if source is not None and not rectified:
+        fields['distortion_model'] = str(source.distortion_model)
+        fields['d'] = [float(c) for c in source.d]
+    return fields
 
 
 def intrinsics_to_camera_info_fields(intr: Intrinsics,

@@ -45,6 +45,7 @@ import warnings
 from adaptive_depth.errors import ModelLoadError
 from adaptive_depth.geometry import Intrinsics
 from adaptive_depth.input_limits import ImageSizeError
+from adaptive_depth.lens import Distortion
 from adaptive_depth.ros import cdr, conversions
 from adaptive_depth.ros.params import (declare_node_params, describe_parameters, NODE_NAME,
                                        NodeParams, ParameterError)
@@ -177,6 +178,13 @@ def _load_processor(params: NodeParams, scale_source: str) -> Any:
             f'device={params.device!r}): {type(exc).__name__}: {exc}') from exc
 
 
+def _lens_label(distortion: Optional[Distortion], rectified: bool) -> str:
+    """Return the diagnostics' ``lens``: 'rectified', 'pinhole' or the distortion in use."""
+    if rectified:
+        return 'rectified'
+    return 'pinhole' if distortion is None else str(distortion)
+
+
 def _untrained(model: str) -> bool:
     from adaptive_depth.depth_model import is_untrained_model
     return is_untrained_model(model)
@@ -204,8 +212,10 @@ class _DepthNodeCore:
         self._mailbox.close()  # no input until _start_input
         self._worker: Optional[threading.Thread] = None
         self._info_lock = threading.Lock()
-        self._infos: Dict[Tuple[int, int], Tuple[Intrinsics, Any]] = {}
-        self._latest_info: Optional[Tuple[Intrinsics, Any]] = None
+        # (width, height) -> (intrinsics, lens distortion, the camera_info message)
+        self._infos: Dict[Tuple[int, int], Tuple[Intrinsics, Optional[Distortion], Any]] = {}
+        self._latest_info: Optional[Tuple[Intrinsics, Optional[Distortion], Any]] = None
+        self._lens = _lens_label(None, self._params.input_rectified)  # the last frame's
         self._input_seen = (0, time.monotonic())  # (received total, when it last changed)
         self._processor: Any = None
         self._outputs: Optional[Tuple[Any, ...]] = None
@@ -395,7 +405,8 @@ class _DepthNodeCore:
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
         try:
-            intr = conversions.camera_info_to_intrinsics(msg)
+            intr, distortion, problem = conversions.camera_info_to_camera(
+                msg, self._params.input_rectified)
             intr.validate()
             if intr.width <= 0 or intr.height <= 0:
                 raise ValueError(f'camera_info size is {intr.width}x{intr.height}')
@@ -404,11 +415,13 @@ class _DepthNodeCore:
             self.get_logger().warn(f'dropping invalid camera_info: {exc}',
                                    throttle_duration_sec=THROTTLE_S)
             return
+        if problem:
+            self.get_logger().warn(f'camera_info: {problem}', throttle_duration_sec=THROTTLE_S)
         with self._info_lock:
             if len(self._infos) >= 8 and (intr.width, intr.height) not in self._infos:
                 self._infos.clear()
-            self._infos[(intr.width, intr.height)] = (intr, msg)
-            self._latest_info = (intr, msg)
+            self._infos[(intr.width, intr.height)] = (intr, distortion, msg)
+            self._latest_info = (intr, distortion, msg)
 
     # ------------------------------------------------------------------ worker
     def _worker_loop(self, mailbox: LatestFrameMailbox) -> None:
@@ -425,21 +438,22 @@ class _DepthNodeCore:
                 self.get_logger().error(f'processing a frame failed: {type(exc).__name__}: {exc}',
                                         throttle_duration_sec=THROTTLE_S)
 
-    def _lookup_intrinsics(self, width: int, height: int,
-                           header: Any) -> Tuple[Optional[Intrinsics], Any]:
+    def _lookup_intrinsics(self, width: int, height: int, header: Any
+                           ) -> Tuple[Optional[Intrinsics], Optional[Distortion], Any]:
+        """Return the intrinsics, the lens distortion and the camera_info for this image."""
         with self._info_lock:
             exact = self._infos.get((width, height))
             latest = self._latest_info
         p = self._params
         if exact is not None:
-            intr, info = exact
-        elif latest is not None:
-            intr, info = latest[0].scaled(width, height), latest[1]
+            intr, distortion, info = exact
+        elif latest is not None:  # the distortion holds at any size (normalised coordinates)
+            intr, distortion, info = latest[0].scaled(width, height), latest[1], latest[2]
             self.get_logger().warn(
                 f'camera_info is {latest[0].width}x{latest[0].height} but the image is '
                 f'{width}x{height}: scaling the intrinsics', throttle_duration_sec=THROTTLE_S)
         else:
-            return p.fallback_intrinsics(width, height), None
+            return p.fallback_intrinsics(width, height), None, None
         tolerance = p.camera_info_stamp_tolerance
         if tolerance > 0:
             drift = abs(_stamp_ns(header) - _stamp_ns(info.header)) * 1e-9
@@ -448,7 +462,7 @@ class _DepthNodeCore:
                     f'camera_info stamp differs from the image stamp by {drift:.3f} s '
                     f'(> camera_info_stamp_tolerance {tolerance} s); using it anyway',
                     throttle_duration_sec=THROTTLE_S)
-        return intr, info
+        return intr, distortion, info
 
     def _decode(self, kind: str, msg: Any) -> Optional[np.ndarray]:
         limit = self._params.max_input_pixels
@@ -481,10 +495,12 @@ class _DepthNodeCore:
             return
         t_decode = time.perf_counter()
         height, width = rgb.shape[:2]
-        intr, info = self._lookup_intrinsics(width, height, msg.header)
+        intr, distortion, info = self._lookup_intrinsics(width, height, msg.header)
         want_points = (intr is not None and p.publish_points and
                        self._points_pub.get_subscription_count() > 0)
-        result = self._processor.process(rgb, intrinsics=intr, compute_points=want_points)
+        result = self._processor.process(rgb, intrinsics=intr, compute_points=want_points,
+                                         distortion=distortion)
+        self._lens = _lens_label(distortion, p.input_rectified)
         t_infer = time.perf_counter()
         if self._mailbox.closed:  # shutting down: the publishers may be gone
             return
@@ -539,12 +555,8 @@ class _DepthNodeCore:
         return msg
 
     def _camera_info_msg(self, header: Any, intr: Intrinsics, source: Any) -> CameraInfo:
-        msg = conversions.fill_message(
-            CameraInfo(header=header), conversions.intrinsics_to_camera_info_fields(intr))
-        if source is not None and (source.width, source.height) == (intr.width, intr.height):
-            msg.distortion_model = source.distortion_model
-            msg.d = list(source.d)
-        return msg
+        fields = conversions.depth_camera_info_fields(intr, source, self._params.input_rectified)
+        return conversions.fill_message(CameraInfo(header=header), fields)
 
     # ------------------------------------------------------------------ diagnostics
     def _publish_diagnostics(self) -> None:
@@ -562,6 +574,7 @@ class _DepthNodeCore:
             'model': self._model_name,
             'device': self._device,
             'execution': self._execution,
+            'lens': self._lens,
             'untrained_weights': str(self._untrained).lower(),
             'input_transport': self._params.input_transport,
             'subscribers_depth': str(self._depth_pub.get_subscription_count()),

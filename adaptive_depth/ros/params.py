@@ -115,6 +115,11 @@ PARAM_SPECS: Dict[str, ParamSpec] = {
         "'raw' subscribes to sensor_msgs/Image on image_topic, 'compressed' to "
         'sensor_msgs/CompressedImage (jpeg/png) on <image_topic>/compressed.',
         'one of ' + ', '.join(INPUT_TRANSPORTS), True),
+    'input_rectified': ParamSpec(
+        'The input image is rectified (image_proc): intrinsics from camera_info p, distortion '
+        'ignored, as depth_image_proc does. false = the image as the lens took it: intrinsics '
+        'from k, and the point cloud follows the distortion d (plumb_bob, rational_polynomial, '
+        'equidistant); all-zero d is a pinhole camera.', 'bool', True),
     'image_topic': ParamSpec('Input image topic (remappable).', 'non-empty topic name', True),
     'camera_info_topic': ParamSpec(
         'Input camera_info topic (remappable).', 'non-empty topic name', True),
@@ -183,6 +188,7 @@ class NodeParams:
     scale_smoothing: float = 0.0
     scale_hold_uncertainty: float = 0.0
     input_transport: str = 'raw'
+    input_rectified: bool = False
     image_topic: str = 'image'
     camera_info_topic: str = 'camera_info'
     depth_topic: str = 'depth'

@@ -1,0 +1,178 @@
+# Copyright 2026 The adaptive_depth Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+The node's camera model in a real ROS 2 graph: lens distortion and rectified input.
+
+Two node subprocesses: ``/raw`` (``input_rectified: false``, the default) reads k and d of
+camera_info and its cloud follows the lens; ``/rect`` (``input_rectified: true``) reads p and
+ignores d, as depth_image_proc does. Both get the same image and the same camera_info, whose k,
+p and d all differ from a plain pinhole camera, so each reading gives other points.
+"""
+
+import signal
+
+from adaptive_depth.frame_processor import FrameProcessor
+from adaptive_depth.geometry import Intrinsics
+from adaptive_depth.lens import make_distortion
+from node_harness import (diagnostic_values, make_camera_info_msg, make_image_msg, NodeProcess,
+                          pick_domain_id, RosTester, synthetic_rgb)
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.ros
+
+WIDTH, HEIGHT = 96, 72
+INPUT_SIZE = 70
+FRAME = 'lens_optical_frame'
+K = Intrinsics(80.0, 82.0, 47.0, 35.5, WIDTH, HEIGHT)          # the raw camera
+P = Intrinsics(70.0, 71.0, 49.0, 36.0, WIDTH, HEIGHT)          # its rectified projection
+D = [-0.3, 0.1, 0.002, -0.001, 0.0]
+LENS = make_distortion('plumb_bob', D)
+NAMESPACES = ('/raw', '/rect')
+
+
+def _camera_info(sec, model='plumb_bob', d=D):
+    msg = make_camera_info_msg(WIDTH, HEIGHT, sec, FRAME, K.fx, K.fy, K.cx, K.cy)
+    msg.p = [P.fx, 0.0, P.cx, 0.0, 0.0, P.fy, P.cy, 0.0, 0.0, 0.0, 1.0, 0.0]
+    msg.distortion_model = model
+    msg.d = list(d)
+    return msg
+
+
+def _points(msg):
+    data = np.frombuffer(bytes(msg.data), dtype='<f4').reshape(msg.height, msg.width, -1)
+    return data[..., :3]
+
+
+class LensGraph:
+    """The two nodes, a tester and the in-process reference processor."""
+
+    def __init__(self, root, model_dir):
+        from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+        from diagnostic_msgs.msg import DiagnosticArray
+        self.rgb = synthetic_rgb(WIDTH, HEIGHT, seed=4)
+        common = {'model': str(model_dir), 'device': 'cpu', 'precision': 'fp32',
+                  'input_size': INPUT_SIZE, 'scale_source': 'fixed', 'fixed_scale': 0.5,
+                  'colorize_points': False, 'diagnostics_period': 0.5}
+        self.reference = FrameProcessor.from_paths(
+            str(model_dir), scale_source='fixed', fixed_scale=0.5, device='cpu',
+            precision='fp32', input_size=INPUT_SIZE, colorize_points=False)
+        domain = pick_domain_id()
+        self.nodes = [NodeProcess(dict(common, input_rectified=ns == '/rect'), domain,
+                                  root / f'{ns[1:]}.log', extra_ros_args=['-r', f'__ns:={ns}'])
+                      for ns in NAMESPACES]
+        self.tester = t = RosTester(domain)
+        t.subscribe(DiagnosticArray, '/diagnostics')
+        self.pubs = {}
+        for ns in NAMESPACES:
+            t.subscribe(PointCloud2, f'{ns}/points')
+            t.subscribe(CameraInfo, f'{ns}/depth/camera_info')
+            self.pubs[ns] = (t.node.create_publisher(Image, f'{ns}/image', 10),
+                             t.node.create_publisher(CameraInfo, f'{ns}/camera_info', 10))
+        for ns, node in zip(NAMESPACES, self.nodes):
+            t.wait_for(lambda: t.node.count_subscribers(f'{ns}/image') > 0 and
+                       t.node.count_publishers(f'{ns}/points') > 0, 120, f'node {ns}', node)
+        t.wait_for(lambda: all(self.diag(ns, lambda v: True) for ns in NAMESPACES), 30,
+                   'diagnostics of both nodes')
+
+    def send(self, ns, sec, info):
+        image_pub, info_pub = self.pubs[ns]
+        info_pub.publish(info)
+        image_pub.publish(make_image_msg(self.rgb, sec, FRAME))
+
+    def output(self, topic, sec, node, timeout=30.0):
+        def find():
+            return next((m for m in self.tester.messages(topic) if m.header.stamp.sec == sec),
+                        None)
+        return self.tester.wait_for(find, timeout, f'{topic} at {sec}', node)
+
+    def diag(self, ns, predicate):
+        for msg in reversed(self.tester.messages('/diagnostics')):
+            values = diagnostic_values(msg, f'{ns}/adaptive_depth_node:')
+            if values is not None and predicate(values):
+                return values
+        return None
+
+    def close(self):
+        self.tester.close()
+        for node in self.nodes:
+            node.send_signal(signal.SIGTERM)
+        codes = [node.stop() for node in self.nodes]
+        assert codes == [0, 0], f'exit codes {codes}\n' + '\n'.join(n.log() for n in self.nodes)
+
+
+@pytest.fixture(scope='module')
+def lens_graph(tmp_path_factory, tiny_da2_dir):
+    g = LensGraph(tmp_path_factory.mktemp('node_lens'), tiny_da2_dir)
+    yield g
+    g.close()
+
+
+def _sent_until_points(g, ns, first_sec, info_for):
+    """Publish camera_info + image until a cloud comes back (the first may race the info)."""
+    node = g.nodes[NAMESPACES.index(ns)]
+    for sec in range(first_sec, first_sec + 10):
+        g.send(ns, sec, info_for(sec))
+        try:
+            return sec, g.output(f'{ns}/points', sec, node, timeout=5.0)
+        except AssertionError:
+            continue
+    raise AssertionError(f'no cloud from {ns}\n{node.log()}')
+
+
+def test_raw_input_cloud_follows_the_lens_of_camera_info(lens_graph):
+    g = lens_graph
+    sec, cloud = _sent_until_points(g, '/raw', 100, _camera_info)
+    expected = g.reference.process(g.rgb, K, distortion=LENS).points
+    pinhole = g.reference.process(g.rgb, K).points
+    got = _points(cloud)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6, equal_nan=True)
+    assert np.nanmax(np.abs(expected - pinhole)) > 0.01  # the lens really moves the points
+    info = g.output('/raw/depth/camera_info', sec, g.nodes[0])
+    assert info.distortion_model == 'plumb_bob' and list(info.d) == pytest.approx(D)
+    assert list(info.k) == pytest.approx(K.matrix.ravel().tolist())
+    values = g.tester.wait_for(lambda: g.diag('/raw', lambda v: v['lens'].startswith('plumb')),
+                               10, 'lens in the diagnostics', g.nodes[0])
+    assert values['lens'] == 'plumb_bob(-0.3, 0.1, 0.002, -0.001, 0)'
+
+
+def test_rectified_input_uses_p_and_no_distortion(lens_graph):
+    g = lens_graph
+    sec, cloud = _sent_until_points(g, '/rect', 200, _camera_info)
+    expected = g.reference.process(g.rgb, P).points
+    np.testing.assert_allclose(_points(cloud), expected, rtol=1e-5, atol=1e-6, equal_nan=True)
+    info = g.output('/rect/depth/camera_info', sec, g.nodes[1])
+    assert not any(info.d) and list(info.k) == pytest.approx(P.matrix.ravel().tolist())
+    assert g.diag('/rect', lambda v: v['lens'] == 'rectified') is not None
+
+
+def test_unsupported_lens_model_warns_and_falls_back_to_pinhole(lens_graph):
+    g = lens_graph
+    node = g.nodes[0]
+    image_pub, info_pub = g.pubs['/raw']
+    reason = "'kannala_brandt' is not supported"
+
+    def warned():
+        info_pub.publish(_camera_info(300, 'kannala_brandt', [0.1, 0.0, 0.0, 0.0]))
+        return next((ln for ln in node.log().splitlines() if reason in ln), None)
+    # the warning is logged when the camera_info arrives: from then on it is the cached one
+    line = g.tester.wait_for(warned, 20, 'the unsupported-lens warning', node)
+    assert line.startswith('[WARN]') and 'pinhole model' in line, line
+    image_pub.publish(make_image_msg(g.rgb, 301, FRAME))
+    cloud = g.output('/raw/points', 301, node)
+    np.testing.assert_allclose(_points(cloud), g.reference.process(g.rgb, K).points,
+                               rtol=1e-5, atol=1e-6, equal_nan=True)
+    assert g.tester.wait_for(lambda: g.diag('/raw', lambda v: v['lens'] == 'pinhole'), 10,
+                             'lens pinhole in the diagnostics', node)
