@@ -74,6 +74,9 @@ LAUNCH_ARGUMENTS = (
                    'params_file.'),
     ('execution', '', "How the DA2 forward runs ('auto', 'eager', 'cuda_graph', 'compile'); "
                       'empty = the value in params_file.'),
+    ('input_rectified', '', "'true' = the image is rectified (image_rect: intrinsics from "
+                            "camera_info p, no distortion), 'false' = the lens's own image "
+                            '(k, and the cloud follows d); empty = the value in params_file.'),
     ('use_sim_time', 'false', 'Use /clock (bag replay, simulation).'),
     ('log_level', 'info', 'Logging level of adaptive_depth_node only (ROS internals keep '
                           'theirs).'),
@@ -89,7 +92,7 @@ LAUNCH_ARGUMENTS = (
 )
 BOOLEAN_CHOICES = ['true', 'false', 'True', 'False', '1', '0']
 ARGUMENT_CHOICES = {'log_level': LOG_LEVELS, 'managed': BOOLEAN_CHOICES,
-                    'autostart': BOOLEAN_CHOICES}
+                    'autostart': BOOLEAN_CHOICES, 'input_rectified': [''] + BOOLEAN_CHOICES}
 
 
 class NodeFailedError(RuntimeError):
@@ -152,6 +155,8 @@ def launch_setup(context: LaunchContext) -> list:
     ]
     overrides = {name: ParameterValue(value(name), value_type=str)
                  for name in OVERRIDES if value(name)}
+    if value('input_rectified'):
+        overrides['input_rectified'] = value('input_rectified').lower() in TRUE_VALUES
     if overrides:
         parameters.append(overrides)
     ros_arguments = []

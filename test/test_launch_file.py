@@ -31,8 +31,8 @@ import yaml
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CONFIG_FILE = REPO_ROOT / 'config' / 'adaptive_depth.yaml'
 DOCUMENTED_ARGUMENTS = {'params_file', 'image_topic', 'camera_info_topic', 'namespace', 'model',
-                        'scale_checkpoint', 'device', 'execution', 'use_sim_time', 'log_level',
-                        'fastdds_profile', 'managed', 'autostart'}
+                        'scale_checkpoint', 'device', 'execution', 'input_rectified',
+                        'use_sim_time', 'log_level', 'fastdds_profile', 'managed', 'autostart'}
 YAML_KEY = '/**/adaptive_depth_node'
 
 
@@ -73,7 +73,8 @@ def test_declared_arguments(launch):
     assert defaults == {
         'params_file': str(share / 'config' / 'adaptive_depth.yaml'), 'image_topic': 'image',
         'camera_info_topic': 'camera_info', 'namespace': '', 'model': '',
-        'scale_checkpoint': '', 'device': '', 'execution': '', 'use_sim_time': 'false',
+        'scale_checkpoint': '', 'device': '', 'execution': '', 'input_rectified': '',
+        'use_sim_time': 'false',
         'log_level': 'info',
         'fastdds_profile': 'false', 'managed': 'false', 'autostart': 'true'}
     assert args['log_level'].kwargs['choices'] == ['debug', 'info', 'warn', 'error', 'fatal']
@@ -98,6 +99,7 @@ def test_default_command_line(launch, tmp_path):
 def test_namespace_overrides_and_scoped_log_level(launch, tmp_path):
     cmd, _ = _command(launch, tmp_path, namespace='front', model='~/models/da2', device='cpu',
                       execution='compile', scale_checkpoint='  ', log_level='debug',
+                      input_rectified='True',
                       use_sim_time='true',
                       image_topic='/camera/color/image_raw',
                       camera_info_topic='/camera/color/camera_info', params_file='/p.yaml')
@@ -114,7 +116,8 @@ def test_namespace_overrides_and_scoped_log_level(launch, tmp_path):
     overrides = yaml.safe_load(Path(files[2]).read_text())
     # Keyed by the full node name, which beats the YAML's /** wildcard whatever the file order.
     assert overrides == {'/front/adaptive_depth_node': {'ros__parameters': {
-        'model': '~/models/da2', 'device': 'cpu', 'execution': 'compile'}}}, \
+        'model': '~/models/da2', 'device': 'cpu', 'execution': 'compile',
+        'input_rectified': True}}}, \
         'blank scale_checkpoint keeps the YAML'
     assert yaml.safe_load(Path(files[1]).read_text())[
         '/front/adaptive_depth_node']['ros__parameters'] == {'use_sim_time': True}
