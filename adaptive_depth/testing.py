@@ -94,14 +94,17 @@ def write_rgbd_bag(path: PathLike, samples: Sequence[Any], storage: str = 'mcap'
                    depth_topic: Optional[str] = '/camera/aligned_depth_to_color/image_raw',
                    frame_id: str = 'camera_color_optical_frame', fps: float = 10.0,
                    start_ns: int = 1_700_000_000_000_000_000, depth_encoding: str = '16UC1',
-                   depth_offset_ns: int = 0, compressed: bool = False) -> Path:
+                   depth_offset_ns: int = 0, compressed: bool = False,
+                   distortion: Optional[Any] = None) -> Path:
     """
     Write ``RGBDSample``s as a camera recording (for tests, demos and format conversion).
 
     ``storage`` is 'mcap' or 'sqlite3' (rosbag2 directory) or 'ros1' (a .bag file). Frame i is
     stamped ``start_ns + i/fps`` (depth ``depth_offset_ns`` later); colour is rgb8 (or JPEG
     when ``compressed``, on ``<image_topic>/compressed``), depth 16UC1 millimetres or 32FC1
-    metres (NaN → 0 for 16UC1). A topic set to None is not written. Returns the bag path.
+    metres (NaN → 0 for 16UC1). camera_info has the samples' intrinsics and ``distortion``
+    (a ``lens.Distortion``; None: zero d). A topic set to None is not written. Returns the bag
+    path.
     """
     import cv2
     from adaptive_depth.bagio import CAMERA_INFO, COMPRESSED_IMAGE, IMAGE, ROSBAG2_VERSION
@@ -162,7 +165,10 @@ def write_rgbd_bag(path: PathLike, samples: Sequence[Any], storage: str = 'mcap'
             else:
                 color = image(hdr, conversions.rgb_to_image_fields(rgb))
             if 'info' in conns:
-                fields = conversions.intrinsics_to_camera_info_fields(sample.intrinsics)
+                fields = conversions.intrinsics_to_camera_info_fields(
+                    sample.intrinsics, distortion.model if distortion else 'plumb_bob')
+                if distortion is not None:
+                    fields['d'] = list(distortion.d)
                 arrays = {k: np.asarray(fields[k], dtype=np.float64) for k in 'dkrp'}
                 if ros1:
                     arrays = {k.upper(): v for k, v in arrays.items()}

@@ -26,6 +26,7 @@ import time
 from adaptive_depth import bagio
 from adaptive_depth.bagio import BagReader
 from adaptive_depth.frame_processor import FrameProcessor
+from adaptive_depth.lens import make_distortion
 from adaptive_depth.metrics import depth_metrics
 from adaptive_depth.oracle import optimal_scale
 from adaptive_depth.ros import conversions
@@ -44,6 +45,7 @@ COLOR = '/camera/color/image_raw'
 INFO = '/camera/color/camera_info'
 DEPTH = '/camera/aligned_depth_to_color/image_raw'
 NS = '/adaptive_depth'
+LENS = make_distortion('plumb_bob', [-0.25, 0.07, 0.001, -0.0005, 0.0])
 OUT_TOPICS = {f'{NS}/depth': bagio.IMAGE, f'{NS}/depth/camera_info': bagio.CAMERA_INFO,
               f'{NS}/points': bagio.POINT_CLOUD2, f'{NS}/scale': bagio.VECTOR3_STAMPED}
 
@@ -339,10 +341,13 @@ def scale_checkpoint(tmp_path_factory):
     return save_scale_net(tmp_path_factory.mktemp('scale') / 'net', model, cfg)
 
 
-def test_offline_and_live_outputs_are_identical(tmp_path, ros1_bag, tiny_da2_dir,
-                                                scale_checkpoint, scenes):
+def test_offline_and_live_outputs_are_identical(tmp_path, tiny_da2_dir, scale_checkpoint,
+                                                scenes):
     """The node and offline replay run one frame processor: same bytes for a non-default set."""
     pytest.importorskip('rclpy')
+    # a camera with lens distortion: both read camera_info by the same rules (k and d)
+    ros1_bag = write_rgbd_bag(tmp_path / 'lens.bag', scenes, storage='ros1',
+                              depth_offset_ns=4_000_000, distortion=LENS)
     # depth limits inside the tiny model's range, so both cut pixels
     probe = FrameProcessor.from_paths(str(tiny_da2_dir), scale_source='learned',
                                       scale_checkpoint=scale_checkpoint, device='cpu',
@@ -390,6 +395,8 @@ def test_offline_and_live_outputs_are_identical(tmp_path, ros1_bag, tiny_da2_dir
     infos = zip(live[f'{NS}/depth/camera_info'], offline[f'{NS}/depth/camera_info'])
     for (_, a), (_, b) in infos:
         assert list(a.k) == list(b.k) and (a.width, a.height) == (b.width, b.height)
+        assert a.distortion_model == b.distortion_model == 'plumb_bob'
+        assert list(a.d) == list(b.d) == list(LENS.d)
     # the parameters took effect: limits cut pixels, smoothing changed the scale, decimation
     stacked = np.stack(depths)
     finite = stacked[np.isfinite(stacked)]
