@@ -19,6 +19,7 @@ No timing is asserted here (speed lives in benchmarks/): the relay floor is chec
 with messages of exactly the node's output sizes, and gpu_check.sh's plan is checked by --dry-run.
 """
 
+import importlib
 import json
 import os
 from pathlib import Path
@@ -29,6 +30,15 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BENCH = REPO_ROOT / 'benchmarks'
+
+
+def _import_bench(name):
+    """Import ``benchmarks/<name>.py`` as a module (the folder is not a package)."""
+    sys.path.insert(0, str(BENCH))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(str(BENCH))
 
 
 def _run(args, **kwargs):
@@ -62,16 +72,13 @@ def test_gpu_check_dry_run_plans_every_step():
 
 @pytest.mark.ros
 def test_relay_floor_answers_with_the_node_output_sizes(tmp_path, monkeypatch):
-    sys.path.insert(0, str(BENCH))
-    try:
-        from ros_bench import pick_domain_id, Prober, relay_command, ros_env, Subprocess
-    finally:
-        sys.path.remove(str(BENCH))
-    env = ros_env(pick_domain_id())
+    rb = _import_bench('ros_bench')
+    env = rb.ros_env(rb.pick_domain_id())
     for name in ('ROS_DOMAIN_ID', 'ROS_AUTOMATIC_DISCOVERY_RANGE'):
         monkeypatch.setenv(name, env[name])
-    relay = Subprocess(relay_command(640, 480, 'full', 'reliable'), env, tmp_path / 'relay.log')
-    prober = Prober(640, 480, reliable_input=True, topics=('depth', 'points'))
+    relay = rb.Subprocess(rb.relay_command(640, 480, 'full', 'reliable'), env,
+                          tmp_path / 'relay.log')
+    prober = rb.Prober(640, 480, reliable_input=True, topics=('depth', 'points'))
     sizes = {}
 
     def on_msg(msg, topic):
@@ -102,11 +109,7 @@ def test_gpu_check_cuda_tests_collect_without_a_gpu():
 
 
 def test_bench_node_model_timer_runs_the_frame_processor(tiny_da2_dir):
-    sys.path.insert(0, str(BENCH))
-    try:
-        from bench_node import ModelTimer
-    finally:
-        sys.path.remove(str(BENCH))
+    ModelTimer = _import_bench('bench_node').ModelTimer
     import torch
     threads = torch.get_num_threads()
     try:
@@ -119,12 +122,7 @@ def test_bench_node_model_timer_runs_the_frame_processor(tiny_da2_dir):
 
 
 def _gpu_sweep():
-    sys.path.insert(0, str(BENCH))
-    try:
-        import gpu_sweep
-    finally:
-        sys.path.remove(str(BENCH))
-    return gpu_sweep
+    return _import_bench('gpu_sweep')
 
 
 def test_gpu_sweep_jobs_are_valid_recording_experiment_commands(tmp_path):
@@ -220,11 +218,7 @@ def test_gpu_sweep_wrapper_names_missing_data_and_leaves_no_scratch(tmp_path):
 
 
 def test_bench_forward_modes_times_the_cpu_modes_against_fp32(tmp_path):
-    sys.path.insert(0, str(BENCH))
-    try:
-        import bench_forward_modes
-    finally:
-        sys.path.remove(str(BENCH))
+    bench_forward_modes = _import_bench('bench_forward_modes')
     out = tmp_path / 'modes.json'
     assert bench_forward_modes.main(['--device', 'cpu', '--input-size', '28', '--repeats', '2',
                                      '--warmup', '0', '--json', str(out)]) == 0
@@ -238,11 +232,7 @@ def test_bench_forward_modes_times_the_cpu_modes_against_fp32(tmp_path):
 
 
 def test_bench_lens_times_both_clouds_and_each_lens_inverse(tmp_path):
-    sys.path.insert(0, str(BENCH))
-    try:
-        import bench_lens
-    finally:
-        sys.path.remove(str(BENCH))
+    bench_lens = _import_bench('bench_lens')
     out = tmp_path / 'lens.json'
     assert bench_lens.main(['--repeats', '2', '--size', '64x48', '--json', str(out)]) == 0
     result = json.loads(out.read_text())
