@@ -17,7 +17,8 @@
 import array
 from types import SimpleNamespace
 
-from adaptive_depth.geometry import backproject, NYU_INTRINSICS, pack_organized_cloud
+from adaptive_depth.geometry import (backproject, Intrinsics, NYU_INTRINSICS,
+                                     pack_organized_cloud, project)
 from adaptive_depth.input_limits import ImageSizeError
 from adaptive_depth.ros import conversions
 from adaptive_depth.ros.conversions import (camera_info_to_intrinsics, cloud_to_pointcloud2_fields,
@@ -36,7 +37,9 @@ RGB = RNG.integers(0, 256, (5, 7, 3), dtype=np.uint8)
 
 
 def _msg(**fields):
-    return SimpleNamespace(**fields)
+    """Return a message stand-in: attributes; nested dicts (e.g. roi) as nested messages."""
+    return SimpleNamespace(**{k: _msg(**v) if isinstance(v, dict) else v
+                              for k, v in fields.items()})
 
 
 def _rosbags_types():
@@ -271,6 +274,27 @@ def test_camera_info_round_trip_and_rejections():
         camera_info_to_intrinsics(_msg(**dict(fields, k=k)))
     with pytest.raises(ImageConversionError):
         camera_info_to_intrinsics(_msg(**dict(fields, k=[0.0] * 9, p=[0.0] * 12)))
+
+
+def test_camera_info_roi_and_binning_give_the_published_image_intrinsics():
+    full = Intrinsics(1000.0, 1002.0, 640.5, 480.25, 1280, 960)  # the sensor's k and size
+    fields = intrinsics_to_camera_info_fields(full)
+    binned = dict(fields, binning_x=2, binning_y=2)
+    assert camera_info_to_intrinsics(_msg(**binned)) == Intrinsics(
+        500.0, 501.0, 320.25, 240.125, 640, 480)
+    cropped = dict(binned, roi={'x_offset': 100, 'y_offset': 40, 'width': 800, 'height': 600,
+                                'do_rectify': False})
+    intr = camera_info_to_intrinsics(_msg(**cropped))
+    assert intr == Intrinsics(500.0, 501.0, 270.25, 220.125, 400, 300)
+    # a point seen at full-sensor pixel (u, v) is at ((u - 100) / 2, (v - 40) / 2) here
+    point = np.array([[0.3, -0.2, 2.0]])
+    u, v = project(point, full)[0]
+    np.testing.assert_allclose(project(point, intr)[0], [(u - 100) / 2, (v - 40) / 2])
+    assert camera_info_to_intrinsics(_msg(**dict(fields, binning_x=0))) == full  # 0 means 1
+    outside = dict(fields, roi={'x_offset': 600, 'y_offset': 0, 'width': 800, 'height': 600,
+                                'do_rectify': False})
+    with pytest.raises(ImageConversionError, match='roi 800x600\\+600\\+0 lies outside'):
+        camera_info_to_intrinsics(_msg(**outside))
 
 
 def test_pointcloud2_fields_and_point_values():

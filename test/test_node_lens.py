@@ -176,3 +176,25 @@ def test_unsupported_lens_model_warns_and_falls_back_to_pinhole(lens_graph):
                                rtol=1e-5, atol=1e-6, equal_nan=True)
     assert g.tester.wait_for(lambda: g.diag('/raw', lambda v: v['lens'] == 'pinhole'), 10,
                              'lens pinhole in the diagnostics', node)
+
+
+def test_binned_camera_info_describes_the_published_image(lens_graph):
+    """A camera that bins 2×2 publishes k/p of the full sensor with binning_x/y = 2."""
+    g = lens_graph
+    node = g.nodes[1]
+    full = Intrinsics(2 * P.fx, 2 * P.fy, 2 * P.cx + 0.5, 2 * P.cy + 0.5, 2 * WIDTH, 2 * HEIGHT)
+
+    def binned(sec):
+        msg = make_camera_info_msg(full.width, full.height, sec, FRAME, full.fx, full.fy,
+                                   full.cx, full.cy)
+        msg.binning_x = msg.binning_y = 2
+        return msg
+    before = node.log().count('scaling the intrinsics')
+    sec, cloud = _sent_until_points(g, '/rect', 400, binned)
+    expected_intr = Intrinsics(P.fx, P.fy, P.cx + 0.25, P.cy + 0.25, WIDTH, HEIGHT)
+    np.testing.assert_allclose(_points(cloud), g.reference.process(g.rgb, expected_intr).points,
+                               rtol=1e-5, atol=1e-6, equal_nan=True)
+    info = g.output('/rect/depth/camera_info', sec, node)
+    assert (info.width, info.height, info.binning_x) == (WIDTH, HEIGHT, 0)
+    assert list(info.k) == pytest.approx(expected_intr.matrix.ravel().tolist())
+    assert node.log().count('scaling the intrinsics') == before  # matched, not rescaled

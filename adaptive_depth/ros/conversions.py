@@ -375,16 +375,40 @@ def rgb_to_image_fields(rgb: np.ndarray, encoding: str = 'rgb8') -> Dict[str, An
             'step': w * _COLOR_CHANNELS[encoding], 'is_bigendian': 0, 'data': out.reshape(-1)}
 
 
+def _image_window(msg: Any) -> Tuple[int, int, int, int, int, int]:
+    """
+    Return the (x_offset, y_offset, width, height) of a CameraInfo's ROI and its binning (x, y).
+
+    As REP 104 and image_geometry define them: binning 0 is 1; an ROI of zero width or height is
+    the whole ``width`` × ``height`` image; both are in full-resolution pixels.
+    """
+    width, height = int(msg.width), int(msg.height)
+    bx = int(getattr(msg, 'binning_x', 0) or 1)
+    by = int(getattr(msg, 'binning_y', 0) or 1)
+    roi = getattr(msg, 'roi', None)
+    x0, y0, rw, rh = ((int(roi.x_offset), int(roi.y_offset), int(roi.width), int(roi.height))
+                      if roi is not None else (0, 0, 0, 0))
+    if rw == 0 or rh == 0:
+        x0, y0, rw, rh = 0, 0, width, height
+    if x0 + rw > width or y0 + rh > height:
+        raise ImageConversionError(f'camera_info roi {rw}x{rh}+{x0}+{y0} lies outside the '
+                                   f'{width}x{height} image')
+    return x0, y0, rw, rh, bx, by
+
+
 def camera_info_to_intrinsics(msg: Any, rectified: bool = False) -> Intrinsics:
     """
-    Read pinhole intrinsics (pixels) from a ``sensor_msgs/CameraInfo``.
+    Read pinhole intrinsics (pixels) of the image a ``sensor_msgs/CameraInfo`` comes with.
 
     ``rectified`` False (the image as the lens took it): ``k``, or the left 3×3 of ``p`` if ``k``
     is all zero. True (an image_proc rectified image, whose projection is ``p``): the left 3×3
-    of ``p``, or ``k`` if ``p`` is all zero. Raises :class:`ImageConversionError` when fx/fy
-    are zero, negative or non-finite, or the image size is not positive.
+    of ``p``, or ``k`` if ``p`` is all zero. A camera that publishes a region of interest or
+    binned pixels (``roi``, ``binning_x/y``; k and p describe the full sensor) gets the
+    intrinsics of the published image, as image_geometry computes them: f / binning,
+    (c − offset) / binning, size = ROI size / binning. Raises :class:`ImageConversionError`
+    when fx/fy are zero, negative or non-finite, the ROI is outside the image, or the image size
+    is not positive.
     """
-    width, height = int(msg.width), int(msg.height)
     k = np.asarray(msg.k, dtype=np.float64).reshape(-1)
     p = np.asarray(msg.p, dtype=np.float64).reshape(-1)
     if k.size != 9:
@@ -393,7 +417,10 @@ def camera_info_to_intrinsics(msg: Any, rectified: bool = False) -> Intrinsics:
         raise ImageConversionError(f'camera_info p must have 12 elements, got {p.size}')
     p3 = p.reshape(3, 4)[:, :3].reshape(-1)
     first, second = (p3, k) if rectified else (k, p3)
-    intr = Intrinsics.from_camera_info_k(first if np.any(first) else second, width, height)
+    m = (first if np.any(first) else second).reshape(3, 3)
+    x0, y0, rw, rh, bx, by = _image_window(msg)
+    intr = Intrinsics(float(m[0, 0]) / bx, float(m[1, 1]) / by, (float(m[0, 2]) - x0) / bx,
+                      (float(m[1, 2]) - y0) / by, rw // bx, rh // by)
     try:
         intr.validate()
     except ValueError as exc:
