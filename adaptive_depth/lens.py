@@ -57,6 +57,9 @@ DISTORTION_COEFFICIENTS = {
 UNDISTORT_ITERATIONS = 50
 """Most iterations of the inverse (pinhole: fixed point; fisheye: Newton)."""
 
+UNDISTORT_BLOCK = 16384
+"""Points per block of the inverse (its float64 temporaries then fit in a core's cache)."""
+
 _CONVERGED = 1e-9
 """The iteration stops early once no coordinate moves by more than this (normalised units)."""
 
@@ -116,21 +119,29 @@ def _radial_tangential(dist: Distortion, x: np.ndarray, y: np.ndarray
     return radial, dx, dy
 
 
-def _pinhole_jacobian(dist: Distortion, x: np.ndarray, y: np.ndarray
-                      ) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Return ∂x_d/∂x, ∂x_d/∂y, ∂y_d/∂x, ∂y_d/∂y of a pinhole model at (x, y)."""
+def _pinhole_step(dist: Distortion, x: np.ndarray, y: np.ndarray
+                  ) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """
+    Return the forward model at (x, y), its Jacobian determinant and radial factor, in one pass.
+
+    (x_d, y_d, (∂x_d/∂x, ∂x_d/∂y, ∂y_d/∂x, ∂y_d/∂y), radial) share r² and the radial
+    polynomials, which is most of the work of a Newton step over every pixel.
+    """
     k1, k2, p1, p2, k3, k4, k5, k6 = (dist.d + (0.0,) * 8)[:8]
-    r2 = x * x + y * y
+    xy = x * y
+    x2, y2 = x * x, y * y
+    r2 = x2 + y2
     num = 1 + r2 * (k1 + r2 * (k2 + r2 * k3))
     den = 1 + r2 * (k4 + r2 * (k5 + r2 * k6))
-    dnum = k1 + r2 * (2 * k2 + r2 * 3 * k3)
-    dden = k4 + r2 * (2 * k5 + r2 * 3 * k6)
     radial = num / den
-    dradial = 2 * (dnum * den - num * dden) / (den * den)  # d radial / dx = x · dradial
-    return (radial + x * x * dradial + 2 * p1 * y + 6 * p2 * x,
-            x * y * dradial + 2 * p1 * x + 2 * p2 * y,
-            x * y * dradial + 2 * p1 * x + 2 * p2 * y,
-            radial + y * y * dradial + 6 * p1 * y + 2 * p2 * x)
+    dradial = 2 * ((k1 + r2 * (2 * k2 + r2 * 3 * k3)) * den -
+                   num * (k4 + r2 * (2 * k5 + r2 * 3 * k6))) / (den * den)  # d radial/dx = x ·
+    xd = x * radial + 2 * p1 * xy + p2 * (r2 + 2 * x2)
+    yd = y * radial + p1 * (r2 + 2 * y2) + 2 * p2 * xy
+    cross = xy * dradial + 2 * p1 * x + 2 * p2 * y  # ∂x_d/∂y = ∂y_d/∂x
+    jac = (radial + x2 * dradial + 2 * p1 * y + 6 * p2 * x, cross, cross,
+           radial + y2 * dradial + 6 * p1 * y + 2 * p2 * x)
+    return xd, yd, jac, radial
 
 
 def _theta_d(dist: Distortion, theta: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
@@ -186,19 +197,17 @@ def _undistort_pinhole(dist: Distortion, xd: np.ndarray, yd: np.ndarray
     x, y = xd.copy(), yd.copy()
     with np.errstate(all='ignore'):
         for _ in range(UNDISTORT_ITERATIONS):
-            bx, by = distort(dist, x, y)
-            a, b, c, d = _pinhole_jacobian(dist, x, y)
+            bx, by, (a, b, c, d), _ = _pinhole_step(dist, x, y)
             det = a * d - b * c
             ex, ey = bx - xd, by - yd
             step_x = (d * ex - b * ey) / det
             step_y = (a * ey - c * ex) / det
-            x = x - step_x
-            y = y - step_y
+            x -= step_x
+            y -= step_y
             if not max(np.nanmax(np.abs(step_x), initial=0.0),
                        np.nanmax(np.abs(step_y), initial=0.0)) > _CONVERGED:
                 break
-        a, b, c, d = _pinhole_jacobian(dist, x, y)
-        radial, _, _ = _radial_tangential(dist, x, y)
+        _, _, (a, b, c, d), radial = _pinhole_step(dist, x, y)
         # beyond the fold the lens maps two rays onto one pixel; radial < 0 mirrors the ray
         folded = ~((a * d - b * c > 0) & (radial > 0))
     x[folded] = np.nan
@@ -213,17 +222,21 @@ def undistort(dist: Distortion, xd: np.ndarray, yd: np.ndarray,
 
     Any array shape. Where the iteration does not reach a point that :func:`distort` maps back
     within ``tol`` of (x_d, y_d), both outputs are NaN (no ray; see the module docstring).
+    Works through the points in blocks of :data:`UNDISTORT_BLOCK`, so that the iteration's
+    temporaries stay in the CPU cache (a 1920×1080 image is 2 M points).
     """
-    xd = np.asarray(xd, dtype=np.float64)
-    yd = np.asarray(yd, dtype=np.float64)
-    xd, yd = np.broadcast_arrays(xd, yd)
-    if dist.model == 'equidistant':
-        x, y = _undistort_fisheye(dist, xd, yd)
-    else:
-        x, y = _undistort_pinhole(dist, xd, yd)
+    xd, yd = np.broadcast_arrays(np.asarray(xd, dtype=np.float64),
+                                 np.asarray(yd, dtype=np.float64))
+    shape = xd.shape
+    xd, yd = xd.ravel(), yd.ravel()
+    x, y = np.empty_like(xd), np.empty_like(yd)
+    inverse = _undistort_fisheye if dist.model == 'equidistant' else _undistort_pinhole
+    for start in range(0, xd.size, UNDISTORT_BLOCK):
+        part = slice(start, start + UNDISTORT_BLOCK)
+        x[part], y[part] = inverse(dist, xd[part].copy(), yd[part].copy())
     with np.errstate(all='ignore'):
         bx, by = distort(dist, x, y)
         bad = ~(np.abs(bx - xd) <= tol) | ~(np.abs(by - yd) <= tol)
     x[bad] = np.nan
     y[bad] = np.nan
-    return x, y
+    return x.reshape(shape), y.reshape(shape)
