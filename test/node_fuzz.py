@@ -114,8 +114,10 @@ def malformed_catalogue(rgb: np.ndarray) -> Dict[str, List[Tuple[str, Callable[[
         ('truncated data', raw(data=good[:-10])), ('extra data', raw(data=good + b'1234')),
         ('no data', raw(data=b'')),
         ('encoding 16UC1', raw(encoding='16UC1')), ('encoding 32FC1', raw(encoding='32FC1')),
-        ('encoding yuv422', raw(encoding='yuv422')), ('encoding empty', raw(encoding='')),
-        ('encoding bayer', raw(encoding='bayer_rggb8')), ('encoding 8UC3', raw(encoding='8UC3')),
+        ('encoding nv21', raw(encoding='nv21')), ('encoding empty', raw(encoding='')),
+        ('encoding bayer 32', raw(encoding='bayer_rggb32')),
+        ('encoding 8UC3', raw(encoding='8UC3')),
+        ('yuv422 odd width', sized(4, 5, 'yuv422', 2)),
         ('huge declared 100000x100000', raw(height=100000, width=100000, step=300000)),
         ('huge declared 2^31 rows', raw(height=2 ** 31, width=1, step=3)),
     ]

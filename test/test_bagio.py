@@ -239,10 +239,10 @@ def test_unknown_encoding_is_reported(tmp_path):
     from rosbags.typesys import get_typestore, Stores
 
     ts = get_typestore(Stores.ROS2_JAZZY)
-    path = tmp_path / 'bayer'
+    path = tmp_path / 'nv21'
     header = ts.types['std_msgs/msg/Header'](
         stamp=ts.types['builtin_interfaces/msg/Time'](sec=1, nanosec=0), frame_id='cam')
-    msg = ts.types[bagio.IMAGE](header=header, height=4, width=6, encoding='bayer_rggb8',
+    msg = ts.types[bagio.IMAGE](header=header, height=4, width=6, encoding='nv21',
                                 is_bigendian=0, step=6, data=np.zeros(24, np.uint8))
     with Writer(path, version=8, storage_plugin=StoragePlugin.MCAP) as writer:
         conn = writer.add_connection('/cam/image_raw', bagio.IMAGE, typestore=ts)
@@ -252,6 +252,6 @@ def test_unknown_encoding_is_reported(tmp_path):
             reader.select_topics()
         assert '/cam/image_raw [sensor_msgs/msg/Image] (1 messages)' in str(err.value)
         sel = reader.select_topics(image_topic='/cam/image_raw')
-        with pytest.raises(BagReadError, match='bayer_rggb8') as err:
+        with pytest.raises(BagReadError, match='nv21') as err:
             list(reader.frames(sel))
         assert str(path) in str(err.value)

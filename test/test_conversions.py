@@ -27,7 +27,7 @@ from adaptive_depth.ros.conversions import (camera_info_to_intrinsics, cloud_to_
                                             fill_message, image_msg_to_depth, image_msg_to_rgb,
                                             ImageConversionError,
                                             intrinsics_to_camera_info_fields,
-                                            rgb_to_image_fields, SUPPORTED_COLOR_ENCODINGS)
+                                            rgb_to_image_fields, WRITABLE_COLOR_ENCODINGS)
 import cv2
 import numpy as np
 import pytest
@@ -53,7 +53,7 @@ def _rosbags_header():
         stamp=types['builtin_interfaces/msg/Time'](sec=1, nanosec=2), frame_id='cam')
 
 
-@pytest.mark.parametrize('encoding', SUPPORTED_COLOR_ENCODINGS)
+@pytest.mark.parametrize('encoding', WRITABLE_COLOR_ENCODINGS)
 def test_rgb_round_trip_every_encoding(encoding):
     fields = rgb_to_image_fields(RGB, encoding)
     assert fields['encoding'] == encoding and fields['data'].dtype == np.uint8
@@ -93,8 +93,64 @@ def test_step_padding(encoding, ch):
         np.testing.assert_array_equal(out[..., 2], pix[..., 0])
 
 
+def _flat_colour_rows(colours, width=8, height=6):
+    """Return an H×W×3 RGB image of vertical colour bands (each band 4 pixels wide)."""
+    img = np.zeros((height, width, 3), np.uint8)
+    for i, colour in enumerate(colours):
+        img[:, 4 * i:4 * i + 4] = colour
+    return img
+
+
+@pytest.mark.parametrize('pattern', ['rggb', 'bggr', 'gbrg', 'grbg'])
+@pytest.mark.parametrize('bits', [8, 16])
+def test_bayer_mosaics_are_demosaiced_to_their_colours(pattern, bits):
+    rgb = _flat_colour_rows([(200, 100, 30), (20, 180, 240)], width=16, height=8)
+    index = {'r': 0, 'g': 1, 'b': 2}
+    mosaic = np.zeros(rgb.shape[:2], np.uint16)
+    for k, (dy, dx) in enumerate(((0, 0), (0, 1), (1, 0), (1, 1))):  # the pattern's 2×2 cell
+        mosaic[dy::2, dx::2] = rgb[dy::2, dx::2, index[pattern[k]]]
+    if bits == 16:   # 16 bit: the value in the upper byte, noise in the lower one
+        data = (mosaic * 256 + 77).astype('>u2').view(np.uint8)
+    else:
+        data = mosaic.astype(np.uint8)
+    out = image_msg_to_rgb(_msg(encoding=f'bayer_{pattern}{bits}', height=8, width=16,
+                                step=16 * bits // 8, is_bigendian=1, data=data.reshape(-1)))
+    assert out.shape == (8, 16, 3) and out.dtype == np.uint8
+    # inside each flat band, away from its edges, demosaicing gives the colour back
+    np.testing.assert_array_equal(out[2:6, 1:3], rgb[2:6, 1:3])
+    np.testing.assert_array_equal(out[2:6, 10:14], rgb[2:6, 10:14])
+
+
+@pytest.mark.parametrize('encoding,order', [('yuv422', 'UYVY'), ('yuv422_yuy2', 'YUYV')])
+def test_yuv422_is_converted_to_rgb(encoding, order):
+    rgb = _flat_colour_rows([(200, 100, 30), (20, 180, 240)])
+    r, g, b = (rgb[..., i].astype(np.float64) / 255 for i in range(3))
+    # BT.601 video range (Y 16-235), what webcams send over V4L2 and OpenCV decodes
+    planes = {'Y': 16 + 65.481 * r + 128.553 * g + 24.966 * b,
+              'U': 128 - 37.797 * r - 74.203 * g + 112.0 * b,
+              'V': 128 + 112.0 * r - 93.786 * g - 18.214 * b}
+    packed = np.zeros((6, 4, 4), np.uint8)   # 2 pixels per 4 bytes
+    for k, name in enumerate(order):
+        pixel = k // 2 if name == 'Y' else 0   # Y of the 1st and 2nd pixel; U, V shared
+        packed[..., k] = np.clip(np.round(planes[name][:, pixel::2]), 0, 255)
+    out = image_msg_to_rgb(_msg(encoding=encoding, height=6, width=8, step=16,
+                                is_bigendian=0, data=packed.reshape(-1)))
+    assert np.abs(out.astype(int) - rgb).max() <= 3
+
+
+def test_sixteen_bit_colour_keeps_the_upper_byte_in_either_byte_order():
+    pix = RNG.integers(0, 65536, (3, 4, 4), dtype=np.uint16)
+    for bigendian in (0, 1):
+        data = pix.astype('>u2' if bigendian else '<u2').view(np.uint8).reshape(-1)
+        out = image_msg_to_rgb(_msg(encoding='bgra16', height=3, width=4, step=32,
+                                    is_bigendian=bigendian, data=data))
+        np.testing.assert_array_equal(out, (pix[..., 2::-1] >> 8).astype(np.uint8))
+
+
 @pytest.mark.parametrize('change,match', [
-    ({'encoding': 'yuv422'}, 'unsupported colour encoding'),
+    ({'encoding': 'nv21'}, 'unsupported colour encoding'),
+    ({'encoding': 'yuv422', 'width': 5, 'step': 10, 'data': np.zeros(50, np.uint8)},
+     'even width'),
     ({'width': 0}, 'zero'),
     ({'height': 0}, 'zero'),
     ({'step': 20}, 'step 20 is smaller'),

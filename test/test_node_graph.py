@@ -27,6 +27,7 @@ import time
 
 from adaptive_depth.frame_processor import FrameProcessor
 from adaptive_depth.geometry import Intrinsics
+from adaptive_depth.ros import conversions
 import cv2
 from node_harness import (diagnostic_values, image_to_array, make_camera_info_msg,
                           make_image_msg, NodeProcess, pick_domain_id, RosTester, stamp,
@@ -54,6 +55,7 @@ class Graph:
         reference = FrameProcessor.from_paths(
             self.model, scale_source='fixed', fixed_scale=FIXED_SCALE, device='cpu',
             precision='fp32', input_size=INPUT_SIZE)
+        self.reference = reference
         self.raw_expected = reference.process(self.rgb).depth  # no range limit yet
         finite = self.raw_expected[np.isfinite(self.raw_expected)]
         # Put max_depth inside the predicted range so some pixels must become NaN.
@@ -223,6 +225,36 @@ def test_other_encodings_and_step_padding(graph, first_frame, encoding, pad):
     graph.image_pub.publish(make_image_msg(graph.rgb, sec, FRAME, encoding, pad=pad))
     depth = image_to_array(graph.output('/depth', sec))
     assert_depth_matches(depth, graph)
+
+
+@pytest.mark.parametrize('encoding', ['bayer_rggb8', 'rgb16'])
+def test_raw_camera_encodings_are_decoded_not_dropped(graph, first_frame, encoding):
+    from sensor_msgs.msg import Image
+    rgb = graph.rgb
+    if encoding == 'rgb16':   # big-endian 16 bit per channel
+        data, step, bigendian = (rgb.astype('>u2') * 257).tobytes(), WIDTH * 6, 1
+    else:                     # the RGGB mosaic of the frame
+        mosaic = rgb[..., 1].copy()
+        mosaic[0::2, 0::2] = rgb[0::2, 0::2, 0]
+        mosaic[1::2, 1::2] = rgb[1::2, 1::2, 2]
+        data, step, bigendian = mosaic.tobytes(), WIDTH, 0
+    sec = graph.new_stamp()
+    msg = Image(height=HEIGHT, width=WIDTH, encoding=encoding, is_bigendian=bigendian,
+                step=step, data=data)
+    msg.header.stamp = stamp(sec)
+    msg.header.frame_id = FRAME
+    before = graph.main_diag(lambda v: True)
+    graph.image_pub.publish(msg)
+    depth = image_to_array(graph.output('/depth', sec))
+    decoded = conversions.image_msg_to_rgb(msg)   # what the node saw
+    expected = graph.reference.process(decoded).depth
+    expected[expected > graph.max_depth] = np.nan
+    clear = ~(np.abs(expected - graph.max_depth) <= 1e-3)
+    np.testing.assert_allclose(depth[clear], expected[clear], rtol=1e-4, atol=1e-5)
+    values = graph.tester.wait_for(
+        lambda: graph.main_diag(lambda v: v['processed_total'] != before['processed_total']),
+        10, 'diagnostics after the frame', graph.main)
+    assert values['bad_images_total'] == before['bad_images_total']
 
 
 def test_burst_is_dropped_not_queued(graph, first_frame):

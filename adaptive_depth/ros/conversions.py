@@ -35,10 +35,25 @@ from adaptive_depth.lens import Distortion, make_distortion
 import cv2
 import numpy as np
 
-SUPPORTED_COLOR_ENCODINGS = ('rgb8', 'bgr8', 'rgba8', 'bgra8', 'mono8')
-SUPPORTED_DEPTH_ENCODINGS = ('16UC1', '32FC1', 'mono16')
-
 _COLOR_CHANNELS = {'rgb8': 3, 'bgr8': 3, 'rgba8': 4, 'bgra8': 4, 'mono8': 1}
+"""The 8-bit colour encodings, with their channels (the ones ``rgb_to_image_fields`` writes)."""
+WRITABLE_COLOR_ENCODINGS = tuple(_COLOR_CHANNELS)
+
+# OpenCV names a Bayer pattern by the second row's first two pixels: ROS rggb is cv2 BG.
+_BAYER_CODES = {'rggb': cv2.COLOR_BayerBG2RGB, 'bggr': cv2.COLOR_BayerRG2RGB,
+                'gbrg': cv2.COLOR_BayerGR2RGB, 'grbg': cv2.COLOR_BayerGB2RGB}
+_YUV422_CODES = {'yuv422': cv2.COLOR_YUV2RGB_UYVY, 'yuv422_yuy2': cv2.COLOR_YUV2RGB_YUY2}
+
+_COLOR_LAYOUTS: Dict[str, Tuple[int, int]] = {
+    **{name: (ch, 1) for name, ch in _COLOR_CHANNELS.items()},
+    'rgb16': (3, 2), 'bgr16': (3, 2), 'rgba16': (4, 2), 'bgra16': (4, 2),
+    **{f'bayer_{p}{bits}': (1, bits // 8) for p in _BAYER_CODES for bits in (8, 16)},
+    'yuv422': (2, 1), 'yuv422_yuy2': (2, 1),
+}
+"""Every colour encoding the node reads: (channels per pixel, bytes per channel)."""
+
+SUPPORTED_COLOR_ENCODINGS = tuple(_COLOR_LAYOUTS)
+SUPPORTED_DEPTH_ENCODINGS = ('16UC1', '32FC1', 'mono16')
 _DEPTH_DTYPES = {'16UC1': 'u2', 'mono16': 'u2', '32FC1': 'f4'}
 
 
@@ -84,22 +99,40 @@ def image_msg_to_rgb(msg: Any, max_pixels: Optional[int] = None) -> np.ndarray:
     """
     Convert a ``sensor_msgs/Image`` to an H×W×3 uint8 RGB array (a new, writable array).
 
-    Supports rgb8, bgr8, rgba8, bgra8 (alpha dropped) and mono8 (replicated); honours ``step``
-    row padding. Raises :class:`ImageConversionError` for other encodings, an empty image, a
-    step shorter than a row or a data length different from step × height. With ``max_pixels``
-    an image outside :func:`adaptive_depth.input_limits.check_image_size` raises
+    Supports rgb8, bgr8, rgba8, bgra8 (alpha dropped), mono8 (replicated), their 16-bit forms
+    rgb16/bgr16/rgba16/bgra16 (the upper byte of each channel, ``is_bigendian`` honoured), raw
+    Bayer mosaics ``bayer_{rggb,bggr,gbrg,grbg}{8,16}`` (demosaiced) and YUV 4:2:2
+    (``yuv422`` = UYVY, ``yuv422_yuy2`` = YUYV, BT.601 video range as V4L2 webcams send it;
+    even width), the encodings cameras publish
+    without image_proc in between; honours ``step`` row padding. Raises
+    :class:`ImageConversionError` for other encodings, an empty image, a step shorter than a
+    row or a data length different from step × height. With ``max_pixels`` an image outside
+    :func:`adaptive_depth.input_limits.check_image_size` raises
     :class:`~adaptive_depth.input_limits.ImageSizeError` before any pixel is copied.
     """
     encoding = str(msg.encoding).strip().lower()
-    if encoding not in _COLOR_CHANNELS:
+    if encoding not in _COLOR_LAYOUTS:
         raise ImageConversionError(
             f'unsupported colour encoding {msg.encoding!r}; supported: '
             f'{", ".join(SUPPORTED_COLOR_ENCODINGS)}')
-    ch = _COLOR_CHANNELS[encoding]
-    rows, height, width = _rows(msg, ch)
+    ch, depth = _COLOR_LAYOUTS[encoding]
+    rows, height, width = _rows(msg, ch * depth)
     if max_pixels is not None:
         check_image_size(height, width, max_pixels)
-    pix = rows.reshape(height, width, ch)
+    if depth == 2:  # 16 bit per channel: keep the upper byte
+        dtype = np.dtype('>u2' if getattr(msg, 'is_bigendian', 0) else '<u2')
+        pix = (np.ascontiguousarray(rows).view(dtype) >> 8).astype(np.uint8)
+        pix = pix.reshape(height, width, ch)
+        encoding = encoding[:-2] + '8'
+    else:
+        pix = rows.reshape(height, width, ch)
+    if encoding.startswith('bayer_'):
+        return _convert(np.ascontiguousarray(pix[..., 0]), _BAYER_CODES[encoding[6:10]],
+                        encoding)
+    if encoding in _YUV422_CODES:
+        if width % 2:
+            raise ImageConversionError(f'{encoding} needs an even width, got {width}')
+        return _convert(np.ascontiguousarray(pix), _YUV422_CODES[encoding], encoding)
     if encoding == 'rgb8':
         return np.array(pix, copy=True)
     if encoding == 'bgr8':
@@ -109,6 +142,15 @@ def image_msg_to_rgb(msg: Any, max_pixels: Optional[int] = None) -> np.ndarray:
     if encoding == 'bgra8':
         return np.ascontiguousarray(pix[:, :, 2::-1])
     return np.ascontiguousarray(np.broadcast_to(pix, (height, width, 3)))
+
+
+def _convert(pix: np.ndarray, code: int, encoding: str) -> np.ndarray:
+    """Return ``cv2.cvtColor(pix, code)``; an OpenCV refusal becomes ImageConversionError."""
+    try:
+        return cv2.cvtColor(pix, code)
+    except cv2.error as exc:
+        raise ImageConversionError(f'cannot convert {encoding} {pix.shape[1]}x{pix.shape[0]}: '
+                                   f'{str(exc).strip().splitlines()[-1]}') from None
 
 
 def image_msg_to_depth(msg: Any) -> np.ndarray:
@@ -357,15 +399,15 @@ def rgb_to_image_fields(rgb: np.ndarray, encoding: str = 'rgb8') -> Dict[str, An
     """
     Build ``sensor_msgs/Image`` fields for an H×W×3 uint8 RGB image in the given encoding.
 
-    ``encoding`` is one of ``SUPPORTED_COLOR_ENCODINGS`` (alpha is written as 255, mono8 is the
+    ``encoding`` is rgb8, bgr8, rgba8, bgra8 or mono8 (alpha is written as 255, mono8 is the
     ITU-R BT.601 luma). ``data`` is a 1-D uint8 array of step × height bytes (no padding).
     """
     img = np.asarray(rgb)
     if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
         raise ValueError(f'rgb must be an HxWx3 uint8 array, got {img.dtype} {img.shape}')
     if encoding not in _COLOR_CHANNELS:
-        raise ValueError(f'unsupported colour encoding {encoding!r}; supported: '
-                         f'{", ".join(SUPPORTED_COLOR_ENCODINGS)}')
+        raise ValueError(f'unsupported colour encoding {encoding!r} to write; supported: '
+                         f'{", ".join(WRITABLE_COLOR_ENCODINGS)}')
     code = {'rgb8': None, 'bgr8': cv2.COLOR_RGB2BGR, 'rgba8': cv2.COLOR_RGB2RGBA,
             'bgra8': cv2.COLOR_RGB2BGRA, 'mono8': cv2.COLOR_RGB2GRAY}[encoding]
     img = np.ascontiguousarray(img)
