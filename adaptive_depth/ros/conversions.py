@@ -100,11 +100,11 @@ def image_msg_to_rgb(msg: Any, max_pixels: Optional[int] = None) -> np.ndarray:
     Convert a ``sensor_msgs/Image`` to an H×W×3 uint8 RGB array (a new, writable array).
 
     Supports rgb8, bgr8, rgba8, bgra8 (alpha dropped), mono8 (replicated), their 16-bit forms
-    rgb16/bgr16/rgba16/bgra16 (the upper byte of each channel, ``is_bigendian`` honoured), raw
-    Bayer mosaics ``bayer_{rggb,bggr,gbrg,grbg}{8,16}`` (demosaiced) and YUV 4:2:2
-    (``yuv422`` = UYVY, ``yuv422_yuy2`` = YUYV, BT.601 video range as V4L2 webcams send it;
-    even width), the encodings cameras publish
-    without image_proc in between; honours ``step`` row padding. Raises
+    rgb16/bgr16/rgba16/bgra16 (the upper byte of each channel, ``is_bigendian`` honoured), and
+    what cameras publish without image_proc in between: raw Bayer mosaics
+    ``bayer_{rggb,bggr,gbrg,grbg}{8,16}`` (demosaiced) and YUV 4:2:2 (``yuv422`` = UYVY,
+    ``yuv422_yuy2`` = YUYV, BT.601 video range as V4L2 webcams send it; even width). Honours
+    ``step`` row padding. Raises
     :class:`ImageConversionError` for other encodings, an empty image, a step shorter than a
     row or a data length different from step × height. With ``max_pixels`` an image outside
     :func:`adaptive_depth.input_limits.check_image_size` raises
@@ -115,11 +115,11 @@ def image_msg_to_rgb(msg: Any, max_pixels: Optional[int] = None) -> np.ndarray:
         raise ImageConversionError(
             f'unsupported colour encoding {msg.encoding!r}; supported: '
             f'{", ".join(SUPPORTED_COLOR_ENCODINGS)}')
-    ch, depth = _COLOR_LAYOUTS[encoding]
-    rows, height, width = _rows(msg, ch * depth)
+    ch, nbytes = _COLOR_LAYOUTS[encoding]
+    rows, height, width = _rows(msg, ch * nbytes)
     if max_pixels is not None:
         check_image_size(height, width, max_pixels)
-    if depth == 2:  # 16 bit per channel: keep the upper byte
+    if nbytes == 2:  # 16 bit per channel: keep the upper byte
         dtype = np.dtype('>u2' if getattr(msg, 'is_bigendian', 0) else '<u2')
         pix = (np.ascontiguousarray(rows).view(dtype) >> 8).astype(np.uint8)
         pix = pix.reshape(height, width, ch)
