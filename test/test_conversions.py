@@ -121,6 +121,20 @@ def test_bayer_mosaics_are_demosaiced_to_their_colours(pattern, bits):
     np.testing.assert_array_equal(out[2:6, 10:14], rgb[2:6, 10:14])
 
 
+def test_compressed_bayer_mosaic_is_demosaiced_by_its_format():
+    rgb = _flat_colour_rows([(200, 100, 30), (20, 180, 240)], width=16, height=8)
+    mosaic = rgb[..., 1].copy()                      # RGGB
+    mosaic[0::2, 0::2] = rgb[0::2, 0::2, 0]
+    mosaic[1::2, 1::2] = rgb[1::2, 1::2, 2]
+    ok, png = cv2.imencode('.png', mosaic)
+    assert ok
+    out = compressed_msg_to_rgb(_msg(format='bayer_rggb8; png compressed bayer_rggb8',
+                                     data=png.tobytes()))
+    np.testing.assert_array_equal(out[2:6, 1:3], rgb[2:6, 1:3])
+    grey = compressed_msg_to_rgb(_msg(format='png', data=png.tobytes()))   # no pattern named
+    np.testing.assert_array_equal(grey[..., 0], mosaic)
+
+
 @pytest.mark.parametrize('encoding,order', [('yuv422', 'UYVY'), ('yuv422_yuy2', 'YUYV')])
 def test_yuv422_is_converted_to_rgb(encoding, order):
     rgb = _flat_colour_rows([(200, 100, 30), (20, 180, 240)])

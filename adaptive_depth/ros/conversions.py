@@ -338,7 +338,9 @@ def compressed_msg_to_rgb(msg: Any, max_pixels: Optional[int] = None) -> np.ndar
     ``max_pixels`` an image outside :func:`adaptive_depth.input_limits.check_image_size` raises
     :class:`~adaptive_depth.input_limits.ImageSizeError` without being decoded. PNG may be 1-16
     bits per sample, grey, palette or colour, with or without alpha (alpha dropped, 16-bit
-    reduced to its high byte); JPEG must be 8-bit. Every other format (float PFM/HDR/EXR/TIFF,
+    reduced to its high byte); JPEG must be 8-bit. A one-channel image whose ``format`` names a
+    Bayer encoding first (image_transport's ``'bayer_rggb8; png compressed ...'``) is
+    demosaiced as that pattern. Every other format (float PFM/HDR/EXR/TIFF,
     GIF, BMP, WebP, ``compressedDepth``), truncated or corrupt data raise
     :class:`ImageConversionError`; the decoders' own stderr messages become part of the error
     message instead of being printed.
@@ -370,6 +372,9 @@ def compressed_msg_to_rgb(msg: Any, max_pixels: Optional[int] = None) -> np.ndar
         img = (img >> 8).astype(np.uint8)
     if img.ndim == 3 and img.shape[2] == 2:   # grey + alpha
         img = img[:, :, 0]
+    source = fmt.split(';')[0].strip()   # image_transport: '<encoding>; png compressed ...'
+    if img.ndim == 2 and source.startswith('bayer_') and source[6:10] in _BAYER_CODES:
+        return _convert(img, _BAYER_CODES[source[6:10]], source)   # a mosaic sent as grey
     if img.ndim == 2:
         return cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
     if img.shape[2] == 4:
