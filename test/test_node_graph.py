@@ -230,16 +230,20 @@ def test_other_encodings_and_step_padding(graph, first_frame, encoding, pad):
 @pytest.mark.parametrize('encoding', ['bayer_rggb8', 'rgb16'])
 def test_raw_camera_encodings_are_decoded_not_dropped(graph, first_frame, encoding):
     from sensor_msgs.msg import Image
-    rgb = graph.rgb
+    # No larger than the other tests' rgb8 frames: after one 115 kB message among 57 kB ones,
+    # Fast DDS (defaults, one host) stopped delivering the burst test's best-effort frames in
+    # 3 of 10 runs; docs/node.md "Large best-effort images".
+    rgb = np.ascontiguousarray(graph.rgb[::2, ::2]) if encoding == 'rgb16' else graph.rgb
+    height, width = rgb.shape[:2]
     if encoding == 'rgb16':   # big-endian 16 bit per channel
-        data, step, bigendian = (rgb.astype('>u2') * 257).tobytes(), WIDTH * 6, 1
+        data, step, bigendian = (rgb.astype('>u2') * 257).tobytes(), width * 6, 1
     else:                     # the RGGB mosaic of the frame
         mosaic = rgb[..., 1].copy()
         mosaic[0::2, 0::2] = rgb[0::2, 0::2, 0]
         mosaic[1::2, 1::2] = rgb[1::2, 1::2, 2]
-        data, step, bigendian = mosaic.tobytes(), WIDTH, 0
+        data, step, bigendian = mosaic.tobytes(), width, 0
     sec = graph.new_stamp()
-    msg = Image(height=HEIGHT, width=WIDTH, encoding=encoding, is_bigendian=bigendian,
+    msg = Image(height=height, width=width, encoding=encoding, is_bigendian=bigendian,
                 step=step, data=data)
     msg.header.stamp = stamp(sec)
     msg.header.frame_id = FRAME
