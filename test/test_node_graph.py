@@ -232,7 +232,8 @@ def test_raw_camera_encodings_are_decoded_not_dropped(graph, first_frame, encodi
     from sensor_msgs.msg import Image
     # No larger than the other tests' rgb8 frames: after one 115 kB message among 57 kB ones,
     # Fast DDS (defaults, one host) stopped delivering the burst test's best-effort frames in
-    # 3 of 10 runs; docs/node.md "Large best-effort images".
+    # 2-3 of 10 runs (0 of 10 with config/fastdds_large_images.xml); docs/node.md "Large
+    # best-effort images".
     rgb = np.ascontiguousarray(graph.rgb[::2, ::2]) if encoding == 'rgb16' else graph.rgb
     height, width = rgb.shape[:2]
     if encoding == 'rgb16':   # big-endian 16 bit per channel
