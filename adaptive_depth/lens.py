@@ -108,10 +108,15 @@ def make_distortion(model: str, d: Sequence[float]) -> Optional[Distortion]:
     return Distortion(model, coefficients)
 
 
+def _pinhole_coefficients(dist: Distortion) -> Tuple[float, ...]:
+    """Return (k1, k2, p1, p2, k3, k4, k5, k6) of a pinhole model (plumb_bob: k4..k6 = 0)."""
+    return (dist.d + (0.0,) * 8)[:8]
+
+
 def _radial_tangential(dist: Distortion, x: np.ndarray, y: np.ndarray
                        ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Return (radial, dx, dy) of a pinhole model at (x, y): x_d = x·radial + dx."""
-    k1, k2, p1, p2, k3, k4, k5, k6 = (dist.d + (0.0,) * 8)[:8]
+    k1, k2, p1, p2, k3, k4, k5, k6 = _pinhole_coefficients(dist)
     r2 = x * x + y * y
     radial = (1 + r2 * (k1 + r2 * (k2 + r2 * k3))) / (1 + r2 * (k4 + r2 * (k5 + r2 * k6)))
     dx = 2 * p1 * x * y + p2 * (r2 + 2 * x * x)
@@ -122,12 +127,12 @@ def _radial_tangential(dist: Distortion, x: np.ndarray, y: np.ndarray
 def _pinhole_step(dist: Distortion, x: np.ndarray, y: np.ndarray
                   ) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """
-    Return the forward model at (x, y), its Jacobian determinant and radial factor, in one pass.
+    Return a pinhole model's forward map at (x, y), its Jacobian and radial factor, in one pass.
 
     (x_d, y_d, (∂x_d/∂x, ∂x_d/∂y, ∂y_d/∂x, ∂y_d/∂y), radial) share r² and the radial
     polynomials, which is most of the work of a Newton step over every pixel.
     """
-    k1, k2, p1, p2, k3, k4, k5, k6 = (dist.d + (0.0,) * 8)[:8]
+    k1, k2, p1, p2, k3, k4, k5, k6 = _pinhole_coefficients(dist)
     xy = x * y
     x2, y2 = x * x, y * y
     r2 = x2 + y2
@@ -233,7 +238,7 @@ def undistort(dist: Distortion, xd: np.ndarray, yd: np.ndarray,
     inverse = _undistort_fisheye if dist.model == 'equidistant' else _undistort_pinhole
     for start in range(0, xd.size, UNDISTORT_BLOCK):
         part = slice(start, start + UNDISTORT_BLOCK)
-        x[part], y[part] = inverse(dist, xd[part].copy(), yd[part].copy())
+        x[part], y[part] = inverse(dist, xd[part], yd[part])  # neither inverse writes its input
     with np.errstate(all='ignore'):
         bx, by = distort(dist, x, y)
         bad = ~(np.abs(bx - xd) <= tol) | ~(np.abs(by - yd) <= tol)

@@ -44,6 +44,12 @@ _BAYER_CODES = {'rggb': cv2.COLOR_BayerBG2RGB, 'bggr': cv2.COLOR_BayerRG2RGB,
                 'gbrg': cv2.COLOR_BayerGR2RGB, 'grbg': cv2.COLOR_BayerGB2RGB}
 _YUV422_CODES = {'yuv422': cv2.COLOR_YUV2RGB_UYVY, 'yuv422_yuy2': cv2.COLOR_YUV2RGB_YUY2}
 
+
+def _bayer_code(encoding: str) -> Optional[int]:
+    """Return the OpenCV demosaic code of ``bayer_<pattern><bits>``, or None for other names."""
+    return _BAYER_CODES.get(encoding[6:10]) if encoding.startswith('bayer_') else None
+
+
 _COLOR_LAYOUTS: Dict[str, Tuple[int, int]] = {
     **{name: (ch, 1) for name, ch in _COLOR_CHANNELS.items()},
     'rgb16': (3, 2), 'bgr16': (3, 2), 'rgba16': (4, 2), 'bgra16': (4, 2),
@@ -126,9 +132,9 @@ def image_msg_to_rgb(msg: Any, max_pixels: Optional[int] = None) -> np.ndarray:
         encoding = encoding[:-2] + '8'
     else:
         pix = rows.reshape(height, width, ch)
-    if encoding.startswith('bayer_'):
-        return _convert(np.ascontiguousarray(pix[..., 0]), _BAYER_CODES[encoding[6:10]],
-                        encoding)
+    bayer = _bayer_code(encoding)
+    if bayer is not None:
+        return _convert(np.ascontiguousarray(pix[..., 0]), bayer, encoding)
     if encoding in _YUV422_CODES:
         if width % 2:
             raise ImageConversionError(f'{encoding} needs an even width, got {width}')
@@ -373,8 +379,9 @@ def compressed_msg_to_rgb(msg: Any, max_pixels: Optional[int] = None) -> np.ndar
     if img.ndim == 3 and img.shape[2] == 2:   # grey + alpha
         img = img[:, :, 0]
     source = fmt.split(';')[0].strip()   # image_transport: '<encoding>; png compressed ...'
-    if img.ndim == 2 and source.startswith('bayer_') and source[6:10] in _BAYER_CODES:
-        return _convert(img, _BAYER_CODES[source[6:10]], source)   # a mosaic sent as grey
+    bayer = _bayer_code(source)
+    if img.ndim == 2 and bayer is not None:
+        return _convert(img, bayer, source)   # a mosaic sent as grey
     if img.ndim == 2:
         return cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
     if img.shape[2] == 4:

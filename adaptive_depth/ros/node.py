@@ -215,7 +215,7 @@ class _DepthNodeCore:
         # (width, height) -> (intrinsics, lens distortion, the camera_info message)
         self._infos: Dict[Tuple[int, int], Tuple[Intrinsics, Optional[Distortion], Any]] = {}
         self._latest_info: Optional[Tuple[Intrinsics, Optional[Distortion], Any]] = None
-        self._lens = _lens_label(None, self._params.input_rectified)  # the last frame's
+        self._last_distortion: Optional[Distortion] = None  # the last frame's, for diagnostics
         self._input_seen = (0, time.monotonic())  # (received total, when it last changed)
         self._processor: Any = None
         self._outputs: Optional[Tuple[Any, ...]] = None
@@ -406,10 +406,7 @@ class _DepthNodeCore:
     def _on_camera_info(self, msg: CameraInfo) -> None:
         try:
             intr, distortion, problem = conversions.camera_info_to_camera(
-                msg, self._params.input_rectified)
-            intr.validate()
-            if intr.width <= 0 or intr.height <= 0:
-                raise ValueError(f'camera_info size is {intr.width}x{intr.height}')
+                msg, self._params.input_rectified)  # validated, size included
         except ValueError as exc:  # ImageConversionError is a ValueError
             self._stats.count('bad_camera_info')
             self.get_logger().warn(f'dropping invalid camera_info: {exc}',
@@ -500,7 +497,7 @@ class _DepthNodeCore:
                        self._points_pub.get_subscription_count() > 0)
         result = self._processor.process(rgb, intrinsics=intr, compute_points=want_points,
                                          distortion=distortion)
-        self._lens = _lens_label(distortion, p.input_rectified)
+        self._last_distortion = distortion
         t_infer = time.perf_counter()
         if self._mailbox.closed:  # shutting down: the publishers may be gone
             return
@@ -574,7 +571,7 @@ class _DepthNodeCore:
             'model': self._model_name,
             'device': self._device,
             'execution': self._execution,
-            'lens': self._lens,
+            'lens': _lens_label(self._last_distortion, self._params.input_rectified),
             'untrained_weights': str(self._untrained).lower(),
             'input_transport': self._params.input_transport,
             'subscribers_depth': str(self._depth_pub.get_subscription_count()),
