@@ -47,8 +47,8 @@ from adaptive_depth.depth_model import DepthAnythingRunner
 from adaptive_depth.geometry import CloudBuffer, FLOAT32, Intrinsics, pixel_rays, PointField
 from adaptive_depth.lens import Distortion
 from adaptive_depth.scale_source import (check_scale_source, CHECKPOINT_SOURCES,
-                                         FeatureHeadScale, FixedScale, LearnedScale, NoScale,
-                                         ScaleSource)
+                                         FeatureHeadScale, FixedScale, GroundPlaneScale,
+                                         LearnedScale, NoScale, ScaleSource)
 from adaptive_depth.smoothing import ScaleSmoother
 import numpy as np
 import torch
@@ -307,15 +307,20 @@ class FrameProcessor:
     def from_paths(cls, model: PathLike = DEFAULT_MODEL_ID, scale_source: str = 'learned',
                    scale_checkpoint: Optional[PathLike] = None, fixed_scale: float = 1.0,
                    device: str = 'auto', precision: str = 'auto', input_size: int = 518,
-                   execution: str = DEFAULT_EXECUTION,
+                   execution: str = DEFAULT_EXECUTION, camera_height: float = 0.0,
+                   camera_pitch: float = 0.0, camera_roll: float = 0.0,
+                   floor_max_tilt: Optional[float] = None,
                    **setting_values: Any) -> 'FrameProcessor':
         """
         Build a processor from a DA2 model (hub id or directory) and a ``scale_source``.
 
         ``scale_source`` is 'learned' (needs ``scale_checkpoint``, a scale network), 'da2_head'
         (needs ``scale_checkpoint``, a head on DA2's features: ``da2_head.save_feature_head``),
-        'fixed' (``fixed_scale``) or 'none'; ``execution`` is the DA2 forward's
-        (``DepthAnythingRunner``); further keywords are :class:`OutputSettings` fields.
+        'fixed' (``fixed_scale``), 'none' or 'ground_plane' (``GroundPlaneScale``: the camera
+        at ``camera_height`` metres, ``camera_pitch``/``camera_roll`` degrees, floor normal
+        within ``floor_max_tilt`` degrees; ``fixed_scale`` until the first floor); ``execution``
+        is the DA2 forward's (``DepthAnythingRunner``); further keywords are
+        :class:`OutputSettings` fields.
         """
         from adaptive_depth.scale_net import ScalePredictor
 
@@ -326,6 +331,9 @@ class FrameProcessor:
                              'without one')
         settings = OutputSettings(**setting_values)  # fail before loading any model
         source: Any = FixedScale(fixed_scale) if scale_source == 'fixed' else NoScale()
+        if scale_source == 'ground_plane':
+            source = GroundPlaneScale(camera_height, camera_pitch, camera_roll, floor_max_tilt,
+                                      fallback_scale=fixed_scale)
         runner = DepthAnythingRunner(model, device=device, precision=precision,
                                      input_size=input_size, execution=execution)
         if scale_source == 'learned':
@@ -371,9 +379,12 @@ class FrameProcessor:
         self.configure(scale_smoothing=float(alpha))
 
     def reset_smoothing(self) -> None:
-        """Forget the smoothed log s (e.g. after a camera switch); the next frame starts anew."""
+        """Forget the smoothed log s and the scale source's held scale (e.g. new camera)."""
         with self._lock:
             self._smoother.reset()
+            reset_source = getattr(self.scale_source, 'reset', None)
+            if reset_source is not None:
+                reset_source()
 
     def _scales(self, log_raw: float, log_std: Optional[float]
                 ) -> Tuple[float, float, float, bool]:
@@ -445,7 +456,10 @@ class FrameProcessor:
                 raw = runner.postprocess(runner.forward(pixel_values), h, w)
                 _sync(device)
                 t_fwd = time.perf_counter()
-                estimate = self.scale_source.estimate(x, raw)
+                if getattr(self.scale_source, 'needs_camera', False):
+                    estimate = self.scale_source.estimate(x, raw, camera=(intr, distortion))
+                else:
+                    estimate = self.scale_source.estimate(x, raw)
             scale, raw_scale, log_scale, held = self._scales(float(estimate.log_scale),
                                                              estimate.log_scale_std)
             t_scale = time.perf_counter()

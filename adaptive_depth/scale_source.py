@@ -28,10 +28,11 @@ from typing import Any, Optional, Protocol, Tuple, TYPE_CHECKING, Union
 if TYPE_CHECKING:  # annotations only: this module imports no numpy or torch
     import numpy as np
 
-SCALE_SOURCES = ('learned', 'fixed', 'none', 'da2_head')
+SCALE_SOURCES = ('learned', 'fixed', 'none', 'da2_head', 'ground_plane')
 """
-The valid values of ``scale_source``: scale network, constant ``fixed_scale``, s = 1, or the head
-on DA2's own encoder features (``adaptive_depth.da2_head``; reads the depth forward's tokens).
+The valid values of ``scale_source``: scale network, constant ``fixed_scale``, s = 1, the head
+on DA2's own encoder features (``adaptive_depth.da2_head``; reads the depth forward's tokens), or
+the floor under a camera at a known height (``adaptive_depth.ground_plane``; no training).
 """
 CHECKPOINT_SOURCES = ('learned', 'da2_head')
 """The scale sources that load ``scale_checkpoint``."""
@@ -178,6 +179,66 @@ class FeatureHeadScale:
 
     def __repr__(self) -> str:
         return f'FeatureHeadScale(feature_dim={self.feature_dim}, bounds={self.bounds})'
+
+
+class GroundPlaneScale:
+    """
+    Scale source log s = log(camera height / the floor's distance in the DA2 depth).
+
+    ``camera_height``: the camera's height above a flat floor (metres, from the robot's mount);
+    ``pitch_deg``/``roll_deg``: its orientation (``ground_plane.down_vector``); ``max_tilt_deg``:
+    how far the floor normal may deviate from that (0: the orientation is exact). Rules:
+    ``adaptive_depth.ground_plane``. ``needs_camera``: the frame processor passes the frame's
+    ``camera=(intrinsics, distortion)``. A frame without a floor (out of view, no intrinsics)
+    keeps the last floor's log s; before the first floor it is log ``fallback_scale``.
+    ``last_plane`` is the last frame's fit (None: no floor), for diagnostics.
+    """
+
+    name = 'ground_plane'
+    needs_camera = True
+    bounds: Optional[Tuple[float, float]] = None
+
+    def __init__(self, camera_height: float, pitch_deg: float = 0.0, roll_deg: float = 0.0,
+                 max_tilt_deg: Optional[float] = None, fallback_scale: float = 1.0) -> None:
+        from adaptive_depth import ground_plane
+
+        camera_height, fallback_scale = float(camera_height), float(fallback_scale)
+        if not (math.isfinite(camera_height) and camera_height > 0):
+            raise ValueError(f'camera_height must be finite and > 0 metres, got {camera_height}')
+        if not (math.isfinite(fallback_scale) and fallback_scale > 0):
+            raise ValueError(f'fallback scale must be finite and > 0, got {fallback_scale}')
+        self.camera_height = camera_height
+        self.down = ground_plane.down_vector(pitch_deg, roll_deg)
+        self.max_tilt_deg = ground_plane.DEFAULT_MAX_TILT_DEG if max_tilt_deg is None \
+            else float(max_tilt_deg)
+        if not 0.0 <= self.max_tilt_deg < 90.0:
+            raise ValueError(f'max_tilt_deg must be in [0, 90), got {max_tilt_deg}')
+        self.fallback_log_scale = math.log(fallback_scale)
+        self.last_plane: Any = None
+        self._held: Optional[float] = None
+
+    def reset(self) -> None:
+        """Forget the last floor (e.g. a new camera): a floorless frame then falls back."""
+        self._held = None
+        self.last_plane = None
+
+    def estimate(self, rgb: Any, raw_depth: Any = None, camera: Any = None) -> ScaleEstimate:
+        """Return log s from the floor in the 1×H×W ``raw_depth`` (metres) seen by ``camera``."""
+        from adaptive_depth import ground_plane
+
+        plane = None
+        if camera is not None and camera[0] is not None:
+            depth = raw_depth[0].detach().float().cpu().numpy()
+            plane = ground_plane.fit_floor(depth, camera[0], camera[1], down=self.down,
+                                           max_tilt_deg=self.max_tilt_deg)
+        self.last_plane = plane
+        if plane is not None:
+            self._held = ground_plane.floor_log_scale(plane, self.camera_height)
+        return ScaleEstimate(self.fallback_log_scale if self._held is None else self._held)
+
+    def __repr__(self) -> str:
+        return (f'GroundPlaneScale(camera_height={self.camera_height}, '
+                f'max_tilt_deg={self.max_tilt_deg})')
 
 
 def _pair_to_floats(a: Any, b: Any) -> Tuple[float, float]:

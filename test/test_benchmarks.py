@@ -242,3 +242,14 @@ def test_bench_lens_times_both_clouds_and_each_lens_inverse(tmp_path):
     assert result['lens_over_pinhole'] > 0 and min(result['rays_once_ms'].values()) > 0
     with pytest.raises(SystemExit):
         bench_lens.main(['--size', '64'])
+
+
+def test_ground_plane_accuracy_scores_synthetic_rooms_with_their_mount():
+    bench = _import_bench('ground_plane_accuracy')
+    from adaptive_depth.base_models import SimulatedBaseModel
+
+    rows = bench.synthetic_rows(3, SimulatedBaseModel())
+    assert len(rows) == 3 and all(r['oracle'] < r['none'] for r in rows)
+    summary = bench.summarise(rows, 'known')
+    assert summary['frames'] == 3 and summary['found'] > 0
+    assert summary['gap'] > 90.0 and summary['median'] < 0.05  # the known mount, simulated

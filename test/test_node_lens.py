@@ -18,7 +18,9 @@ The node's camera model in a real ROS 2 graph: lens distortion and rectified inp
 Two node subprocesses: ``/raw`` (``input_rectified: false``, the default) reads k and d of
 camera_info and its cloud follows the lens; ``/rect`` (``input_rectified: true``) reads p and
 ignores d, as depth_image_proc does. Both get the same image and the same camera_info, whose k,
-p and d all differ from a plain pinhole camera, so each reading gives other points.
+p and d all differ from a plain pinhole camera, so each reading gives other points. A third,
+``/floor``, takes its scale from the floor (``scale_source: ground_plane``), which it fits along
+the same lens rays.
 """
 
 import signal
@@ -40,7 +42,9 @@ K = Intrinsics(80.0, 82.0, 47.0, 35.5, WIDTH, HEIGHT)          # the raw camera
 P = Intrinsics(70.0, 71.0, 49.0, 36.0, WIDTH, HEIGHT)          # its rectified projection
 D = [-0.3, 0.1, 0.002, -0.001, 0.0]
 LENS = make_distortion('plumb_bob', D)
-NAMESPACES = ('/raw', '/rect')
+NAMESPACES = ('/raw', '/rect', '/floor')
+FLOOR = {'scale_source': 'ground_plane', 'camera_height': 0.5, 'camera_pitch': 10.0,
+         'floor_max_tilt': 20.0}
 
 
 def _camera_info(sec, model='plumb_bob', d=D):
@@ -60,8 +64,9 @@ class LensGraph:
     """The two nodes, a tester and the in-process reference processor."""
 
     def __init__(self, root, model_dir):
-        from sensor_msgs.msg import CameraInfo, Image, PointCloud2
         from diagnostic_msgs.msg import DiagnosticArray
+        from geometry_msgs.msg import Vector3Stamped
+        from sensor_msgs.msg import CameraInfo, Image, PointCloud2
         self.rgb = synthetic_rgb(WIDTH, HEIGHT, seed=4)
         common = {'model': str(model_dir), 'device': 'cpu', 'precision': 'fp32',
                   'input_size': INPUT_SIZE, 'scale_source': 'fixed', 'fixed_scale': 0.5,
@@ -70,8 +75,9 @@ class LensGraph:
             str(model_dir), scale_source='fixed', fixed_scale=0.5, device='cpu',
             precision='fp32', input_size=INPUT_SIZE, colorize_points=False)
         domain = pick_domain_id()
-        self.nodes = [NodeProcess(dict(common, input_rectified=ns == '/rect'), domain,
-                                  root / f'{ns[1:]}.log', extra_ros_args=['-r', f'__ns:={ns}'])
+        overrides = {'/raw': {}, '/rect': {'input_rectified': True}, '/floor': FLOOR}
+        self.nodes = [NodeProcess(dict(common, **overrides[ns]), domain, root / f'{ns[1:]}.log',
+                                  extra_ros_args=['-r', f'__ns:={ns}'])
                       for ns in NAMESPACES]
         self.tester = t = RosTester(domain)
         t.subscribe(DiagnosticArray, '/diagnostics')
@@ -79,6 +85,7 @@ class LensGraph:
         for ns in NAMESPACES:
             t.subscribe(PointCloud2, f'{ns}/points')
             t.subscribe(CameraInfo, f'{ns}/depth/camera_info')
+            t.subscribe(Vector3Stamped, f'{ns}/scale')
             self.pubs[ns] = (t.node.create_publisher(Image, f'{ns}/image', 10),
                              t.node.create_publisher(CameraInfo, f'{ns}/camera_info', 10))
         for ns, node in zip(NAMESPACES, self.nodes):
@@ -110,7 +117,8 @@ class LensGraph:
         for node in self.nodes:
             node.send_signal(signal.SIGTERM)
         codes = [node.stop() for node in self.nodes]
-        assert codes == [0, 0], f'exit codes {codes}\n' + '\n'.join(n.log() for n in self.nodes)
+        assert codes == [0] * len(self.nodes), \
+            f'exit codes {codes}\n' + '\n'.join(n.log() for n in self.nodes)
 
 
 @pytest.fixture(scope='module')
@@ -198,3 +206,26 @@ def test_binned_camera_info_describes_the_published_image(lens_graph):
     assert (info.width, info.height, info.binning_x) == (WIDTH, HEIGHT, 0)
     assert list(info.k) == pytest.approx(expected_intr.matrix.ravel().tolist())
     assert node.log().count('scaling the intrinsics') == before  # matched, not rescaled
+
+
+def test_ground_plane_node_scales_like_the_python_api_along_the_lens(lens_graph, tiny_da2_dir):
+    g = lens_graph
+    node = g.nodes[NAMESPACES.index('/floor')]
+    sec, cloud = _sent_until_points(g, '/floor', 500, _camera_info)
+    reference = FrameProcessor.from_paths(
+        str(tiny_da2_dir), device='cpu', precision='fp32', input_size=INPUT_SIZE,
+        colorize_points=False, fixed_scale=0.5, **FLOOR)
+    expected = reference.process(g.rgb, K, distortion=LENS)
+    scale = g.output('/floor/scale', sec, node)
+    assert scale.vector.x == pytest.approx(expected.scale, rel=1e-6)
+    np.testing.assert_allclose(_points(cloud), expected.points, rtol=1e-5, atol=1e-6,
+                               equal_nan=True)
+    plane = reference.scale_source.last_plane
+    values = g.tester.wait_for(lambda: g.diag('/floor', lambda v: 'floor' in v), 10,
+                               'floor in the diagnostics', node)
+    assert values['scale_source'] == 'ground_plane'
+    if plane is None:  # the untrained DA2's depth need not show a floor: the fallback applies
+        assert expected.scale == pytest.approx(0.5) and values['floor'].startswith('not found')
+    else:
+        assert expected.scale == pytest.approx(0.5 / plane.height, rel=1e-6)
+        assert values['floor'].startswith(f'{plane.height:.3f} m below the camera')

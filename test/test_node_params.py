@@ -49,6 +49,10 @@ def test_defaults_are_valid_and_documented():
     ('max_input_pixels', 1.5e6, 'integer'),
     ('fx', 1e-300, 'fx must be 0 (unset) or >= 1e-06'),
     ('cy', 1e300, 'cy must be <= 1e+07'),
+    ('camera_height', -0.5, 'camera_height must be >= 0'),
+    ('camera_pitch', 95.0, 'within [-89, 89]'),
+    ('camera_roll', -90.0, 'within [-89, 89]'),
+    ('floor_max_tilt', 90.0, 'floor_max_tilt must be in [0, 90)'),
 ])
 def test_check_value_rejects_with_reason(name, value, fragment):
     reason = check_value(name, value)
@@ -66,6 +70,12 @@ def test_cross_parameter_rules():
     source, warning = NodeParams(scale_source='learned').effective_scale_source()
     assert source == 'none' and 'scale_checkpoint' in warning
     assert NodeParams(scale_source='fixed').effective_scale_source() == ('fixed', None)
+    with pytest.raises(ParameterError, match='ground_plane.*camera_height'):
+        NodeParams(scale_source='ground_plane').validate()
+    floor = NodeParams(scale_source='ground_plane', camera_height=0.4, camera_pitch=12.0,
+                       floor_max_tilt=0.0).processor_arguments()
+    assert (floor['scale_source'], floor['camera_height'], floor['camera_pitch'],
+            floor['floor_max_tilt']) == ('ground_plane', 0.4, 12.0, 0.0)
 
 
 def test_params_file_and_assignments_without_ros(tmp_path):
@@ -110,6 +120,7 @@ def test_invalid_startup_parameters_exit_nonzero_with_reason(tmp_path, domain_id
         'range': ({'min_depth': 3.0, 'max_depth': 2.0}, 'min_depth (3.0 m) must be smaller'),
         'type': ({'point_decimation': 'abc'}, 'point_decimation'),
         'qos': ({'qos_depth': 0}, 'qos_depth must be >= 1'),
+        'floor': ({'scale_source': 'ground_plane'}, "'ground_plane' needs camera_height > 0"),
     }
     procs = {key: NodeProcess(params, domain_id, tmp_path / f'{key}.log')
              for key, (params, _) in cases.items()}

@@ -185,6 +185,13 @@ def _lens_label(distortion: Optional[Distortion], rectified: bool) -> str:
     return 'pinhole' if distortion is None else str(distortion)
 
 
+def _floor_label(plane: Any) -> str:
+    """Return the diagnostics' ``floor`` for ground_plane: the last fit, or why there is none."""
+    if plane is None:
+        return 'not found in the last frame (the last floor scale is held)'
+    return f'{plane.height:.3f} m below the camera in the DA2 depth, {plane.support:.1%} of points'
+
+
 def _untrained(model: str) -> bool:
     from adaptive_depth.depth_model import is_untrained_model
     return is_untrained_model(model)
@@ -577,6 +584,8 @@ class _DepthNodeCore:
             'subscribers_depth': str(self._depth_pub.get_subscription_count()),
             'subscribers_points': str(self._points_pub.get_subscription_count()),
         }
+        if hasattr(self._processor.scale_source, 'last_plane'):
+            values['floor'] = _floor_label(self._processor.scale_source.last_plane)
         for key, value in totals.items():
             values[f'{key}_total'] = str(value)
         for key, samples in sorted(timings.items()):

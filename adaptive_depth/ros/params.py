@@ -65,12 +65,27 @@ PARAM_SPECS: Dict[str, ParamSpec] = {
         'metric output without learned rescaling (a warning is logged).', 'string', True),
     'scale_source': ParamSpec(
         "Where the per-image scale comes from: 'learned' (scale network), 'fixed' "
-        "(fixed_scale), 'none' (scale 1) or 'da2_head' (a head on DA2's own encoder features, "
-        'checkpoint in scale_checkpoint; not yet measured for accuracy).',
+        "(fixed_scale), 'none' (scale 1), 'da2_head' (a head on DA2's own encoder features, "
+        "checkpoint in scale_checkpoint; not yet measured for accuracy) or 'ground_plane' (the "
+        'floor under a camera at camera_height; no training).',
         'one of ' + ', '.join(SCALE_SOURCES), True),
     'fixed_scale': ParamSpec(
-        "Scale multiplied onto the DA2 depth when scale_source is 'fixed' (unitless).",
-        'finite, > 0', True),
+        "Scale multiplied onto the DA2 depth when scale_source is 'fixed' (unitless); with "
+        "'ground_plane' the scale used until the first floor is seen.", 'finite, > 0', True),
+    'camera_height': ParamSpec(
+        "Height of the camera above a flat floor (metres, from the robot's mount), for "
+        "scale_source 'ground_plane': s = camera_height / the floor's distance in the DA2 depth; "
+        '0 = unset.', "finite, >= 0; > 0 with scale_source 'ground_plane'", True),
+    'camera_pitch': ParamSpec(
+        "Downward pitch of the optical axis (degrees; 'ground_plane'): where the floor normal "
+        'is expected.', '-89 <= value <= 89', True),
+    'camera_roll': ParamSpec(
+        'Roll of the camera about its optical axis (degrees, clockwise seen from behind; '
+        "'ground_plane').", '-89 <= value <= 89', True),
+    'floor_max_tilt': ParamSpec(
+        'How far the fitted floor normal may deviate from the one camera_pitch/camera_roll give '
+        "(degrees; 'ground_plane'); 0 = use that normal exactly (a known, rigid mount).",
+        '0 <= value < 90', True),
     'device': ParamSpec('Torch device for inference.', DEVICES_HINT, True),
     'precision': ParamSpec(
         "Inference precision ('auto' = fp32 on CPU, fp16 on CUDA).",
@@ -174,6 +189,10 @@ class NodeParams:
     scale_checkpoint: str = ''
     scale_source: str = 'learned'
     fixed_scale: float = 1.0
+    camera_height: float = 0.0
+    camera_pitch: float = 0.0
+    camera_roll: float = 0.0
+    floor_max_tilt: float = 30.0
     device: str = 'auto'
     precision: str = 'auto'
     input_size: int = 518
@@ -258,6 +277,9 @@ class NodeParams:
         if self.scale_source == 'da2_head' and not self.scale_checkpoint:
             problems.append("scale_source 'da2_head' needs scale_checkpoint (a DA2 feature-head "
                             'checkpoint directory)')
+        if self.scale_source == 'ground_plane' and not self.camera_height > 0:
+            problems.append("scale_source 'ground_plane' needs camera_height > 0 (metres above "
+                            'the floor)')
         if (self.fx > 0) != (self.fy > 0):
             problems.append(f'fx and fy must be set together (got fx={self.fx}, fy={self.fy})')
         return problems
@@ -281,7 +303,9 @@ class NodeParams:
         """
         return {'model': self.model, 'scale_source': self.effective_scale_source()[0],
                 'scale_checkpoint': self.scale_checkpoint or None,
-                'fixed_scale': self.fixed_scale, 'device': self.device,
+                'fixed_scale': self.fixed_scale, 'camera_height': self.camera_height,
+                'camera_pitch': self.camera_pitch, 'camera_roll': self.camera_roll,
+                'floor_max_tilt': self.floor_max_tilt, 'device': self.device,
                 'precision': self.precision, 'input_size': self.input_size,
                 'execution': self.execution,
                 **self.output_settings()}
@@ -371,7 +395,7 @@ def check_value(name: str, value: Any) -> Optional[str]:
     if name == 'max_depth' and value <= 0:
         return f'max_depth must be > 0 metres, got {value}'
     if name in ('min_depth', 'points_max_range', 'fx', 'fy', 'cx', 'cy',
-                'camera_info_stamp_tolerance', 'input_timeout',
+                'camera_info_stamp_tolerance', 'input_timeout', 'camera_height',
                 'scale_hold_uncertainty') and value < 0:
         return f'{name} must be >= 0, got {value}'
     if name == 'max_input_pixels' and value < 1:
@@ -380,6 +404,10 @@ def check_value(name: str, value: Any) -> Optional[str]:
         return f'{name} must be 0 (unset) or >= {MIN_FOCAL_PX:g} pixels, got {value}'
     if name in ('cx', 'cy') and value > MAX_PRINCIPAL_PX:
         return f'{name} must be <= {MAX_PRINCIPAL_PX:g} pixels, got {value}'
+    if name in ('camera_pitch', 'camera_roll') and abs(value) > 89:
+        return f'{name} must be within [-89, 89] degrees, got {value}'
+    if name == 'floor_max_tilt' and not 0 <= value < 90:
+        return f'floor_max_tilt must be in [0, 90) degrees, got {value}'
     if name == 'point_decimation' and value < 1:
         return f'point_decimation must be >= 1, got {value}'
     if name == 'scale_smoothing' and not 0.0 <= value < 1.0:

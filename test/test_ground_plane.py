@@ -1,0 +1,184 @@
+# Copyright 2026 The adaptive_depth Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""Tests of the floor fit and the ground_plane scale source, on scenes whose floor is known."""
+
+import math
+
+from adaptive_depth.depth_model import DepthAnythingRunner
+from adaptive_depth.frame_processor import FrameProcessor
+from adaptive_depth.geometry import Intrinsics, NYU_INTRINSICS, pixel_rays
+from adaptive_depth.ground_plane import down_vector, fit_floor, floor_log_scale
+from adaptive_depth.lens import make_distortion
+from adaptive_depth.scale_source import GroundPlaneScale
+from adaptive_depth.synthetic import render_scene
+import numpy as np
+import pytest
+import torch
+
+INTR = Intrinsics(260.0, 260.0, 159.5, 119.5, 320, 240)
+
+
+def _rotation(pitch_deg, roll_deg):
+    """Return M (level ← optical coordinates) of a camera pitched down, then rolled (degrees)."""
+    p, r = math.radians(pitch_deg), math.radians(roll_deg)
+    pitch = np.array([[1, 0, 0], [0, math.cos(p), math.sin(p)], [0, -math.sin(p), math.cos(p)]])
+    roll = np.array([[math.cos(r), -math.sin(r), 0], [math.sin(r), math.cos(r), 0], [0, 0, 1]])
+    return pitch @ roll
+
+
+def _room(height=1.3, pitch=10.0, roll=0.0, table=None, floor=True, intr=INTR,
+          distortion=None, wall=4.0):
+    """
+    Return the H×W z-depth (metres) of a room seen by a camera ``height`` m above the floor.
+
+    The floor (y = height in the level frame), a wall ``wall`` m ahead, and optionally a table
+    top ``table`` = (height above the floor, x0, x1, z0, z1) in the level frame.
+    """
+    rx, ry = pixel_rays(intr, distortion)
+    rays = np.stack(np.broadcast_arrays(rx, ry, np.ones_like(rx * ry)), -1).astype(np.float64)
+    level = rays @ _rotation(pitch, roll).T  # ray directions in the level frame
+    t = np.full(rays.shape[:2], np.inf)
+    with np.errstate(divide='ignore', invalid='ignore'):
+        if floor:
+            tf = height / level[..., 1]
+            t = np.where((tf > 0) & (tf < t), tf, t)
+        tw = wall / level[..., 2]
+        t = np.where((tw > 0) & (tw < t), tw, t)
+        if table is not None:
+            top, x0, x1, z0, z1 = table
+            tt = (height - top) / level[..., 1]
+            x, z = tt * level[..., 0], tt * level[..., 2]
+            hit = (tt > 0) & (x >= x0) & (x <= x1) & (z >= z0) & (z <= z1) & (tt < t)
+            t = np.where(hit, tt, t)
+    return np.where(np.isfinite(t), t, np.nan).astype(np.float32)  # t is the z-depth
+
+
+def test_down_vector_convention():
+    assert np.allclose(down_vector(), [0, 1, 0])
+    assert np.allclose(down_vector(30, 0), [0, math.cos(math.radians(30)), 0.5])
+    for pitch, roll in ((10, 0), (25, -7), (-5, 12)):
+        v = down_vector(pitch, roll)
+        assert np.isclose(np.linalg.norm(v), 1.0)
+        assert np.allclose(v, _rotation(pitch, roll).T @ [0, 1, 0])
+
+
+@pytest.mark.parametrize('tilt', [30.0, 0.0])
+@pytest.mark.parametrize('pitch, roll', [(0.0, 0.0), (15.0, 0.0), (25.0, -6.0)])
+def test_the_floor_of_a_room_is_found_at_the_camera_height(tilt, pitch, roll):
+    depth = _room(1.3, pitch, roll)
+    down = down_vector(pitch, roll)
+    plane = fit_floor(depth, INTR, down=down if tilt == 0 else (0, 1, 0), max_tilt_deg=tilt)
+    assert plane is not None
+    assert plane.height == pytest.approx(1.3, rel=2e-3)
+    assert math.degrees(math.acos(min(1.0, float(plane.normal @ down)))) < 0.5
+    assert plane.support > 0.05
+
+
+def test_the_fit_does_not_depend_on_the_depth_scale():
+    depth = _room(1.1, 12.0)
+    a = fit_floor(depth, INTR)
+    b = fit_floor(depth * np.float32(0.37), INTR)
+    assert b.height == pytest.approx(0.37 * a.height, rel=1e-5)
+    assert b.support == a.support
+
+
+def test_a_table_larger_than_the_visible_floor_is_not_taken_for_it():
+    table = (0.75, -1.5, 1.5, 0.9, 3.0)  # top 0.55 m below a 1.3 m camera, most of the view
+    depth = _room(1.3, 20.0, table=table)
+    at_table = np.isclose(depth, _room(1.3, 20.0, table=table, floor=False), equal_nan=True)
+    assert np.isfinite(depth).all() and at_table.mean() > 0.3  # the table dominates the view
+    plane = fit_floor(depth, INTR, max_tilt_deg=30.0)
+    assert plane.height == pytest.approx(1.3, rel=2e-3)
+
+
+def test_no_floor_in_view_gives_none_not_a_wrong_plane():
+    assert fit_floor(_room(1.3, -20.0, floor=False), INTR) is None  # a wall only
+    # a table top with the wall continuing below it: points lie beyond the plane
+    table = (0.75, -1.5, 1.5, 1.0, 4.0)
+    assert fit_floor(_room(1.3, 20.0, table=table, floor=False), INTR) is None
+    assert fit_floor(np.full((240, 320), np.nan, np.float32), INTR) is None
+
+
+def test_a_distorted_image_is_fitted_along_its_lens_rays():
+    lens = make_distortion('plumb_bob', [-0.3, 0.1, 0.0, 0.0, 0.0])
+    depth = _room(1.4, 15.0, distortion=lens)
+    plane = fit_floor(depth, INTR, lens)
+    assert plane.height == pytest.approx(1.4, rel=2e-3)
+    ignored = fit_floor(depth, INTR)  # the same pixels read as a pinhole image
+    assert ignored is None or abs(ignored.height - 1.4) > 0.01
+
+
+def test_synthetic_rooms_give_their_camera_height():
+    found = 0
+    for seed in range(6):
+        sample = render_scene(seed, 160, 120)
+        world = np.asarray(sample.meta['T_world_camera'])[:3, :3]
+        down = world.T @ [0.0, 0.0, -1.0]
+        plane = fit_floor(sample.depth, sample.intrinsics, down=down, max_tilt_deg=0.0)
+        if plane is None:
+            continue
+        found += 1
+        assert plane.height == pytest.approx(sample.meta['camera_height_m'], rel=0.02)
+    assert found >= 4
+
+
+def test_floor_log_scale_and_bad_arguments():
+    plane = fit_floor(_room(1.3, 10.0) * np.float32(0.5), INTR)
+    assert floor_log_scale(plane, 1.3) == pytest.approx(math.log(2.0), abs=2e-3)
+    with pytest.raises(ValueError, match='camera_height'):
+        floor_log_scale(plane, 0.0)
+    with pytest.raises(ValueError, match='max_tilt_deg'):
+        fit_floor(_room(), INTR, max_tilt_deg=90)
+    with pytest.raises(ValueError, match='down'):
+        fit_floor(_room(), INTR, down=(0, 0, 0))
+
+
+def test_the_source_holds_the_last_floor_and_falls_back_before_one():
+    source = GroundPlaneScale(1.3, pitch_deg=10.0, fallback_scale=0.8)
+    camera = (INTR, None)
+    floor = torch.from_numpy(_room(1.3, 10.0) * np.float32(0.5))[None]
+    wall = torch.from_numpy(_room(1.3, -20.0, floor=False))[None]
+    assert source.estimate(None, wall, camera).log_scale == pytest.approx(math.log(0.8))
+    assert source.last_plane is None
+    assert source.estimate(None, floor, camera).log_scale == pytest.approx(math.log(2), abs=2e-3)
+    assert source.last_plane.height == pytest.approx(0.65, rel=2e-3)
+    assert source.estimate(None, wall, camera).log_scale == pytest.approx(math.log(2), abs=2e-3)
+    assert source.estimate(None, floor, None).log_scale == pytest.approx(math.log(2), abs=2e-3)
+    source.reset()
+    assert source.estimate(None, wall, camera).log_scale == pytest.approx(math.log(0.8))
+    with pytest.raises(ValueError, match='camera_height'):
+        GroundPlaneScale(0.0)
+    with pytest.raises(ValueError, match='max_tilt_deg'):
+        GroundPlaneScale(1.0, max_tilt_deg=-1)
+
+
+class _FloorRunner(DepthAnythingRunner):
+    """The tiny DA2 whose depth is replaced by a room seen from 1.3 m, at half its scale."""
+
+    def postprocess(self, predicted, height, width):
+        intr = NYU_INTRINSICS.scaled(width, height)
+        return torch.from_numpy(_room(1.3, 12.0, intr=intr) * np.float32(0.5))[None]
+
+
+def test_frame_processor_applies_the_floor_scale(tiny_da2_dir):
+    runner = _FloorRunner(str(tiny_da2_dir), device='cpu', input_size=56)
+    processor = FrameProcessor(runner, GroundPlaneScale(1.3, pitch_deg=12.0, max_tilt_deg=0.0))
+    rgb = np.zeros((120, 160, 3), np.uint8)
+    result = processor.process(rgb, NYU_INTRINSICS)
+    assert result.scale == pytest.approx(2.0, rel=2e-3)
+    expected = _room(1.3, 12.0, intr=NYU_INTRINSICS.scaled(160, 120))
+    assert np.allclose(result.depth, expected, rtol=3e-3, equal_nan=True)
+    with pytest.raises(ValueError, match='camera_height'):
+        FrameProcessor.from_paths(str(tiny_da2_dir), scale_source='ground_plane')
