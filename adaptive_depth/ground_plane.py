@@ -36,21 +36,26 @@ distance, so the fit is the same at any scale of the input.
    (:func:`down_vector` from the camera's pitch and roll; (0, 1, 0) for a level camera). With
    ``max_tilt_deg`` = 0 it is the floor normal (a robot whose mount is known). Otherwise plane
    hypotheses come from local point triples (three points a few grid cells apart, which mostly lie
-   on one surface: a random triple over the whole image almost never does), their normals
-   oriented downward; those within ``max_tilt_deg`` of ``down`` with a positive distance are
-   scored by their inliers (``|n·p − d| < tolerance · d``), all hypotheses against all points in
+   on one surface: a random triple over the whole image almost never does), their normals oriented
+   downward; those within ``max_tilt_deg`` of ``down`` with a positive distance are scored by their
+   inliers (``|n·p − d| < tolerance · d``), all hypotheses against a random subset of the points in
    one matrix product, and the best one's normal is refined by a least-squares fit (SVD) to its
    inliers.
 2. **Which parallel plane.** Table tops, seats and counters are parallel to the floor and above
    it. Along the normal, the offsets t = n·p of the points are counted in windows of relative
    width ``tolerance``; the floor is the *farthest* window (largest t) holding at least
-   ``min_fraction`` of the points and at least ``lower_fraction`` of the best plane's support.
+   ``min_fraction`` of the points and at least ``LOWER_FRACTION`` of the fullest window's.
 3. **Refine.** The normal (unless fixed) and the distance are refitted to that window's points
    in bands narrowing to a quarter of ``tolerance``; the distance h is their median offset.
 
 No floor (:func:`fit_floor` returns None) when fewer than ``min_fraction`` of the points support
-any plane within the tilt: the floor is out of view, or the depth is not planar there.
-Vectorised numpy; deterministic (a fixed ``seed``).
+any plane within the tilt (the floor is out of view, or the depth is not planar there), or when
+more than ``BEYOND_FRACTION`` of them lie beyond the chosen plane: nothing lies below a floor, so
+such a plane is a table top or a seat whose floor holds too few points to be found, and a wrong
+scale is worse than none.
+
+Vectorised numpy; deterministic (a fixed ``seed``). About 5 ms per 640×480 frame on one CPU core
+with the normal searched, about 1 ms with it fixed (the sample does not grow with the image).
 """
 
 from dataclasses import dataclass
@@ -73,6 +78,8 @@ BEYOND_FRACTION = 0.05
 """Nothing lies below the floor: a plane with more of the points beyond it is a table or a seat."""
 HYPOTHESES = 384
 POINTS = 4800
+SCORE_POINTS = 1200
+"""Points each hypothesis is scored against (a random subset of the ``POINTS``)."""
 TRIPLE_SPAN = (3, 10)
 """Grid cells between the points of a hypothesis triple (the local surface they sample)."""
 
@@ -172,8 +179,7 @@ def fit_floor(depth: np.ndarray, intr: Intrinsics, distortion: Optional[Distorti
     rectified); ``down``: gravity in the optical frame (:func:`down_vector`); ``max_tilt_deg``:
     how far the floor normal may deviate from ``down`` (0: exactly ``down``).
     """
-    if not (0.0 <= float(max_tilt_deg) < 90.0):
-        raise ValueError(f'max_tilt_deg must be in [0, 90), got {max_tilt_deg}')
+    max_tilt_deg = check_max_tilt(max_tilt_deg)
     if not (0.0 < float(tolerance) < 0.5):
         raise ValueError(f'tolerance must be in (0, 0.5), got {tolerance}')
     if not (0.0 < float(min_fraction) <= 1.0):
@@ -188,7 +194,7 @@ def fit_floor(depth: np.ndarray, intr: Intrinsics, distortion: Optional[Distorti
     pts = pts[np.isfinite(pts).all(axis=1)]
     if len(pts) < 3:
         return None
-    fixed_normal = float(max_tilt_deg) == 0.0
+    fixed_normal = max_tilt_deg == 0.0
     if fixed_normal:
         normal = down_v
     else:
@@ -199,9 +205,14 @@ def fit_floor(depth: np.ndarray, intr: Intrinsics, distortion: Optional[Distorti
         if not ok.any():
             return None
         normals, heights = normals[ok], heights[ok]
-        support = (np.abs(pts @ normals.T - heights) < tolerance * heights).sum(axis=0)
+        # scored on a random subset: the share of inliers, not their number, decides
+        judges = pts if len(pts) <= SCORE_POINTS else \
+            pts[rng.choice(len(pts), SCORE_POINTS, replace=False)]
+        offsets = judges.astype(np.float32) @ normals.T.astype(np.float32)
+        support = (np.abs(offsets - heights.astype(np.float32))
+                   < np.float32(tolerance) * heights.astype(np.float32)).sum(axis=0)
         best = int(np.argmax(support))
-        if support[best] < min_fraction * len(pts):
+        if support[best] < min_fraction * len(judges):
             return None
         normal, _ = _refit(pts, normals[best], float(heights[best]), tolerance, False)
     height = _farthest_plane(np.sort(pts @ normal), tolerance, min_fraction * len(pts))
@@ -244,6 +255,20 @@ def _farthest_plane(offsets: np.ndarray, tolerance: float, min_count: float) -> 
 
 def floor_log_scale(plane: FloorPlane, camera_height: float) -> float:
     """Return log s = log(camera_height / plane.height) (``camera_height`` in metres, > 0)."""
-    if not (math.isfinite(camera_height) and camera_height > 0):
+    return math.log(check_camera_height(camera_height)) - math.log(plane.height)
+
+
+def check_camera_height(camera_height: float) -> float:
+    """Return ``camera_height`` (metres) as a float, or raise ValueError unless finite and > 0."""
+    value = float(camera_height)
+    if not (math.isfinite(value) and value > 0):
         raise ValueError(f'camera_height must be finite and > 0 metres, got {camera_height}')
-    return math.log(camera_height) - math.log(plane.height)
+    return value
+
+
+def check_max_tilt(max_tilt_deg: float) -> float:
+    """Return ``max_tilt_deg`` as a float, or raise ValueError unless in [0, 90) degrees."""
+    value = float(max_tilt_deg)
+    if not 0.0 <= value < 90.0:
+        raise ValueError(f'max_tilt_deg must be in [0, 90) degrees, got {max_tilt_deg}')
+    return value

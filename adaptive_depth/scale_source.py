@@ -202,18 +202,11 @@ class GroundPlaneScale:
                  max_tilt_deg: Optional[float] = None, fallback_scale: float = 1.0) -> None:
         from adaptive_depth import ground_plane
 
-        camera_height, fallback_scale = float(camera_height), float(fallback_scale)
-        if not (math.isfinite(camera_height) and camera_height > 0):
-            raise ValueError(f'camera_height must be finite and > 0 metres, got {camera_height}')
-        if not (math.isfinite(fallback_scale) and fallback_scale > 0):
-            raise ValueError(f'fallback scale must be finite and > 0, got {fallback_scale}')
-        self.camera_height = camera_height
+        self.camera_height = ground_plane.check_camera_height(camera_height)
         self.down = ground_plane.down_vector(pitch_deg, roll_deg)
-        self.max_tilt_deg = ground_plane.DEFAULT_MAX_TILT_DEG if max_tilt_deg is None \
-            else float(max_tilt_deg)
-        if not 0.0 <= self.max_tilt_deg < 90.0:
-            raise ValueError(f'max_tilt_deg must be in [0, 90), got {max_tilt_deg}')
-        self.fallback_log_scale = math.log(fallback_scale)
+        self.max_tilt_deg = ground_plane.check_max_tilt(
+            ground_plane.DEFAULT_MAX_TILT_DEG if max_tilt_deg is None else max_tilt_deg)
+        self.fallback_log_scale = math.log(FixedScale(fallback_scale).k)
         self.last_plane: Any = None
         self._held: Optional[float] = None
 

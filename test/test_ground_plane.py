@@ -180,5 +180,7 @@ def test_frame_processor_applies_the_floor_scale(tiny_da2_dir):
     assert result.scale == pytest.approx(2.0, rel=2e-3)
     expected = _room(1.3, 12.0, intr=NYU_INTRINSICS.scaled(160, 120))
     assert np.allclose(result.depth, expected, rtol=3e-3, equal_nan=True)
+    processor.reset_smoothing()  # a new camera: the held floor goes too
+    assert processor.scale_source.last_plane is None and processor.scale_source._held is None
     with pytest.raises(ValueError, match='camera_height'):
         FrameProcessor.from_paths(str(tiny_da2_dir), scale_source='ground_plane')

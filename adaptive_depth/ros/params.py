@@ -29,6 +29,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
 from adaptive_depth.defaults import DEFAULT_EXECUTION, DEFAULT_MODEL_ID, EXECUTIONS
 from adaptive_depth.geometry import Intrinsics, MAX_PRINCIPAL_PX, MIN_FOCAL_PX
+from adaptive_depth.ground_plane import DEFAULT_MAX_TILT_DEG
 from adaptive_depth.scale_source import SCALE_SOURCES
 
 
@@ -192,7 +193,7 @@ class NodeParams:
     camera_height: float = 0.0
     camera_pitch: float = 0.0
     camera_roll: float = 0.0
-    floor_max_tilt: float = 30.0
+    floor_max_tilt: float = DEFAULT_MAX_TILT_DEG
     device: str = 'auto'
     precision: str = 'auto'
     input_size: int = 518
