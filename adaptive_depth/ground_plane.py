@@ -48,11 +48,11 @@ distance, so the fit is the same at any scale of the input.
 3. **Refine.** The normal (unless fixed) and the distance are refitted to that window's points
    in bands narrowing to a quarter of ``tolerance``; the distance h is their median offset.
 
-No floor (:func:`fit_floor` returns None) when fewer than ``min_fraction`` of the points support
-any plane within the tilt (the floor is out of view, or the depth is not planar there), or when
-more than ``BEYOND_FRACTION`` of them lie beyond the chosen plane: nothing lies below a floor, so
-such a plane is a table top or a seat whose floor holds too few points to be found, and a wrong
-scale is worse than none.
+No floor (:func:`fit_floor` returns None) when fewer than ``min_fraction`` of the points (or than
+``MIN_SUPPORT`` points) support any plane within the tilt (the floor is out of view, or the depth
+is not planar there), or when more than ``BEYOND_FRACTION`` of them lie beyond the chosen plane:
+nothing lies below a floor, so such a plane is a table top or a seat whose floor holds too few
+points to be found, and a wrong scale is worse than none.
 
 Vectorised numpy; deterministic (a fixed ``seed``). About 5 ms per 640×480 frame on one CPU core
 with the normal searched, about 1 ms with it fixed (the sample does not grow with the image).
@@ -74,6 +74,8 @@ DEFAULT_MAX_TILT_DEG = 30.0
 """How far the floor normal may lie from ``down`` (degrees); 0 = ``down`` is the normal."""
 LOWER_FRACTION = 0.5
 """A plane below the best one is the floor if it holds at least this share of the best's points."""
+MIN_SUPPORT = 30
+"""Least number of points on the floor, whatever the share (a tiny image proves nothing)."""
 BEYOND_FRACTION = 0.05
 """Nothing lies below the floor: a plane with more of the points beyond it is a table or a seat."""
 HYPOTHESES = 384
@@ -223,7 +225,7 @@ def fit_floor(depth: np.ndarray, intr: Intrinsics, distortion: Optional[Distorti
     share = float(np.mean(np.abs(offsets - height) < tolerance * height))
     beyond = float(np.mean(offsets > (1 + 2 * tolerance) * height))
     if not (math.isfinite(height) and height > 0) or share < min_fraction \
-            or beyond > BEYOND_FRACTION:
+            or share * len(pts) < MIN_SUPPORT or beyond > BEYOND_FRACTION:
         return None
     return FloorPlane(normal=normal, height=height, support=share, points=len(pts))
 

@@ -184,3 +184,10 @@ def test_frame_processor_applies_the_floor_scale(tiny_da2_dir):
     assert processor.scale_source.last_plane is None and processor.scale_source._held is None
     with pytest.raises(ValueError, match='camera_height'):
         FrameProcessor.from_paths(str(tiny_da2_dir), scale_source='ground_plane')
+
+
+def test_a_tiny_image_is_no_proof_of_a_floor():
+    intr = Intrinsics(50.0, 50.0, 3.0, 2.0, 7, 5)
+    random = np.random.default_rng(0).uniform(0.5, 5.0, (5, 7)).astype(np.float32)
+    assert fit_floor(random, intr) is None  # 35 points: too few to show a plane
+    assert fit_floor(np.full((5, 7), 2.0, np.float32), intr) is None
