@@ -197,13 +197,14 @@ def fit_floor(depth: np.ndarray, intr: Intrinsics, distortion: Optional[Distorti
     if len(pts) < 3:
         return None
     fixed_normal = max_tilt_deg == 0.0
+    cos_tilt = math.cos(math.radians(max_tilt_deg))
     if fixed_normal:
         normal = down_v
     else:
         rng = np.random.default_rng(seed)
         normals, heights = _hypotheses(grid, HYPOTHESES, rng)
         with np.errstate(invalid='ignore'):
-            ok = (normals @ down_v >= math.cos(math.radians(max_tilt_deg))) & (heights > 0)
+            ok = (normals @ down_v >= cos_tilt) & (heights > 0)
         if not ok.any():
             return None
         normals, heights = normals[ok], heights[ok]
@@ -225,7 +226,8 @@ def fit_floor(depth: np.ndarray, intr: Intrinsics, distortion: Optional[Distorti
     share = float(np.mean(np.abs(offsets - height) < tolerance * height))
     beyond = float(np.mean(offsets > (1 + 2 * tolerance) * height))
     if not (math.isfinite(height) and height > 0) or share < min_fraction \
-            or share * len(pts) < MIN_SUPPORT or beyond > BEYOND_FRACTION:
+            or share * len(pts) < MIN_SUPPORT or beyond > BEYOND_FRACTION \
+            or float(normal @ down_v) < cos_tilt - 1e-9:  # the refit left the cone
         return None
     return FloorPlane(normal=normal, height=height, support=share, points=len(pts))
 

@@ -191,3 +191,9 @@ def test_a_tiny_image_is_no_proof_of_a_floor():
     random = np.random.default_rng(0).uniform(0.5, 5.0, (5, 7)).astype(np.float32)
     assert fit_floor(random, intr) is None  # 35 points: too few to show a plane
     assert fit_floor(np.full((5, 7), 2.0, np.float32), intr) is None
+
+
+def test_a_floor_outside_the_tilt_cone_is_not_accepted():
+    depth = _room(1.3, 40.0)  # pitched 40° down, searched around a level camera
+    assert fit_floor(depth, INTR, max_tilt_deg=30.0) is None
+    assert fit_floor(depth, INTR, max_tilt_deg=45.0).height == pytest.approx(1.3, rel=2e-3)
