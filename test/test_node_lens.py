@@ -28,6 +28,7 @@ import signal
 from adaptive_depth.frame_processor import FrameProcessor
 from adaptive_depth.geometry import Intrinsics
 from adaptive_depth.lens import make_distortion
+from adaptive_depth.synthetic import render_scene
 from node_harness import (diagnostic_values, make_camera_info_msg, make_image_msg, NodeProcess,
                           pick_domain_id, RosTester, synthetic_rgb)
 import numpy as np
@@ -94,10 +95,10 @@ class LensGraph:
         t.wait_for(lambda: all(self.diag(ns, lambda v: True) for ns in NAMESPACES), 30,
                    'diagnostics of both nodes')
 
-    def send(self, ns, sec, info):
+    def send(self, ns, sec, info, rgb=None):
         image_pub, info_pub = self.pubs[ns]
         info_pub.publish(info)
-        image_pub.publish(make_image_msg(self.rgb, sec, FRAME))
+        image_pub.publish(make_image_msg(self.rgb if rgb is None else rgb, sec, FRAME))
 
     def output(self, topic, sec, node, timeout=30.0):
         def find():
@@ -128,11 +129,11 @@ def lens_graph(tmp_path_factory, tiny_da2_dir):
     g.close()
 
 
-def _sent_until_points(g, ns, first_sec, info_for):
+def _sent_until_points(g, ns, first_sec, info_for, rgb=None):
     """Publish camera_info + image until a cloud comes back (the first may race the info)."""
     node = g.nodes[NAMESPACES.index(ns)]
     for sec in range(first_sec, first_sec + 10):
-        g.send(ns, sec, info_for(sec))
+        g.send(ns, sec, info_for(sec), rgb)
         try:
             return sec, g.output(f'{ns}/points', sec, node, timeout=5.0)
         except AssertionError:
@@ -209,23 +210,31 @@ def test_binned_camera_info_describes_the_published_image(lens_graph):
 
 
 def test_ground_plane_node_scales_like_the_python_api_along_the_lens(lens_graph, tiny_da2_dir):
+    """The floor's scale, then a floorless frame that holds it: node and Python API agree."""
     g = lens_graph
     node = g.nodes[NAMESPACES.index('/floor')]
-    sec, cloud = _sent_until_points(g, '/floor', 500, _camera_info)
     reference = FrameProcessor.from_paths(
         str(tiny_da2_dir), device='cpu', precision='fp32', input_size=INPUT_SIZE,
         colorize_points=False, fixed_scale=0.5, **FLOOR)
-    expected = reference.process(g.rgb, K, distortion=LENS)
-    scale = g.output('/floor/scale', sec, node)
-    assert scale.vector.x == pytest.approx(expected.scale, rel=1e-6)
-    np.testing.assert_allclose(_points(cloud), expected.points, rtol=1e-5, atol=1e-6,
-                               equal_nan=True)
+    # the untrained DA2's depth of these two rooms: a plane the fit accepts, and none
+    with_floor, without = (render_scene(seed, WIDTH, HEIGHT).rgb for seed in (3, 0))
+    sec, cloud = _sent_until_points(g, '/floor', 500, _camera_info, with_floor)
+    found = reference.process(with_floor, K, distortion=LENS)
     plane = reference.scale_source.last_plane
-    values = g.tester.wait_for(lambda: g.diag('/floor', lambda v: 'floor' in v), 10,
-                               'floor in the diagnostics', node)
+    assert plane is not None and found.scale == pytest.approx(0.5 / plane.height, rel=1e-9)
+    assert g.output('/floor/scale', sec, node).vector.x == pytest.approx(found.scale, rel=1e-4)
+    np.testing.assert_allclose(_points(cloud), found.points, rtol=1e-4, atol=1e-6,
+                               equal_nan=True)
+    values = g.tester.wait_for(lambda: g.diag('/floor', lambda v: 'floor' in v and
+                                              v['floor'].endswith('of points')),
+                               10, 'a floor in the diagnostics', node)
     assert values['scale_source'] == 'ground_plane'
-    if plane is None:  # the untrained DA2's depth need not show a floor: the fallback applies
-        assert expected.scale == pytest.approx(0.5) and values['floor'].startswith('not found')
-    else:
-        assert expected.scale == pytest.approx(0.5 / plane.height, rel=1e-6)
-        assert values['floor'].startswith(f'{plane.height:.3f} m below the camera')
+    assert float(values['floor'].split(' m below')[0]) == pytest.approx(plane.height, abs=2e-3)
+
+    held = reference.process(without, K, distortion=LENS)
+    assert reference.scale_source.last_plane is None and held.scale == found.scale
+    g.send('/floor', sec + 1, _camera_info(sec + 1), without)
+    after = g.output('/floor/scale', sec + 1, node).vector.x
+    assert after == pytest.approx(found.scale, rel=1e-4)
+    assert g.tester.wait_for(lambda: g.diag('/floor', lambda v: v.get('floor', '').startswith(
+        'not found')), 10, 'no floor in the diagnostics', node)
