@@ -79,7 +79,9 @@ MIN_SUPPORT = 30
 BEYOND_FRACTION = 0.05
 """Nothing lies below the floor: a plane with more of the points beyond it is a table or a seat."""
 HYPOTHESES = 384
+"""Plane hypotheses drawn per frame when the normal is searched."""
 POINTS = 4800
+"""About this many pixels are sampled (every k-th row and column), whatever the image size."""
 SCORE_POINTS = 1200
 """Points each hypothesis is scored against (a random subset of the ``POINTS``)."""
 TRIPLE_SPAN = (3, 10)
@@ -196,28 +198,12 @@ def fit_floor(depth: np.ndarray, intr: Intrinsics, distortion: Optional[Distorti
     pts = pts[np.isfinite(pts).all(axis=1)]
     if len(pts) < 3:
         return None
-    fixed_normal = max_tilt_deg == 0.0
     cos_tilt = math.cos(math.radians(max_tilt_deg))
-    if fixed_normal:
-        normal = down_v
-    else:
-        rng = np.random.default_rng(seed)
-        normals, heights = _hypotheses(grid, HYPOTHESES, rng)
-        with np.errstate(invalid='ignore'):
-            ok = (normals @ down_v >= cos_tilt) & (heights > 0)
-        if not ok.any():
-            return None
-        normals, heights = normals[ok], heights[ok]
-        # scored on a random subset: the share of inliers, not their number, decides
-        judges = pts if len(pts) <= SCORE_POINTS else \
-            pts[rng.choice(len(pts), SCORE_POINTS, replace=False)]
-        offsets = judges.astype(np.float32) @ normals.T.astype(np.float32)
-        support = (np.abs(offsets - heights.astype(np.float32))
-                   < np.float32(tolerance) * heights.astype(np.float32)).sum(axis=0)
-        best = int(np.argmax(support))
-        if support[best] < min_fraction * len(judges):
-            return None
-        normal, _ = _refit(pts, normals[best], float(heights[best]), tolerance, False)
+    fixed_normal = max_tilt_deg == 0.0
+    normal = down_v if fixed_normal else _search_normal(
+        grid, pts, down_v, cos_tilt, tolerance, min_fraction, np.random.default_rng(seed))
+    if normal is None:
+        return None
     height = _farthest_plane(np.sort(pts @ normal), tolerance, min_fraction * len(pts))
     if height is None:
         return None
@@ -230,6 +216,32 @@ def fit_floor(depth: np.ndarray, intr: Intrinsics, distortion: Optional[Distorti
             or float(normal @ down_v) < cos_tilt - 1e-9:  # the refit left the cone
         return None
     return FloorPlane(normal=normal, height=height, support=share, points=len(pts))
+
+
+def _search_normal(grid: np.ndarray, pts: np.ndarray, down: np.ndarray, cos_tilt: float,
+                   tolerance: float, min_fraction: float, rng: np.random.Generator
+                   ) -> Optional[np.ndarray]:
+    """
+    Return the refined normal of the best-supported plane hypothesis within the tilt, or None.
+
+    Hypotheses (:func:`_hypotheses` on the h×w×3 ``grid``) are scored against a random subset of
+    the N×3 ``pts``: the share of inliers, not their number, decides.
+    """
+    normals, heights = _hypotheses(grid, HYPOTHESES, rng)
+    with np.errstate(invalid='ignore'):
+        ok = (normals @ down >= cos_tilt) & (heights > 0)
+    if not ok.any():
+        return None
+    normals, heights = normals[ok].astype(np.float32), heights[ok].astype(np.float32)
+    judges = pts if len(pts) <= SCORE_POINTS else \
+        pts[rng.choice(len(pts), SCORE_POINTS, replace=False)]
+    offsets = judges.astype(np.float32) @ normals.T
+    support = (np.abs(offsets - heights) < np.float32(tolerance) * heights).sum(axis=0)
+    best = int(np.argmax(support))
+    if support[best] < min_fraction * len(judges):
+        return None
+    return _refit(pts, normals[best].astype(np.float64), float(heights[best]), tolerance,
+                  False)[0]
 
 
 def _farthest_plane(offsets: np.ndarray, tolerance: float, min_count: float) -> Optional[float]:
