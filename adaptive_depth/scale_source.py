@@ -191,7 +191,9 @@ class GroundPlaneScale:
     ``adaptive_depth.ground_plane``. ``needs_camera``: the frame processor passes the frame's
     ``camera=(intrinsics, distortion)``. A frame without a floor (out of view, no intrinsics)
     keeps the last floor's log s; before the first floor it is log ``fallback_scale``.
-    ``last_plane`` is the last frame's fit (None: no floor), for diagnostics.
+    For diagnostics: ``last_plane`` is the last frame's fit (None: no floor),
+    ``frames_without_floor`` counts the frames since the last floor and ``holding`` says whether
+    a floor's scale is held.
     """
 
     name = 'ground_plane'
@@ -208,12 +210,19 @@ class GroundPlaneScale:
             ground_plane.DEFAULT_MAX_TILT_DEG if max_tilt_deg is None else max_tilt_deg)
         self.fallback_log_scale = math.log(FixedScale(fallback_scale).k)
         self.last_plane: Any = None
+        self.frames_without_floor = 0
         self._held: Optional[float] = None
+
+    @property
+    def holding(self) -> bool:
+        """Return whether a floor has been seen (its scale applies while none is in view)."""
+        return self._held is not None
 
     def reset(self) -> None:
         """Forget the last floor (e.g. a new camera): a floorless frame then falls back."""
         self._held = None
         self.last_plane = None
+        self.frames_without_floor = 0
 
     def estimate(self, rgb: Any, raw_depth: Any = None, camera: Any = None) -> ScaleEstimate:
         """Return log s from the floor in the 1×H×W ``raw_depth`` (metres) seen by ``camera``."""
@@ -225,7 +234,10 @@ class GroundPlaneScale:
             plane = ground_plane.fit_floor(depth, camera[0], camera[1], down=self.down,
                                            max_tilt_deg=self.max_tilt_deg)
         self.last_plane = plane
-        if plane is not None:
+        if plane is None:
+            self.frames_without_floor += 1
+        else:
+            self.frames_without_floor = 0
             self._held = ground_plane.floor_log_scale(plane, self.camera_height)
         return ScaleEstimate(self.fallback_log_scale if self._held is None else self._held)
 

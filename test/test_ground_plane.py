@@ -151,12 +151,15 @@ def test_the_source_holds_the_last_floor_and_falls_back_before_one():
     floor = torch.from_numpy(_room(1.3, 10.0) * np.float32(0.5))[None]
     wall = torch.from_numpy(_room(1.3, -20.0, floor=False))[None]
     assert source.estimate(None, wall, camera).log_scale == pytest.approx(math.log(0.8))
-    assert source.last_plane is None
+    assert source.last_plane is None and not source.holding
     assert source.estimate(None, floor, camera).log_scale == pytest.approx(math.log(2), abs=2e-3)
     assert source.last_plane.height == pytest.approx(0.65, rel=2e-3)
+    assert source.holding and source.frames_without_floor == 0
     assert source.estimate(None, wall, camera).log_scale == pytest.approx(math.log(2), abs=2e-3)
     assert source.estimate(None, floor, None).log_scale == pytest.approx(math.log(2), abs=2e-3)
+    assert source.frames_without_floor == 2  # no camera: no floor either
     source.reset()
+    assert not source.holding and source.frames_without_floor == 0
     assert source.estimate(None, wall, camera).log_scale == pytest.approx(math.log(0.8))
     with pytest.raises(ValueError, match='camera_height'):
         GroundPlaneScale(0.0)

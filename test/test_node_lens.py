@@ -236,5 +236,6 @@ def test_ground_plane_node_scales_like_the_python_api_along_the_lens(lens_graph,
     g.send('/floor', sec + 1, _camera_info(sec + 1), without)
     after = g.output('/floor/scale', sec + 1, node).vector.x
     assert after == pytest.approx(found.scale, rel=1e-4)
-    assert g.tester.wait_for(lambda: g.diag('/floor', lambda v: v.get('floor', '').startswith(
+    values = g.tester.wait_for(lambda: g.diag('/floor', lambda v: v.get('floor', '').startswith(
         'not found')), 10, 'no floor in the diagnostics', node)
+    assert values['floor'].endswith('frames (the last floor scale is held)'), values['floor']

@@ -185,11 +185,16 @@ def _lens_label(distortion: Optional[Distortion], rectified: bool) -> str:
     return 'pinhole' if distortion is None else str(distortion)
 
 
-def _floor_label(plane: Any) -> str:
-    """Return the diagnostics' ``floor`` for ground_plane: the last fit, or why there is none."""
-    if plane is None:
-        return 'not found in the last frame (the last floor scale is held)'
-    return f'{plane.height:.3f} m below the camera in the DA2 depth, {plane.support:.1%} of points'
+def _floor_label(source: Any) -> str:
+    """Return the ground_plane diagnostics' ``floor``: the last fit, or which scale applies."""
+    plane = source.last_plane
+    if plane is not None:
+        return (f'{plane.height:.3f} m below the camera in the DA2 depth, {plane.support:.1%} '
+                'of points')
+    if source.holding:
+        return (f'not found in the last {source.frames_without_floor} frames (the last floor '
+                'scale is held)')
+    return f'none seen in {source.frames_without_floor} frames (fixed_scale applies)'
 
 
 def _untrained(model: str) -> bool:
@@ -585,7 +590,7 @@ class _DepthNodeCore:
             'subscribers_points': str(self._points_pub.get_subscription_count()),
         }
         if hasattr(self._processor.scale_source, 'last_plane'):
-            values['floor'] = _floor_label(self._processor.scale_source.last_plane)
+            values['floor'] = _floor_label(self._processor.scale_source)
         for key, value in totals.items():
             values[f'{key}_total'] = str(value)
         for key, samples in sorted(timings.items()):
