@@ -62,7 +62,7 @@ def _points(msg):
 
 
 class LensGraph:
-    """The two nodes, a tester and the in-process reference processor."""
+    """The three nodes, a tester and the in-process reference processor."""
 
     def __init__(self, root, model_dir):
         from diagnostic_msgs.msg import DiagnosticArray
@@ -93,7 +93,7 @@ class LensGraph:
             t.wait_for(lambda: t.node.count_subscribers(f'{ns}/image') > 0 and
                        t.node.count_publishers(f'{ns}/points') > 0, 120, f'node {ns}', node)
         t.wait_for(lambda: all(self.diag(ns, lambda v: True) for ns in NAMESPACES), 30,
-                   'diagnostics of both nodes')
+                   'diagnostics of every node')
 
     def send(self, ns, sec, info, rgb=None):
         image_pub, info_pub = self.pubs[ns]
