@@ -112,11 +112,13 @@ class FrameResult:
     ``depth``: H×W float32 metres, NaN invalid. ``scale``: the s applied (smoothed);
     ``raw_scale``: s before smoothing (clamped to the bounds); ``log_scale``: ln of ``scale``;
     ``log_scale_std``: uncertainty (std) of the frame's log s when the scale source gives one,
-    else None; ``scale_held``: True when that uncertainty exceeded ``scale_hold_uncertainty`` and
-    the previous applied scale was kept. ``raw_depth``: H×W float32 DA2 depth before the scale
-    and the depth range (metres, unmasked), only when ``process(..., return_raw=True)``.
-    ``intrinsics``: at H×W (None without intrinsics). ``cloud``: the packed organised cloud
-    (``CloudBuffer``: uint8 height × row_step, fields x/y/z[/rgb]) or None. ``timings``: ms.
+    else None; ``scale_held``: True when the previous applied scale was kept, because that
+    uncertainty exceeded ``scale_hold_uncertainty`` or the source measured nothing in this frame
+    (``ScaleEstimate.measured``: ``ground_plane`` without a floor). ``raw_depth``: H×W float32
+    DA2 depth before the scale and the depth range (metres, unmasked), only when
+    ``process(..., return_raw=True)``. ``intrinsics``: at H×W (None without intrinsics).
+    ``cloud``: the packed organised cloud (``CloudBuffer``: uint8 height × row_step, fields
+    x/y/z[/rgb]) or None. ``timings``: ms.
     """
 
     depth: np.ndarray
@@ -310,6 +312,7 @@ class FrameProcessor:
                    execution: str = DEFAULT_EXECUTION, camera_height: float = 0.0,
                    camera_pitch: float = 0.0, camera_roll: float = 0.0,
                    floor_max_tilt: Optional[float] = None,
+                   floor_calibration: Optional[int] = None,
                    **setting_values: Any) -> 'FrameProcessor':
         """
         Build a processor from a DA2 model (hub id or directory) and a ``scale_source``.
@@ -318,7 +321,8 @@ class FrameProcessor:
         (needs ``scale_checkpoint``, a head on DA2's features: ``da2_head.save_feature_head``),
         'fixed' (``fixed_scale``), 'none' or 'ground_plane' (``GroundPlaneScale``: the camera
         at ``camera_height`` metres, ``camera_pitch``/``camera_roll`` degrees, floor normal
-        within ``floor_max_tilt`` degrees; ``fixed_scale`` until the first floor); ``execution``
+        within ``floor_max_tilt`` degrees, the mount calibrated from ``floor_calibration``
+        floors; ``fixed_scale`` until the first floor); ``execution``
         is the DA2 forward's (``DepthAnythingRunner``); further keywords are
         :class:`OutputSettings` fields.
         """
@@ -333,7 +337,8 @@ class FrameProcessor:
         source: Any = FixedScale(fixed_scale) if scale_source == 'fixed' else NoScale()
         if scale_source == 'ground_plane':
             source = GroundPlaneScale(camera_height, camera_pitch, camera_roll, floor_max_tilt,
-                                      fallback_scale=fixed_scale)
+                                      fallback_scale=fixed_scale,
+                                      calibration_floors=floor_calibration)
         runner = DepthAnythingRunner(model, device=device, precision=precision,
                                      input_size=input_size, execution=execution)
         if scale_source == 'learned':
@@ -386,7 +391,7 @@ class FrameProcessor:
             if reset_source is not None:
                 reset_source()
 
-    def _scales(self, log_raw: float, log_std: Optional[float]
+    def _scales(self, log_raw: float, log_std: Optional[float], measured: bool = True
                 ) -> Tuple[float, float, float, bool]:
         """
         Return (scale, raw_scale, log_scale, held): bounds applied, then the smoother's rule.
@@ -402,7 +407,8 @@ class FrameProcessor:
         log_s = math.log(raw_scale)
         with self._lock:
             smoother = self._smoother
-            applied = smoother.update(log_s, math.nan if log_std is None else float(log_std))
+            applied = smoother.update(log_s, math.nan if log_std is None else float(log_std),
+                                      measured)
             held = smoother.last_held
         if applied == log_s:
             return raw_scale, raw_scale, log_s, held
@@ -460,8 +466,8 @@ class FrameProcessor:
                     estimate = self.scale_source.estimate(x, raw, camera=(intr, distortion))
                 else:
                     estimate = self.scale_source.estimate(x, raw)
-            scale, raw_scale, log_scale, held = self._scales(float(estimate.log_scale),
-                                                             estimate.log_scale_std)
+            scale, raw_scale, log_scale, held = self._scales(
+                float(estimate.log_scale), estimate.log_scale_std, estimate.measured)
             t_scale = time.perf_counter()
             raw_host = _start_download(raw[0].clone()) if return_raw else None
             with output_stage_threads(device):

@@ -45,14 +45,17 @@ class ScaleEstimate:
 
     ``log_scale`` is log s; ``log_scale_std`` its standard deviation (uncertainty of log s), None
     where the source gives none; ``scale`` is exp(log s) clamped to the source's bounds, None where
-    the source leaves the clamp to the frame processor. The one estimate type of every scale
-    source, the scale network (:meth:`adaptive_depth.scale_net.ScalePredictor.estimate`) and the
-    DA2-feature head.
+    the source leaves the clamp to the frame processor; ``measured`` is False where the frame
+    gave no measurement and ``log_scale`` is a stand-in (the floor's held scale, or the fallback
+    before the first floor): the smoother neither blends nor starts on it. The one estimate type
+    of every scale source, the scale network
+    (:meth:`adaptive_depth.scale_net.ScalePredictor.estimate`) and the DA2-feature head.
     """
 
     log_scale: Union[float, 'np.ndarray']
     log_scale_std: Optional[Union[float, 'np.ndarray']] = None
     scale: Optional[Union[float, 'np.ndarray']] = None
+    measured: bool = True
 
 
 class ScaleSource(Protocol):
@@ -191,9 +194,16 @@ class GroundPlaneScale:
     ``adaptive_depth.ground_plane``. ``needs_camera``: the frame processor passes the frame's
     ``camera=(intrinsics, distortion)``. A frame without a floor (out of view, no intrinsics)
     keeps the last floor's log s; before the first floor it is log ``fallback_scale``.
+
+    **Mount calibration** (``calibration_floors`` > 0 and ``max_tilt_deg`` > 0): the mount is
+    rigid, so the normals of the first ``calibration_floors`` searched floors give its floor
+    normal (``ground_plane.mount_normal``); from then on the floor is fitted along that normal,
+    fixed, as with a known mount. 0 searches every frame (a handheld camera).
+
     For diagnostics: ``last_plane`` is the last frame's fit (None: no floor),
-    ``frames_without_floor`` counts the frames since the last floor and ``holding`` says whether
-    a floor's scale is held.
+    ``frames_without_floor`` counts the frames since the last floor, ``holding`` says whether
+    a floor's scale is held, ``mount`` is the calibrated floor normal (None until then) and
+    ``calibration_count`` how many floors it has so far.
     """
 
     name = 'ground_plane'
@@ -201,16 +211,22 @@ class GroundPlaneScale:
     bounds: Optional[Tuple[float, float]] = None
 
     def __init__(self, camera_height: float, pitch_deg: float = 0.0, roll_deg: float = 0.0,
-                 max_tilt_deg: Optional[float] = None, fallback_scale: float = 1.0) -> None:
+                 max_tilt_deg: Optional[float] = None, fallback_scale: float = 1.0,
+                 calibration_floors: Optional[int] = None) -> None:
         from adaptive_depth import ground_plane
 
         self.camera_height = ground_plane.check_camera_height(camera_height)
         self.down = ground_plane.down_vector(pitch_deg, roll_deg)
         self.max_tilt_deg = ground_plane.check_max_tilt(
             ground_plane.DEFAULT_MAX_TILT_DEG if max_tilt_deg is None else max_tilt_deg)
+        self.calibration_floors = ground_plane.check_calibration_floors(
+            ground_plane.DEFAULT_CALIBRATION_FLOORS if calibration_floors is None
+            else calibration_floors)
         self.fallback_log_scale = math.log(FixedScale(fallback_scale).k)
         self.last_plane: Any = None
         self.frames_without_floor = 0
+        self.mount: Optional['np.ndarray'] = None
+        self._normals: list = []
         self._held: Optional[float] = None
 
     @property
@@ -218,11 +234,23 @@ class GroundPlaneScale:
         """Return whether a floor has been seen (its scale applies while none is in view)."""
         return self._held is not None
 
+    @property
+    def calibrating(self) -> bool:
+        """Return whether searched floors are still being collected for the mount's normal."""
+        return self.mount is None and self.calibration_floors > 0 and self.max_tilt_deg > 0
+
+    @property
+    def calibration_count(self) -> int:
+        """Return how many floors the mount calibration holds (0 when it is off or done)."""
+        return len(self._normals)
+
     def reset(self) -> None:
-        """Forget the last floor (e.g. a new camera): a floorless frame then falls back."""
+        """Forget the last floor and the mount (e.g. a new camera): floorless frames fall back."""
         self._held = None
         self.last_plane = None
         self.frames_without_floor = 0
+        self.mount = None
+        self._normals = []
 
     def estimate(self, rgb: Any, raw_depth: Any = None, camera: Any = None) -> ScaleEstimate:
         """Return log s from the floor in the 1×H×W ``raw_depth`` (metres) seen by ``camera``."""
@@ -231,19 +259,28 @@ class GroundPlaneScale:
         plane = None
         if camera is not None and camera[0] is not None:
             depth = raw_depth[0].detach().float().cpu().numpy()
-            plane = ground_plane.fit_floor(depth, camera[0], camera[1], down=self.down,
-                                           max_tilt_deg=self.max_tilt_deg)
+            down, tilt = (self.down, self.max_tilt_deg) if self.mount is None else \
+                (self.mount, 0.0)
+            plane = ground_plane.fit_floor(depth, camera[0], camera[1], down=down,
+                                           max_tilt_deg=tilt)
         self.last_plane = plane
         if plane is None:
             self.frames_without_floor += 1
         else:
             self.frames_without_floor = 0
             self._held = ground_plane.floor_log_scale(plane, self.camera_height)
-        return ScaleEstimate(self.fallback_log_scale if self._held is None else self._held)
+            if self.calibrating:
+                self._normals.append(plane.normal)
+                if len(self._normals) >= self.calibration_floors:
+                    self.mount = ground_plane.mount_normal(self._normals)
+                    self._normals = []
+        return ScaleEstimate(self.fallback_log_scale if self._held is None else self._held,
+                             measured=plane is not None)
 
     def __repr__(self) -> str:
         return (f'GroundPlaneScale(camera_height={self.camera_height}, '
-                f'max_tilt_deg={self.max_tilt_deg})')
+                f'max_tilt_deg={self.max_tilt_deg}, '
+                f'calibration_floors={self.calibration_floors})')
 
 
 def _pair_to_floats(a: Any, b: Any) -> Tuple[float, float]:

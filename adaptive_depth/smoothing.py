@@ -21,6 +21,9 @@ it off; a non-finite or non-positive scale resets it. Added here: ``hold_std`` â
 frame's uncertainty (standard deviation of log s,
 :class:`adaptive_depth.scale_source.ScaleEstimate`) exceeds it, the smoothed value is held
 (the frame's log s is not blended in), so one doubtful frame cannot pull the published scale.
+A frame whose source measured nothing (``measured`` False: a floorless frame of
+``ground_plane``) is held the same way, and before any measurement its stand-in passes through
+without starting the average.
 :func:`smooth_log_scales` applies the same rule to a whole recording for offline experiments.
 """
 
@@ -53,13 +56,16 @@ class ScaleSmoother:
         """Forget the history (the next frame starts the average)."""
         self._ema = None
 
-    def update(self, log_scale: float, log_scale_std: float = 0.0) -> float:
-        """Feed one frame's log s (and its std); return the log s to apply."""
+    def update(self, log_scale: float, log_scale_std: float = 0.0, measured: bool = True
+               ) -> float:
+        """Feed one frame's log s, its std and whether it was measured; return the log s."""
         log_scale = float(log_scale)
-        self.last_held = False
+        self.last_held = not measured
         if not math.isfinite(log_scale):
             self._ema = None
             return log_scale
+        if not measured:
+            return log_scale if self._ema is None else self._ema
         held = (self.hold_std is not None and math.isfinite(float(log_scale_std))
                 and float(log_scale_std) > self.hold_std)
         if self._ema is None:

@@ -557,6 +557,17 @@ def _scene_params(seed: int) -> dict:
             'size': size}
 
 
+def _mounted(sp: dict, mount: Tuple[float, float, float]) -> dict:
+    """Return the scene parameters with the camera at ``mount`` = (height m, pitch °, roll °)."""
+    height_m, pitch_deg, roll_deg = (float(v) for v in mount)
+    room_h = sp['room'][2]
+    if not (0.0 < height_m < room_h and abs(pitch_deg) < 90 and abs(roll_deg) < 90):
+        raise ValueError(f'mount must be (height in (0, {room_h:.2f}) m, |pitch| < 90°, '
+                         f'|roll| < 90°), got {tuple(mount)}')
+    cam = np.array([sp['cam'][0], sp['cam'][1], height_m])
+    return {**sp, 'cam': cam, 'pitch': math.radians(pitch_deg), 'roll': math.radians(roll_deg)}
+
+
 def _cast(origin: np.ndarray, dirs: np.ndarray, room, boxes: List[_Box], rot: np.ndarray,
           intr: Intrinsics):
     """Ray-cast 3×H×W ray directions; return z-depth t, object id, normal axis and sign (H×W)."""
@@ -624,7 +635,8 @@ def _cast(origin: np.ndarray, dirs: np.ndarray, room, boxes: List[_Box], rot: np
 
 
 def render_scene(seed: int, width: int = 640, height: int = 480,
-                 intrinsics: Optional[Intrinsics] = None, noise: bool = True) -> RGBDSample:
+                 intrinsics: Optional[Intrinsics] = None, noise: bool = True,
+                 mount: Optional[Tuple[float, float, float]] = None) -> RGBDSample:
     """
     Render one procedural indoor RGB-D scene, deterministically for ``seed``.
 
@@ -640,6 +652,10 @@ def render_scene(seed: int, width: int = 640, height: int = 480,
     frame → room frame with the floor at z = 0, the room spanning [0, w] × [0, d] × [0, h]).
     With ``noise`` the RGB gets mild sensor noise and the depth Kinect-like axial noise
     (sigma = (1.2 mm + 1.9 mm/m² · (z − 0.4 m)²) / 2).
+
+    ``mount`` = (height m, pitch °, roll °) replaces the seed's camera height and orientation (a
+    robot's rigid mount; pitch < 0 looks down, as ``meta['camera_pitch_deg']``); the camera's
+    place and heading stay the seed's, and the name gains ``@mount(h,p,r)``.
     """
     width, height = int(width), int(height)
     if width <= 0 or height <= 0:
@@ -649,6 +665,10 @@ def render_scene(seed: int, width: int = 640, height: int = 480,
         intr = intr.scaled(width, height)
     intr.validate()
     sp = _scene_params(int(seed))
+    name = f'synthetic/{int(seed):06d}'
+    if mount is not None:
+        sp = _mounted(sp, mount)
+        name += '@mount({:g},{:g},{:g})'.format(*mount)
     room_w, room_d, room_h = sp['room']
     origin = sp['cam'].astype(np.float32)
     rot = _camera_rotation(sp['yaw'], sp['pitch'], sp['roll']).astype(np.float32)
@@ -761,10 +781,11 @@ def render_scene(seed: int, width: int = 640, height: int = 480,
         'synthetic': True,
         'camera_height_m': float(sp['cam'][2]),
         'camera_pitch_deg': float(math.degrees(sp['pitch'])),
+        'camera_roll_deg': float(math.degrees(sp['roll'])),
         'n_boxes': len(sp['boxes']),
         'T_world_camera': tuple(tuple(float(x) for x in row) for row in pose),
     }
-    return RGBDSample(name=f'synthetic/{int(seed):06d}', rgb=rgb, depth=depth, intrinsics=intr,
+    return RGBDSample(name=name, rgb=rgb, depth=depth, intrinsics=intr,
                       meta=meta)
 
 

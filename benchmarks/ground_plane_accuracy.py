@@ -28,7 +28,16 @@ no floor are left out). Reported per dataset: the share of frames with a floor, 
 those frames (AbsRel between no scaling and the oracle, as everywhere in docs/scale_net.md), the
 median and p90 |log s − log s*|. A scatter plot of log s against log s* goes to ``--plot``.
 
-    python benchmarks/ground_plane_accuracy.py [--rooms 100] [--plot ground_plane.png]
+**A robot** (second table): one rigid mount (``--robot-mount`` height m, pitch ° down, roll °)
+carried through ``--robot-rooms`` synthetic rooms, frame after frame, through the scale source the
+node runs (``GroundPlaneScale``: a floorless frame keeps the last floor's scale). The user gave
+only the height (pitch and roll configured 0, searched within 30°): ``searched`` every frame
+(``floor_calibration`` 0), ``calibrated`` (the default: the mount learned from the first 50
+floors), against ``known`` (pitch and roll exact, ``floor_max_tilt`` 0). Gap closed on the frames
+with a floor, on all frames (held scales included), and over the frames after calibration.
+
+    python benchmarks/ground_plane_accuracy.py [--rooms 100] [--robot-rooms 150] \
+        [--plot ground_plane.png]
 """
 
 import argparse
@@ -39,10 +48,12 @@ from typing import Dict, List, Optional, Sequence
 from adaptive_depth.base_models import SimulatedBaseModel
 from adaptive_depth.datasets import open_dataset
 from adaptive_depth.evaluation import eval_mask
-from adaptive_depth.ground_plane import fit_floor
+from adaptive_depth.ground_plane import DEFAULT_CALIBRATION_FLOORS, fit_floor, pitch_roll
 from adaptive_depth.oracle import optimal_scale
+from adaptive_depth.scale_source import GroundPlaneScale
 from adaptive_depth.synthetic import render_scene
 import numpy as np
+import torch
 from tqdm import tqdm
 
 SHARED = '../shared/data'
@@ -100,6 +111,61 @@ def recording_rows(spec: str, model: SimulatedBaseModel, step: int) -> List[Dict
     return rows
 
 
+def robot_rows(rooms: int, model: SimulatedBaseModel, mount: Sequence[float]
+               ) -> Dict[str, Dict]:
+    """Return, per way of knowing the mount, its per-frame rows and the learned mount."""
+    height, pitch, roll = mount
+    frames = []
+    for seed in tqdm(range(100000, 100000 + rooms), desc='robot rooms'):
+        sample = render_scene(seed, 320, 240, mount=(height, -pitch, roll))
+        pred = model.predict(sample)
+        gt = np.asarray(sample.depth, dtype=np.float64)
+        s_star = optimal_scale(pred.ravel().astype(np.float64), gt.ravel())
+        frames.append((sample, pred, gt, s_star))
+    ways = {'searched': GroundPlaneScale(height, calibration_floors=0),
+            'calibrated': GroundPlaneScale(height),
+            'known': GroundPlaneScale(height, pitch, roll, max_tilt_deg=0.0)}
+    out = {}
+    for way, source in ways.items():
+        rows = []
+        for sample, pred, gt, s_star in frames:
+            estimate = source.estimate(None, torch.from_numpy(pred)[None],
+                                       (sample.intrinsics, None))
+            s = math.exp(estimate.log_scale)
+            rows.append({'floor': estimate.measured, 'calibrated': source.mount is not None,
+                         'none': float(np.mean(np.abs(pred - gt) / gt)),
+                         'oracle': float(np.mean(np.abs(s_star * pred - gt) / gt)),
+                         'got': float(np.mean(np.abs(s * pred - gt) / gt)),
+                         'error': abs(math.log(s / s_star))})
+        out[way] = {'rows': rows, 'mount': None if source.mount is None
+                    else pitch_roll(source.mount)}
+    return out
+
+
+def _gap(rows: Sequence[Dict]) -> float:
+    none, oracle, got = (sum(r[k] for r in rows) for k in ('none', 'oracle', 'got'))
+    return 100.0 * (none - got) / (none - oracle) if rows else math.nan
+
+
+def print_robot(results: Dict[str, Dict], mount: Sequence[float]) -> None:
+    """Print the robot table (markdown)."""
+    print(f'\nA robot: camera {mount[0]:g} m high, {mount[1]:g}° down, roll {mount[2]:g}°; '
+          f'{len(results["known"]["rows"])} rooms in a row (SIMULATED base model)\n')
+    print('| mount | floor found | gap closed: frames with a floor / all frames | after the '
+          f'first {DEFAULT_CALIBRATION_FLOORS} floors: gap / median / p90 abs. error of log s '
+          '| learned pitch, roll |')
+    print('|---|---|---|---|---|')
+    for way, result in results.items():
+        rows = result['rows']
+        floors = [r for r in rows if r['floor']]
+        later = floors[DEFAULT_CALIBRATION_FLOORS:]
+        err = np.array([r['error'] for r in later]) if later else np.array([math.nan])
+        learned = '–' if result['mount'] is None else '{:.2f}°, {:.2f}°'.format(*result['mount'])
+        print(f'| {way} | {100 * len(floors) / len(rows):.0f} % | {_gap(floors):.1f} / '
+              f'{_gap(rows):.1f} % | {_gap(later):.1f} % / {np.median(err):.3f} / '
+              f'{np.percentile(err, 90):.3f} | {learned} |')
+
+
 def summarise(rows: Sequence[Dict], mode: str) -> Dict[str, float]:
     """Return coverage, gap closed on the frames with a floor, median / p90 |Δ log s|."""
     found = [r for r in rows if r[mode] is not None]
@@ -145,7 +211,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         help='every N-th frame of recordings longer than 200 frames')
     parser.add_argument('--shared', default=SHARED, help='the shared data folder')
     parser.add_argument('--plot', default=None, help='write the scatter plot (PNG) here')
+    parser.add_argument('--robot-rooms', type=int, default=150,
+                        help='rooms the robot drives through (0: no robot table)')
+    parser.add_argument('--robot-mount', default='0.8,10,2',
+                        help='the robot camera: height m, pitch degrees down, roll degrees')
     args = parser.parse_args(argv)
+    try:
+        robot_mount = tuple(float(v) for v in args.robot_mount.split(','))
+        if len(robot_mount) != 3:
+            raise ValueError
+    except ValueError:
+        parser.error(f'--robot-mount must be three numbers (height,pitch,roll), got '
+                     f'{args.robot_mount!r}')
     model = SimulatedBaseModel()
     results = {'synthetic rooms': synthetic_rows(args.rooms, model)}
     for name, spec in RECORDINGS.items():
@@ -161,6 +238,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 continue
             print(f'| {name} | {s["frames"]} | {mode} | {100 * s["found"]:.0f} % | '
                   f'{s["gap"]:.1f} % | {s["median"]:.3f} / {s["p90"]:.3f} |')
+    if args.robot_rooms > 0:
+        print_robot(robot_rows(args.robot_rooms, model, robot_mount), robot_mount)
     if args.plot:
         plot(results, args.plot)
         print(f'wrote {args.plot}')

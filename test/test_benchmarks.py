@@ -253,3 +253,19 @@ def test_ground_plane_accuracy_scores_synthetic_rooms_with_their_mount():
     summary = bench.summarise(rows, 'known')
     assert summary['frames'] == 3 and summary['found'] > 0
     assert summary['gap'] > 90.0 and summary['median'] < 0.05  # the known mount, simulated
+
+
+def test_ground_plane_accuracy_drives_a_robot_through_rooms(capsys):
+    bench = _import_bench('ground_plane_accuracy')
+    from adaptive_depth.base_models import SimulatedBaseModel
+
+    results = bench.robot_rows(4, SimulatedBaseModel(), (0.8, 10.0, 2.0))
+    assert set(results) == {'searched', 'calibrated', 'known'}
+    known = results['known']['rows']
+    assert len(known) == 4 and any(r['floor'] for r in known)
+    assert bench._gap([r for r in known if r['floor']]) > 90.0  # SIMULATED, the mount known
+    assert results['calibrated']['mount'] is None  # 4 rooms: fewer than 50 floors
+    bench.print_robot(results, (0.8, 10.0, 2.0))
+    assert '| calibrated |' in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        bench.main(['--robot-mount', '0.8,10'])

@@ -16,10 +16,12 @@
 
 import math
 
+from adaptive_depth.base_models import SimulatedBaseModel
 from adaptive_depth.depth_model import DepthAnythingRunner
 from adaptive_depth.frame_processor import FrameProcessor
 from adaptive_depth.geometry import Intrinsics, NYU_INTRINSICS, pixel_rays
-from adaptive_depth.ground_plane import down_vector, fit_floor, floor_log_scale
+from adaptive_depth.ground_plane import (down_vector, fit_floor, floor_log_scale, mount_normal,
+                                         pitch_roll)
 from adaptive_depth.lens import make_distortion
 from adaptive_depth.scale_source import GroundPlaneScale
 from adaptive_depth.synthetic import render_scene
@@ -167,6 +169,84 @@ def test_the_source_holds_the_last_floor_and_falls_back_before_one():
         GroundPlaneScale(1.0, max_tilt_deg=-1)
 
 
+def _angle_deg(a, b):
+    return math.degrees(math.acos(min(1.0, float(np.dot(a, b)))))
+
+
+def test_pitch_roll_inverts_down_vector():
+    for pitch, roll in ((0, 0), (12.5, -3.0), (-20, 40), (60, 5)):
+        assert pitch_roll(down_vector(pitch, roll)) == pytest.approx((pitch, roll), abs=1e-9)
+    assert pitch_roll(2.0 * down_vector(10, 2)) == pytest.approx((10, 2), abs=1e-9)
+
+
+def test_mount_normal_leaves_out_the_tilted_planes():
+    true = down_vector(12.0, 3.0)
+    rng = np.random.default_rng(0)
+    good = true + rng.normal(0.0, math.radians(0.7), (40, 3))  # ~1° scatter
+    tilted = np.tile(down_vector(27.0, 3.0), (10, 1))           # a ramp in 10 of 50 fits
+    normals = np.vstack([good, tilted])
+    normals /= np.linalg.norm(normals, axis=1, keepdims=True)
+    assert _angle_deg(mount_normal(normals), true) < 0.3
+    mean = normals.mean(axis=0)
+    assert _angle_deg(mean / np.linalg.norm(mean), true) > 2.0  # what the plain mean gives
+    assert _angle_deg(mount_normal([true]), true) < 1e-6
+    with pytest.raises(ValueError, match='at least one'):
+        mount_normal(np.zeros((0, 3)))
+
+
+def test_the_source_calibrates_a_rigid_mount_then_fits_along_it():
+    camera = (INTR, None)
+    rng = np.random.default_rng(1)
+    wall = torch.from_numpy(_room(1.3, -20.0, floor=False))[None]
+    source = GroundPlaneScale(1.3, max_tilt_deg=30.0, calibration_floors=3)  # mount unknown
+    assert source.calibrating and source.mount is None
+    for i in range(3):
+        noisy = _room(1.3, 12.0, 3.0) * np.exp(rng.normal(0, 0.01, (240, 320)))
+        source.estimate(None, torch.from_numpy(noisy.astype(np.float32))[None], camera)
+        source.estimate(None, wall, camera)  # no floor: does not count
+        assert source.calibration_count == (i + 1) % 3
+    assert not source.calibrating and _angle_deg(source.mount, down_vector(12.0, 3.0)) < 0.3
+    source.estimate(None, torch.from_numpy(_room(1.3, 12.0, 3.0) * np.float32(0.5))[None], camera)
+    assert np.allclose(source.last_plane.normal, source.mount, atol=1e-12)  # fitted along it
+    assert math.exp(source.estimate(None, wall, camera).log_scale) == pytest.approx(2, rel=1e-2)
+    source.reset()  # a new camera: a new mount
+    assert source.mount is None and source.calibrating
+    assert not GroundPlaneScale(1.3, calibration_floors=0).calibrating  # handheld: search
+    assert not GroundPlaneScale(1.3, max_tilt_deg=0.0).calibrating      # the mount is given
+    with pytest.raises(ValueError, match='calibration floors'):
+        GroundPlaneScale(1.3, calibration_floors=-1)
+
+
+def test_a_robot_learns_its_mount_from_synthetic_rooms():
+    """Rooms seen from one mount (0.8 m, 10° down, 2° roll) with the SIMULATED base model."""
+    model = SimulatedBaseModel()
+    source = GroundPlaneScale(0.8, max_tilt_deg=30.0, calibration_floors=8)
+    for seed in range(100000, 100012):
+        sample = render_scene(seed, 160, 120, mount=(0.8, -10.0, 2.0))
+        depth = torch.from_numpy(model.predict(sample))[None]
+        source.estimate(None, depth, (sample.intrinsics, None))
+        if source.mount is not None:
+            break
+    assert source.mount is not None
+    assert _angle_deg(source.mount, down_vector(10.0, 2.0)) < 1.0
+
+
+def test_render_scene_takes_a_robot_mount():
+    sample = render_scene(7, 64, 48, mount=(0.5, -15.0, 1.5))
+    assert sample.name == 'synthetic/000007@mount(0.5,-15,1.5)'
+    meta = sample.meta
+    assert (meta['camera_height_m'], meta['camera_pitch_deg'], meta['camera_roll_deg']) == \
+        pytest.approx((0.5, -15.0, 1.5))
+    down = np.asarray(meta['T_world_camera'])[:3, :3].T @ [0.0, 0.0, -1.0]
+    assert pitch_roll(down) == pytest.approx((15.0, 1.5))
+    assert np.asarray(meta['T_world_camera'])[2][3] == pytest.approx(0.5)
+    plain = render_scene(7, 64, 48)
+    assert np.allclose(np.asarray(plain.meta['T_world_camera'])[:2, 3],
+                       np.asarray(meta['T_world_camera'])[:2, 3])  # same place in the room
+    with pytest.raises(ValueError, match='mount must be'):
+        render_scene(7, 64, 48, mount=(9.0, 0.0, 0.0))  # above the ceiling
+
+
 class _FloorRunner(DepthAnythingRunner):
     """The tiny DA2 whose depth is replaced by a room seen from 1.3 m, at half its scale."""
 
@@ -187,6 +267,54 @@ def test_frame_processor_applies_the_floor_scale(tiny_da2_dir):
     assert processor.scale_source.last_plane is None and processor.scale_source._held is None
     with pytest.raises(ValueError, match='camera_height'):
         FrameProcessor.from_paths(str(tiny_da2_dir), scale_source='ground_plane')
+    built = FrameProcessor.from_paths(str(tiny_da2_dir), scale_source='ground_plane',
+                                      camera_height=0.4, floor_calibration=3)
+    assert built.scale_source.calibration_floors == 3 and built.scale_source.calibrating
+
+
+class _ScriptedRunner(DepthAnythingRunner):
+    """The tiny DA2 whose depth is the next room of ``rooms`` (each a callable of intrinsics)."""
+
+    rooms = []
+
+    def postprocess(self, predicted, height, width):
+        room = self.rooms.pop(0)(NYU_INTRINSICS.scaled(width, height))
+        return torch.from_numpy(room.astype(np.float32))[None]
+
+
+def test_smoothing_starts_at_the_first_floor_and_holds_without_one(tiny_da2_dir):
+    runner = _ScriptedRunner(str(tiny_da2_dir), device='cpu', input_size=56)
+    half = lambda intr: _room(1.3, 12.0, intr=intr) * 0.5  # noqa: E731  s = 2
+    third = lambda intr: _room(1.3, 12.0, intr=intr) / 3.0  # noqa: E731  s = 3
+    wall = lambda intr: _room(1.3, -20.0, floor=False, intr=intr)  # noqa: E731  no floor
+    runner.rooms = [wall, wall, half, wall, third]
+    source = GroundPlaneScale(1.3, pitch_deg=12.0, max_tilt_deg=0.0, fallback_scale=0.8)
+    processor = FrameProcessor(runner, source, scale_smoothing=0.9)
+    rgb = np.zeros((120, 160, 3), np.uint8)
+    results = [processor.process(rgb, NYU_INTRINSICS) for _ in range(5)]
+    assert [r.scale_held for r in results] == [True, True, False, True, False]
+    assert results[0].scale == pytest.approx(0.8)  # the fallback, not averaged in
+    assert results[2].scale == pytest.approx(2.0, rel=3e-3)  # the first floor starts the EMA
+    assert results[3].scale == pytest.approx(results[2].scale)
+    expected = math.exp(0.9 * math.log(2.0) + 0.1 * math.log(3.0))
+    assert results[4].scale == pytest.approx(expected, rel=3e-3)
+
+
+@pytest.mark.parametrize('pitch, wall', [(12.0, 1.0), (0.0, 1.0), (12.0, 2.0), (0.0, 3.0)])
+def test_the_foot_of_a_wall_is_no_floor_even_with_the_normal_fixed(pitch, wall):
+    depth = _room(1.3, pitch, floor=False, wall=wall)  # the floor is out of view
+    for tilt in (0.0, 30.0):  # fixed, the band at the wall's foot is a strip, not an area
+        assert fit_floor(depth, INTR, down=down_vector(pitch), max_tilt_deg=tilt) is None
+
+
+@pytest.mark.parametrize('pitch, roll', [(0.0, 180.0), (100.0, 0.0), (0.0, 120.0)])
+def test_a_mount_of_any_orientation_finds_its_floor(pitch, roll):
+    depth = _room(1.3, pitch, roll)
+    for tilt in (0.0, 30.0):  # normals are oriented along down, not along the image's y
+        plane = fit_floor(depth, INTR, down=down_vector(pitch, roll), max_tilt_deg=tilt)
+        assert plane.height == pytest.approx(1.3, rel=2e-3)
+    with pytest.raises(ValueError, match='finite'):
+        GroundPlaneScale(1.3, pitch_deg=float('nan'))
 
 
 def test_a_tiny_image_is_no_proof_of_a_floor():

@@ -20,13 +20,14 @@ camera_info and its cloud follows the lens; ``/rect`` (``input_rectified: true``
 ignores d, as depth_image_proc does. Both get the same image and the same camera_info, whose k,
 p and d all differ from a plain pinhole camera, so each reading gives other points. A third,
 ``/floor``, takes its scale from the floor (``scale_source: ground_plane``), which it fits along
-the same lens rays.
+the same lens rays, its mount calibrated from the first floor.
 """
 
 import signal
 
 from adaptive_depth.frame_processor import FrameProcessor
 from adaptive_depth.geometry import Intrinsics
+from adaptive_depth.ground_plane import pitch_roll
 from adaptive_depth.lens import make_distortion
 from adaptive_depth.synthetic import render_scene
 from node_harness import (diagnostic_values, make_camera_info_msg, make_image_msg, NodeProcess,
@@ -45,7 +46,7 @@ D = [-0.3, 0.1, 0.002, -0.001, 0.0]
 LENS = make_distortion('plumb_bob', D)
 NAMESPACES = ('/raw', '/rect', '/floor')
 FLOOR = {'scale_source': 'ground_plane', 'camera_height': 0.5, 'camera_pitch': 10.0,
-         'floor_max_tilt': 20.0}
+         'floor_max_tilt': 20.0, 'floor_calibration': 1}
 
 
 def _camera_info(sec, model='plumb_bob', d=D):
@@ -230,6 +231,11 @@ def test_ground_plane_node_scales_like_the_python_api_along_the_lens(lens_graph,
                                10, 'a floor in the diagnostics', node)
     assert values['scale_source'] == 'ground_plane'
     assert float(values['floor'].split(' m below')[0]) == pytest.approx(plane.height, abs=2e-3)
+    pitch, roll = pitch_roll(reference.scale_source.mount)  # one floor calibrates the mount
+    assert values['mount'] == (f'pitch {pitch:.2f} deg, roll {roll:.2f} deg (calibrated from 1 '
+                               'floors)')
+    g.tester.wait_for(lambda: 'mount calibrated from 1 floors' in node.log(), 10,
+                      'the calibrated mount logged', node)
 
     held = reference.process(without, K, distortion=LENS)
     assert reference.scale_source.last_plane is None and held.scale == found.scale

@@ -53,6 +53,8 @@ def test_defaults_are_valid_and_documented():
     ('camera_pitch', 95.0, 'within [-89, 89]'),
     ('camera_roll', -90.0, 'within [-89, 89]'),
     ('floor_max_tilt', 90.0, 'floor_max_tilt must be in [0, 90)'),
+    ('floor_calibration', -1, 'floor_calibration must be >= 0'),
+    ('floor_calibration', 2.5, 'integer'),
 ])
 def test_check_value_rejects_with_reason(name, value, fragment):
     reason = check_value(name, value)
@@ -73,9 +75,10 @@ def test_cross_parameter_rules():
     with pytest.raises(ParameterError, match='ground_plane.*camera_height'):
         NodeParams(scale_source='ground_plane').validate()
     floor = NodeParams(scale_source='ground_plane', camera_height=0.4, camera_pitch=12.0,
-                       floor_max_tilt=0.0).processor_arguments()
+                       floor_max_tilt=0.0, floor_calibration=7).processor_arguments()
     assert (floor['scale_source'], floor['camera_height'], floor['camera_pitch'],
-            floor['floor_max_tilt']) == ('ground_plane', 0.4, 12.0, 0.0)
+            floor['floor_max_tilt'], floor['floor_calibration']) == ('ground_plane', 0.4, 12.0,
+                                                                     0.0, 7)
 
 
 def test_params_file_and_assignments_without_ros(tmp_path):

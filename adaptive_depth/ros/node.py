@@ -44,6 +44,7 @@ import warnings
 
 from adaptive_depth.errors import ModelLoadError
 from adaptive_depth.geometry import Intrinsics
+from adaptive_depth.ground_plane import pitch_roll
 from adaptive_depth.input_limits import ImageSizeError
 from adaptive_depth.lens import Distortion
 from adaptive_depth.ros import cdr, conversions
@@ -197,6 +198,23 @@ def _floor_label(source: Any) -> str:
     return f'none seen in {source.frames_without_floor} frames (fixed_scale applies)'
 
 
+def _mount_label(source: Any) -> str:
+    """Return the ground_plane diagnostics' ``mount``: the floor normal in use, as pitch/roll."""
+    def angles(normal: Any) -> str:
+        pitch, roll = pitch_roll(normal)
+        return f'pitch {pitch:.2f} deg, roll {roll:.2f} deg'
+
+    if source.mount is not None:
+        return f'{angles(source.mount)} (calibrated from {source.calibration_floors} floors)'
+    if source.max_tilt_deg == 0:
+        return f'{angles(source.down)} (configured, exact)'
+    searched = f'searched within {source.max_tilt_deg:g} deg of {angles(source.down)}'
+    if source.calibrating:
+        return (f'calibrating: {source.calibration_count} of {source.calibration_floors} '
+                f'floors ({searched})')
+    return f'{searched} every frame (floor_calibration 0)'
+
+
 def _untrained(model: str) -> bool:
     from adaptive_depth.depth_model import is_untrained_model
     return is_untrained_model(model)
@@ -235,6 +253,7 @@ class _DepthNodeCore:
         self._image_sub: Any = None
         self._info_sub: Any = None
         self._untrained = False
+        self._mount_logged = False  # ground_plane: the calibrated mount was logged
         self._model_name = self._params.model
         self._device = self._params.device
         self._execution = self._params.execution
@@ -589,8 +608,17 @@ class _DepthNodeCore:
             'subscribers_depth': str(self._depth_pub.get_subscription_count()),
             'subscribers_points': str(self._points_pub.get_subscription_count()),
         }
-        if hasattr(self._processor.scale_source, 'last_plane'):
-            values['floor'] = _floor_label(self._processor.scale_source)
+        source = self._processor.scale_source
+        if hasattr(source, 'last_plane'):
+            values['floor'] = _floor_label(source)
+            values['mount'] = _mount_label(source)
+            if source.mount is not None and not self._mount_logged:
+                self._mount_logged = True
+                pitch, roll = pitch_roll(source.mount)
+                self.get_logger().info(
+                    f'floor: mount calibrated from {source.calibration_floors} floors: '
+                    f'camera_pitch {pitch:.2f}, camera_roll {roll:.2f} (degrees); set them with '
+                    'floor_max_tilt 0 to start calibrated')
         for key, value in totals.items():
             values[f'{key}_total'] = str(value)
         for key, samples in sorted(timings.items()):

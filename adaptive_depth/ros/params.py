@@ -29,7 +29,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
 from adaptive_depth.defaults import DEFAULT_EXECUTION, DEFAULT_MODEL_ID, EXECUTIONS
 from adaptive_depth.geometry import Intrinsics, MAX_PRINCIPAL_PX, MIN_FOCAL_PX
-from adaptive_depth.ground_plane import DEFAULT_MAX_TILT_DEG
+from adaptive_depth.ground_plane import DEFAULT_CALIBRATION_FLOORS, DEFAULT_MAX_TILT_DEG
 from adaptive_depth.scale_source import SCALE_SOURCES
 
 
@@ -87,6 +87,11 @@ PARAM_SPECS: Dict[str, ParamSpec] = {
         'How far the fitted floor normal may deviate from the one camera_pitch/camera_roll give '
         "(degrees; 'ground_plane'); 0 = use that normal exactly (a known, rigid mount).",
         '0 <= value < 90', True),
+    'floor_calibration': ParamSpec(
+        "With floor_max_tilt > 0 ('ground_plane'): the normals of this many searched floors "
+        'calibrate the rigid mount, whose normal is then used exactly (as accurate as a known '
+        'mount; the diagnostics show the pitch and roll it found); 0 = search every frame (a '
+        'handheld camera).', 'integer >= 0', True),
     'device': ParamSpec('Torch device for inference.', DEVICES_HINT, True),
     'precision': ParamSpec(
         "Inference precision ('auto' = fp32 on CPU, fp16 on CUDA).",
@@ -194,6 +199,7 @@ class NodeParams:
     camera_pitch: float = 0.0
     camera_roll: float = 0.0
     floor_max_tilt: float = DEFAULT_MAX_TILT_DEG
+    floor_calibration: int = DEFAULT_CALIBRATION_FLOORS
     device: str = 'auto'
     precision: str = 'auto'
     input_size: int = 518
@@ -306,7 +312,8 @@ class NodeParams:
                 'scale_checkpoint': self.scale_checkpoint or None,
                 'fixed_scale': self.fixed_scale, 'camera_height': self.camera_height,
                 'camera_pitch': self.camera_pitch, 'camera_roll': self.camera_roll,
-                'floor_max_tilt': self.floor_max_tilt, 'device': self.device,
+                'floor_max_tilt': self.floor_max_tilt,
+                'floor_calibration': self.floor_calibration, 'device': self.device,
                 'precision': self.precision, 'input_size': self.input_size,
                 'execution': self.execution,
                 **self.output_settings()}
@@ -409,6 +416,8 @@ def check_value(name: str, value: Any) -> Optional[str]:
         return f'{name} must be within [-89, 89] degrees, got {value}'
     if name == 'floor_max_tilt' and not 0 <= value < 90:
         return f'floor_max_tilt must be in [0, 90) degrees, got {value}'
+    if name == 'floor_calibration' and value < 0:
+        return f'floor_calibration must be >= 0 floors, got {value}'
     if name == 'point_decimation' and value < 1:
         return f'point_decimation must be >= 1, got {value}'
     if name == 'scale_smoothing' and not 0.0 <= value < 1.0:
