@@ -112,9 +112,23 @@ class SimulatedBaseModel:
     predicts everywhere). All randomness is drawn deterministically from ``(seed, sample
     name)``: the same sample always gets the same prediction. ``name`` starts with
     ``'simulated'`` and ``simulated`` is True, so every output can be labelled.
+
+    Parameter ranges (beyond them the model is no longer a plausible depth network and its
+    numbers overflow; :class:`ValueError` naming the parameter otherwise):
+
+    * ``0 <= gamma <= 5`` (DA2-like behaviour is about 1; 5 already turns a room twice the
+      reference size into a 32× error);
+    * ``0 < room_size_ref_m <= 1000`` metres;
+    * ``0 <= scale_sigma <= 1`` (``exp(±3σ)``: up to 20× per-image errors);
+    * ``0 <= distortion <= 1`` and ``0 <= noise <= 1`` (log amplitudes: factors up to e and,
+      for the per-pixel noise, about e^±4);
+    * ``0 < size_percentile <= 100``.
     """
 
     simulated = True
+    LIMITS = {'gamma': 5.0, 'room_size_ref_m': 1000.0, 'scale_sigma': 1.0, 'distortion': 1.0,
+              'noise': 1.0}
+    """The largest accepted value of each parameter (see the class docstring)."""
 
     def __init__(self, gamma: float = 1.0, room_size_ref_m: float = 6.0,
                  scale_sigma: float = 0.05, distortion: float = 0.05, noise: float = 0.025,
@@ -124,6 +138,9 @@ class SimulatedBaseModel:
         for key, value in values.items():
             if not math.isfinite(float(value)) or float(value) < 0:
                 raise ValueError(f'simulated model {key} must be finite and >= 0, got {value}')
+            if float(value) > self.LIMITS[key]:
+                raise ValueError(f'simulated model {key} must be <= {self.LIMITS[key]:g}, got '
+                                 f'{value}')
         if float(room_size_ref_m) <= 0:
             raise ValueError(f'room_size_ref_m must be > 0, got {room_size_ref_m}')
         if not 0.0 < float(size_percentile) <= 100.0:

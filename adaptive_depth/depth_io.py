@@ -24,13 +24,15 @@ PGM disparity.
 import os
 from pathlib import Path
 import re
-from typing import Tuple, Union
+from typing import Sequence, Tuple, Union
 
 import cv2
 import numpy as np
 
 PathLike = Union[str, os.PathLike]
 
+INVALID_RAW_DEPTH: Tuple[int, ...] = (0, 65535)
+"""Raw uint16 depth values that mean "no measurement" (Kinect holes; 7-Scenes' 65535)."""
 NYU_KINECT_INVALID_DISPARITY = 2047
 """Raw Kinect v1 disparity value that marks a pixel without a reading."""
 
@@ -83,24 +85,30 @@ def read_depth_raw(path: PathLike) -> np.ndarray:
     return raw
 
 
-def depth_units_to_metres(raw: np.ndarray, scale: float = 1000.0) -> np.ndarray:
-    """Convert H×W integer depth in 1/``scale`` metre units to float32 metres (0 → NaN)."""
+def depth_units_to_metres(raw: np.ndarray, scale: float = 1000.0,
+                          invalid: Sequence[int] = INVALID_RAW_DEPTH) -> np.ndarray:
+    """
+    Convert H×W integer depth in 1/``scale`` metre units to float32 metres.
+
+    Raw values ≤ 0 or in ``invalid`` (default 0 and 65535, "no measurement") become NaN.
+    """
     if not (np.isfinite(scale) and scale > 0):
         raise ValueError(f'depth scale must be finite and > 0, got {scale}')
     raw = np.asarray(raw)
     depth = raw.astype(np.float32) / np.float32(scale)
-    depth[raw <= 0] = np.nan
+    depth[(raw <= 0) | np.isin(raw, np.asarray(list(invalid), dtype=raw.dtype))] = np.nan
     return depth
 
 
-def read_depth_png(path: PathLike, scale: float = 1000.0) -> np.ndarray:
+def read_depth_png(path: PathLike, scale: float = 1000.0,
+                   invalid: Sequence[int] = INVALID_RAW_DEPTH) -> np.ndarray:
     """
-    Read a 16-bit depth PNG as H×W float32 metres (value / ``scale``; 0 → NaN).
+    Read a 16-bit depth PNG as H×W float32 metres (value / ``scale``; 0 and 65535 → NaN).
 
     ``scale`` is the number of stored units per metre: 1000 for millimetres (NYU, Redwood, most
-    ROS drivers), 5000 for TUM RGB-D.
+    ROS drivers), 5000 for TUM RGB-D; ``invalid``: the raw values that mean no measurement.
     """
-    return depth_units_to_metres(read_depth_raw(path), scale)
+    return depth_units_to_metres(read_depth_raw(path), scale, invalid)
 
 
 def decode_sun_depth(raw: np.ndarray) -> np.ndarray:

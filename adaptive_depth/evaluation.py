@@ -124,15 +124,21 @@ class SplitEvaluation:
         return tuple(m for m in METHODS if m in self.metrics)
 
 
+MIN_GAP_FRACTION = 0.01
+"""A gap smaller than this share of the unscaled AbsRel is no gap: its closure would be noise."""
+
+
 def gap_closure(absrel_none: float, absrel_oracle: float, absrel_learned: float) -> float:
     """
     Return ``(absrel_none − absrel_learned) / (absrel_none − absrel_oracle)``.
 
     1 means the learned scale is as good as the oracle, 0 no better than no scaling, negative
-    worse.  NaN when the oracle does not improve on no scaling (no gap to close).
+    worse. NaN when the oracle improves on no scaling by less than ``MIN_GAP_FRACTION`` of its
+    AbsRel (the oracle minimises W1, not AbsRel, so on a few frames the gap can be ~0: a ratio
+    of −500 would say nothing).
     """
     gap = float(absrel_none) - float(absrel_oracle)
-    if not math.isfinite(gap) or gap <= 0:
+    if not math.isfinite(gap) or gap <= MIN_GAP_FRACTION * abs(float(absrel_none)):
         return float('nan')
     return (float(absrel_none) - float(absrel_learned)) / gap
 

@@ -618,29 +618,35 @@ def read_oracle_dir(path: PathLike, mmap: bool = False, load_images: bool = True
     names: List[str] = []
     cols: Dict[str, List[float]] = {'scale': [], 'log_scale': [], 'w1': [], 'n_valid': [],
                                     'kept': []}
-    with open(csv_path, newline='', encoding='utf-8') as fh:
-        reader = csv.reader(fh)
-        header = next(reader, None)
-        if header is None or tuple(h.strip() for h in header) != CSV_COLUMNS:
-            raise OracleFormatError(
-                f'{csv_path}: header must be {",".join(CSV_COLUMNS)}, got {header}')
-        for line, row in enumerate(reader, start=2):
-            if not row:
-                continue
-            if len(row) != len(CSV_COLUMNS):
+    try:
+        with open(csv_path, newline='', encoding='utf-8') as fh:
+            reader = csv.reader(fh)
+            header = next(reader, None)
+            if header is None or tuple(h.strip() for h in header) != CSV_COLUMNS:
                 raise OracleFormatError(
-                    f'{csv_path}: line {line}: expected {len(CSV_COLUMNS)} fields, got {len(row)}')
-            index = int(_parse_float(row[0], csv_path, line, 'index'))
-            if index != len(names):
-                raise OracleFormatError(
-                    f'{csv_path}: line {line}: index {index}, expected {len(names)}')
-            names.append(row[1])
-            for col, text in zip(('scale', 'log_scale', 'w1', 'n_valid'), row[2:6]):
-                cols[col].append(_parse_float(text, csv_path, line, col))
-            kept_text = row[6].strip().lower()
-            if kept_text not in ('0', '1', 'true', 'false'):
-                raise OracleFormatError(f'{csv_path}: line {line}: bad kept value {row[6]!r}')
-            cols['kept'].append(kept_text in ('1', 'true'))
+                    f'{csv_path}: header must be {",".join(CSV_COLUMNS)}, got {header}')
+            for line, row in enumerate(reader, start=2):
+                if not row:
+                    continue
+                if len(row) != len(CSV_COLUMNS):
+                    raise OracleFormatError(
+                        f'{csv_path}: line {line}: expected {len(CSV_COLUMNS)} fields, got '
+                        f'{len(row)}')
+                index = int(_parse_float(row[0], csv_path, line, 'index'))
+                if index != len(names):
+                    raise OracleFormatError(
+                        f'{csv_path}: line {line}: index {index}, expected {len(names)}')
+                names.append(row[1])
+                for col, text in zip(('scale', 'log_scale', 'w1', 'n_valid'), row[2:6]):
+                    cols[col].append(_parse_float(text, csv_path, line, col))
+                kept_text = row[6].strip().lower()
+                if kept_text not in ('0', '1', 'true', 'false'):
+                    raise OracleFormatError(f'{csv_path}: line {line}: bad kept value {row[6]!r}')
+                cols['kept'].append(kept_text in ('1', 'true'))
+
+    except UnicodeDecodeError as exc:
+        raise OracleFormatError(f'{csv_path}: not UTF-8 text ({exc.reason} at byte {exc.start})') \
+            from None
 
     n = len(names)
     total = record.counts.get('total')

@@ -218,6 +218,12 @@ def generate_oracle_dir(dataset: Sequence[Any], model: Any, out: PathLike,
         kept = finite.copy()
     else:
         kept = oracle_mod.percentile_mask(scales, *settings.percentile_filter)
+        if not kept.any():
+            lo_pct, hi_pct = settings.percentile_filter
+            raise OracleGenerationError(
+                f'the {lo_pct:g}th-{hi_pct:g}th percentile filter keeps none of the '
+                f'{int(finite.sum())} samples with a scale (too few to filter); pass '
+                '--no-filter or give more samples')
     elapsed = time.perf_counter() - started
     meta = record if record is not None else OracleMeta()
     meta.base_model_name = str(model.name)

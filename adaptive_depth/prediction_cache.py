@@ -16,10 +16,14 @@
 A resumable on-disk cache of base-model depth predictions.
 
 Layout: ``root/<model_key>/<sanitised sample name>.npy`` (H×W float32 or float16 metres, NaN
-invalid) plus ``root/<model_key>/manifest.json`` (model name, simulated flag, model key, dtype,
+invalid), beside it ``<sanitised sample name>.sha1`` (:func:`sample_fingerprint` of the sample it
+was computed from: two datasets can hold samples of the same name, e.g. two recordings whose
+folders share a name, and a prediction must not be reused for another image), plus
+``root/<model_key>/manifest.json`` (model name, simulated flag, model key, dtype,
 the dataset specs that were cached, created / updated times). Every file is written to a
 temporary name and moved into place with ``os.replace``, so an interrupted run leaves either a
-complete prediction or none, and the next run resumes where it stopped.
+complete prediction or none, and the next run resumes where it stopped. A prediction without a
+``.sha1`` (written by another program, or before 0.12.0) is matched by name alone.
 """
 
 import datetime
@@ -30,7 +34,7 @@ import re
 from typing import Any, Dict, Iterator, Optional, Sequence, Tuple, Union
 import warnings
 
-from adaptive_depth.io_helpers import atomic_save_npy, atomic_write_json
+from adaptive_depth.io_helpers import atomic_save_npy, atomic_write_json, atomic_write_text
 from adaptive_depth.sample import RGBDSample
 import numpy as np
 
@@ -51,6 +55,21 @@ def sanitize_name(name: str) -> str:
     if safe != name:
         safe = f'{safe[:150]}-{hashlib.sha1(name.encode("utf-8")).hexdigest()[:8]}'
     return safe
+
+
+def sample_fingerprint(sample: RGBDSample, with_depth: bool = False) -> str:
+    """
+    Return the SHA-1 (hex) of what a sample's prediction is made from: its RGB image.
+
+    ``with_depth`` adds its ground-truth depth (the simulated base model predicts from it).
+    """
+    digest = hashlib.sha1()
+    for array in (sample.rgb, sample.depth if with_depth else None):
+        if array is not None:
+            array = np.ascontiguousarray(array)
+            digest.update(f'{array.dtype.str}{array.shape}'.encode('ascii'))
+            digest.update(array.data)
+    return digest.hexdigest()
 
 
 def _now() -> str:
@@ -118,7 +137,8 @@ class PredictionCache:
         data = self.read_manifest() or {'created': _now()}
         data.update(model=self.model_name, model_key=self.model_key,
                     simulated=bool(self.simulated), dtype=self.dtype.name,
-                    layout='<sanitised sample name>.npy, H×W depth in metres, NaN invalid')
+                    layout='<sanitised sample name>.npy, H×W depth in metres, NaN invalid; '
+                           '<sanitised sample name>.sha1, the SHA-1 of its source image')
         datasets = list(data.get('datasets', []))
         if self.dataset_spec and self.dataset_spec not in datasets:
             datasets.append(self.dataset_spec)
@@ -136,15 +156,23 @@ class PredictionCache:
         """Return True if a prediction for sample ``name`` is stored."""
         return self.path_for(name).is_file()
 
-    def load(self, name: str, shape: Optional[Tuple[int, int]] = None) -> Optional[np.ndarray]:
+    def load(self, name: str, shape: Optional[Tuple[int, int]] = None,
+             fingerprint: Optional[str] = None) -> Optional[np.ndarray]:
         """
         Return the stored H×W float32 prediction (metres) of ``name``, or None if absent.
 
-        A corrupt file, or one whose shape differs from ``shape``, is reported with a warning
-        and treated as absent (it will be recomputed and overwritten).
+        A corrupt file, one whose shape differs from ``shape``, or one stored with another
+        ``fingerprint`` (:func:`sample_fingerprint`: another image of the same name) is reported
+        with a warning and treated as absent (it will be recomputed and overwritten).
         """
         path = self.path_for(name)
         if not path.is_file():
+            return None
+        stored = path.with_suffix('.sha1')
+        if fingerprint is not None and stored.is_file() \
+                and stored.read_text(encoding='ascii').strip() != fingerprint:
+            warnings.warn(f'prediction cache: {path.name} was computed from another image named '
+                          f'{name!r} (another dataset?); computing it again', stacklevel=2)
             return None
         try:
             arr = np.load(path, allow_pickle=False)
@@ -158,15 +186,24 @@ class PredictionCache:
         self.hits += 1
         return arr.astype(np.float32, copy=False)
 
-    def save(self, name: str, prediction: np.ndarray) -> Path:
-        """Atomically store the H×W prediction (metres) of sample ``name``; return its path."""
+    def save(self, name: str, prediction: np.ndarray, fingerprint: Optional[str] = None) -> Path:
+        """
+        Atomically store the H×W prediction (metres) of sample ``name``; return its path.
+
+        ``fingerprint`` (:func:`sample_fingerprint`) goes beside it, for :meth:`load` to check.
+        """
         pred = np.asarray(prediction)
         if pred.ndim != 2:
             raise ValueError(f'prediction of {name!r} must be H×W, got shape {pred.shape}')
         if not self.manifest_path.is_file():
             self.write_manifest()
         path = self.path_for(name)
+        stored = path.with_suffix('.sha1')
         atomic_save_npy(path, np.ascontiguousarray(pred, dtype=self.dtype))
+        if fingerprint is not None:
+            atomic_write_text(stored, fingerprint + '\n')
+        else:  # a fingerprint left by an earlier image would vouch for this one
+            stored.unlink(missing_ok=True)
         self.misses += 1
         return path
 
@@ -190,14 +227,16 @@ def predict_cached(dataset: Sequence[RGBDSample], model, cache: Optional[Predict
     for i in order:
         sample = dataset[i]
         shape = tuple(np.asarray(sample.rgb).shape[:2])
-        pred = cache.load(sample.name, shape) if cache is not None else None
+        fingerprint = None if cache is None else \
+            sample_fingerprint(sample, with_depth=bool(getattr(model, 'simulated', False)))
+        pred = cache.load(sample.name, shape, fingerprint) if cache is not None else None
         if pred is None:
             pred = np.asarray(model.predict(sample), dtype=np.float32)
             if pred.shape != shape:
                 raise ValueError(f'model {getattr(model, "name", model)!r} returned shape '
                                  f'{pred.shape} for {sample.name!r}, expected {shape}')
             if cache is not None:
-                cache.save(sample.name, pred)
+                cache.save(sample.name, pred, fingerprint)
                 # Yield what a later (cached) run will load, so both runs agree exactly.
                 pred = pred.astype(cache.dtype).astype(np.float32, copy=False)
         yield sample, pred

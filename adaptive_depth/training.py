@@ -48,6 +48,7 @@ kept in memory as one tensor.
 """
 
 from dataclasses import asdict, dataclass, field, fields, replace
+import hashlib
 import json
 import math
 from pathlib import Path
@@ -176,20 +177,24 @@ class TrainConfig:
             if not ok:
                 raise TrainingError(message)
 
-        need(int(self.epochs) >= 1, f'epochs must be >= 1, got {self.epochs}')
-        need(int(self.batch_size) >= 1, f'batch_size must be >= 1, got {self.batch_size}')
+        need(_whole(self.epochs) and self.epochs >= 1,
+             f'epochs must be an integer >= 1, got {self.epochs}')
+        need(_whole(self.batch_size) and self.batch_size >= 1,
+             f'batch_size must be an integer >= 1, got {self.batch_size}')
         need(math.isfinite(self.lr) and self.lr > 0, f'lr must be > 0, got {self.lr}')
         need(math.isfinite(self.grad_clip), f'grad_clip must be finite, got {self.grad_clip}')
-        need(int(self.step_size) >= 1, f'step_size must be >= 1, got {self.step_size}')
+        need(_whole(self.step_size) and self.step_size >= 1,
+             f'step_size must be an integer >= 1, got {self.step_size}')
         need(0 < self.gamma <= 1, f'gamma must be in (0, 1], got {self.gamma}')
         need(self.weight_decay >= 0, f'weight_decay must be >= 0, got {self.weight_decay}')
         need(0 <= self.val_fraction < 1,
              f'val_fraction must be in [0, 1), got {self.val_fraction}')
         need(self.val_split in VAL_SPLITS,
              f'val_split must be one of {", ".join(VAL_SPLITS)}, got {self.val_split!r}')
-        need(int(self.val_every) >= 1, f'val_every must be >= 1, got {self.val_every}')
-        need(int(self.checkpoint_every) >= 0,
-             f'checkpoint_every must be >= 0, got {self.checkpoint_every}')
+        need(_whole(self.val_every) and self.val_every >= 1,
+             f'val_every must be an integer >= 1, got {self.val_every}')
+        need(_whole(self.checkpoint_every) and self.checkpoint_every >= 0,
+             f'checkpoint_every must be an integer >= 0, got {self.checkpoint_every}')
         need(0 <= self.color_jitter < 1,
              f'color_jitter must be in [0, 1), got {self.color_jitter}')
         need(math.isfinite(self.rotate_deg) and 0 <= self.rotate_deg <= 45,
@@ -272,6 +277,17 @@ def is_simulated(meta: Optional[Dict[str, Any]]) -> bool:
     return OracleMeta.from_dict(dict(meta or {})).simulated
 
 
+def check_recipe(cfg: TrainConfig) -> None:
+    """
+    Raise :class:`TrainingError` for a bad setting or network option of ``cfg``, naming it.
+
+    For tools that prepare data for minutes before training: the settings and the network they
+    describe are checked at once, as training would check them (no oracle is needed).
+    """
+    cfg.validate()
+    make_scale_net_config(cfg, None, torch.device('cpu'))
+
+
 def make_scale_net_config(cfg: TrainConfig, oracle: Any,
                           device: Optional[torch.device] = None) -> 'sn.ScaleNetConfig':
     """
@@ -313,7 +329,7 @@ def make_scale_net_config(cfg: TrainConfig, oracle: Any,
     try:
         return sn.ScaleNetConfig(**kwargs)
     except (TypeError, ValueError) as exc:
-        raise TrainingError(f'invalid scale network options {kwargs}: {exc}') from exc
+        raise TrainingError(f'invalid scale network options: {exc}') from exc
 
 
 def _init_aux_bias(model: nn.Module, targets: torch.Tensor) -> None:
@@ -603,6 +619,19 @@ def _oracle_array(oracle: Any, attr: str, file_name: str, since: str, need: str,
     return np.asarray(value)
 
 
+def _whole(value: Any) -> bool:
+    """Return whether ``value`` is a whole number (an int, or a float such as 3.0; no bool)."""
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+
+
+def _oracle_fingerprint(oracle: Any) -> str:
+    """Return the SHA-1 (hex) of an oracle's sample names and log scales, in order."""
+    rows = (f'{name}\t{float(v):.17g}' for name, v in zip(oracle.names, oracle.log_scales))
+    return hashlib.sha1('\n'.join(rows).encode('utf-8')).hexdigest()
+
+
 def _train(oracle: Any, cfg: TrainConfig, out_dir: Path, resume: bool, progress: bool,
            device: torch.device, started: float) -> TrainResult:
     from tqdm.auto import tqdm
@@ -646,6 +675,11 @@ def _train(oracle: Any, cfg: TrainConfig, out_dir: Path, resume: bool, progress:
             raise TrainingError(f'cannot resume: {state_path} is truncated or corrupt '
                                 f'({type(exc).__name__}: {exc}); train again without '
                                 '--resume') from exc
+        saved_data = state.get('data')  # runs saved before 0.12.0 have none
+        if saved_data is not None and saved_data != _oracle_fingerprint(oracle):
+            raise TrainingError('cannot resume: the oracle data differ from those of the saved '
+                                'run (other samples or other scales); pass the --oracle folders '
+                                'it was trained on, or train again without --resume')
         if saved_idx != train_idx.tolist():
             raise TrainingError('cannot resume: the train/validation split differs from the '
                                 'saved run (different oracle data, seed, val_fraction or '
@@ -813,6 +847,7 @@ def _train(oracle: Any, cfg: TrainConfig, out_dir: Path, resume: bool, progress:
             'scheduler': scheduler.state_dict(), 'rng': _rng_state(gen),
             'best_loss': best_loss, 'best_epoch': best_epoch,
             'train_idx': torch.as_tensor(train_idx, dtype=torch.int64),
+            'data': _oracle_fingerprint(oracle),
         }
         if average is not None:
             state.update(raw_model=model.state_dict(), ema_updates=average.updates)

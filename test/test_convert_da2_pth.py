@@ -87,3 +87,58 @@ def test_pickled_object_is_refused(tmp_path, capsys):
     assert main([str(path), str(tmp_path / 'out')]) == 2
     assert 'weights_only' in capsys.readouterr().err
     assert main([str(tmp_path / 'missing.pth'), str(tmp_path / 'out')]) == 2
+
+
+@pytest.mark.parametrize('value', ['-5', '0', 'nan', 'inf', '-inf'])
+def test_max_depth_must_be_finite_and_positive(value, tmp_path, capsys, monkeypatch):
+    import adaptive_depth.tools.convert_da2_pth as tool
+
+    def fake_convert(pth, out_dir, *args):   # the real conversion takes seconds: not needed
+        out_dir.mkdir(parents=True)
+        return out_dir
+
+    monkeypatch.setattr(tool, 'convert_checkpoint', fake_convert)
+    pth = tmp_path / 'depth_anything_v2_metric_hypersim_vits.pth'
+    pth.write_bytes(b'not read')
+    assert main([str(pth), str(tmp_path / 'out'), f'--max-depth={value}']) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith('convert_da2_pth: error: --max-depth') and '\n' not in err
+    assert 'finite number of metres > 0' in err
+    assert not (tmp_path / 'out').exists()
+    with pytest.raises(ValueError, match='max_depth'):
+        da2_config('vits', max_depth=float(value))
+
+
+def test_fractional_max_depth_is_stored_or_refused_clearly(tmp_path, capsys, monkeypatch):
+    from transformers import DepthAnythingConfig
+    import adaptive_depth.tools.convert_da2_pth as tool
+
+    try:   # recent transformers declare ``max_depth: int`` in a strict config
+        accepts_float = DepthAnythingConfig(max_depth=20.5).max_depth == 20.5
+    except Exception:  # noqa: B902 - the strict validation error is no ValueError
+        accepts_float = False
+    calls = []
+
+    def fake_convert(pth, out_dir, encoder, metric, max_depth):
+        calls.append(max_depth)
+        out_dir.mkdir(parents=True)
+        return out_dir
+
+    monkeypatch.setattr(tool, 'convert_checkpoint', fake_convert)
+    pth = tmp_path / 'depth_anything_v2_metric_hypersim_vits.pth'
+    pth.write_bytes(b'not read')
+    code = main([str(pth), str(tmp_path / 'out'), '--max-depth', '20.5'])
+    err = capsys.readouterr().err.strip()
+    if accepts_float:
+        assert code == 0 and calls == [20.5]
+        assert da2_config('vits', max_depth=20.5).max_depth == 20.5
+    else:
+        assert code == 2 and calls == []
+        assert err.startswith('convert_da2_pth: error: --max-depth 20.5') and '\n' not in err
+        assert 'whole number' in err and '20 or 21' in err
+        with pytest.raises(ConversionError, match='whole number'):
+            da2_config('vits', max_depth=20.5)
+    # Whole numbers are stored as ints (every transformers version accepts them).
+    assert da2_config('vits', max_depth=80.0).max_depth == 80
+    assert main([str(pth), str(tmp_path / 'out2'), '--max-depth', '80']) == 0
+    assert calls[-1] == 80 and isinstance(calls[-1], int)

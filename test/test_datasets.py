@@ -16,9 +16,10 @@
 
 import json
 from pathlib import Path
+import warnings
 
-from adaptive_depth.datasets import (DatasetError, DatasetFileNotFoundError, open_dataset,
-                                     parse_intrinsics_option, spec_options, Subset)
+from adaptive_depth.datasets import (DatasetError, DatasetFileNotFoundError, fit_intrinsics,
+                                     open_dataset, parse_intrinsics_option, spec_options, Subset)
 from adaptive_depth.geometry import NYU_INTRINSICS, PRIMESENSE_INTRINSICS
 import cv2
 import numpy as np
@@ -224,6 +225,13 @@ def test_parse_intrinsics_option(tmp_path):
     bad.write_text('{"fx": 1')
     with pytest.raises(DatasetError, match='bad.json'):
         parse_intrinsics_option(bad)
+    # 640×480 values without a size, for images resized to 320×240: adopted, with a warning
+    sizeless = parse_intrinsics_option('525 525 319.5 239.5')
+    with pytest.warns(UserWarning, match='far from the centre of the 320×240 images'):
+        assert fit_intrinsics(sizeless, 320, 240).cx == 319.5
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        assert fit_intrinsics(sizeless, 640, 480) == PRIMESENSE_INTRINSICS
 
 
 def test_folder_errors(tmp_path):

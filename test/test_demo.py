@@ -81,3 +81,55 @@ def test_demo_refuses_a_used_out(tmp_path):
 
     (tmp_path / 'old.png').write_bytes(b'x')
     assert demo.main(['--out', str(tmp_path)]) == 2   # before anything starts
+
+
+@pytest.mark.parametrize('argv, pattern', [
+    (['--max-depth=-1'], '--max-depth must be a finite number of metres > 0'),
+    (['--max-depth', 'nan'], '--max-depth must be a finite number of metres > 0'),
+    (['--domain-id', '999'], '--domain-id must be 0..232'),
+    (['--domain-id=-1'], '--domain-id must be 0..232'),
+    (['--model', '/nonexistent/da2'], '--model /nonexistent/da2: no such model directory'),
+])
+def test_demo_refuses_bad_values_before_starting_the_node(
+        argv, pattern, tmp_path, capsys, monkeypatch):
+    from adaptive_depth.tools import demo
+
+    monkeypatch.delenv('ADAPTIVE_DEPTH_MODEL', raising=False)
+    monkeypatch.setattr(demo, '_start_node', lambda *a: pytest.fail('the node was started'))
+    assert demo.main(argv + ['--out', str(tmp_path / 'out')]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith('adaptive_depth_demo: error: ') and '\n' not in err
+    assert pattern in err
+
+
+FAILING_NODE = """
+import sys
+print('[INFO] [1.0] [adaptive_depth_demo.adaptive_depth_node]: loading model')
+print("[FATAL] [1.0] [adaptive_depth_node]: failed to load the depth pipeline: model "
+      "directory '/gone' does not exist")
+sys.exit(1)
+"""
+
+
+def test_demo_reports_a_node_that_exits_at_start_up(tmp_path, capsys, monkeypatch):
+    from adaptive_depth.ros.node_process import NodeProcess
+    from adaptive_depth.tools import demo
+
+    # A stand-in for the node that fails as the real one does with a missing model (the real
+    # node needs seconds to import torch before it gets there).
+    def failing_node(model, args, domain_id, log_path):
+        return NodeProcess(None, domain_id, log_path, env=ros_env(domain_id),
+                           command=[sys.executable, '-c', FAILING_NODE])
+
+    monkeypatch.setattr(demo, 'resolve_model', lambda *a: ('/gone', False, 'test'))
+    monkeypatch.setattr(demo, '_start_node', failing_node)
+    out = tmp_path / 'out'
+    argv = ['--out', str(out), '--frames', '1', '--domain-id', str(pick_domain_id()),
+            '--startup-timeout', '30']
+    assert demo.main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert '\n' not in err and 'Traceback' not in err
+    assert err.startswith('adaptive_depth_demo: error: adaptive_depth_node exited with code 1 '
+                          'during start-up: failed to load the depth pipeline: model directory '
+                          "'/gone' does not exist")
+    assert str(out / 'node.log') in err

@@ -136,8 +136,10 @@ def test_round_trip_and_errors(tmp_path):
     mm = np.array([[0, 700], [1500, 65535]], np.uint16)
     cv2.imwrite(str(tmp_path / 'd.png'), mm)
     depth = depth_io.read_depth_png(tmp_path / 'd.png')
-    assert np.isnan(depth[0, 0])
-    np.testing.assert_allclose(depth[1], [1.5, 65.535], rtol=1e-6)
+    assert np.isnan(depth[0, 0]) and np.isnan(depth[1, 1])  # 0 and 65535: no measurement
+    assert depth[1, 0] == pytest.approx(1.5)
+    kept = depth_io.read_depth_png(tmp_path / 'd.png', invalid=())  # 65535 taken as a value
+    assert kept[1, 1] == pytest.approx(65.535) and np.isnan(kept[0, 0])
     with pytest.raises(ValueError, match='scale'):
         depth_io.read_depth_png(tmp_path / 'd.png', scale=0.0)
     cv2.imwrite(str(tmp_path / 'c.png'), np.zeros((2, 2, 3), np.uint8))

@@ -104,6 +104,8 @@ def test_gap_closure_and_table1(setup):
     assert ev.gap_closure(0.2, 0.1, 0.2) == pytest.approx(0.0)
     assert ev.gap_closure(0.2, 0.1, 0.25) == pytest.approx(-0.5)
     assert math.isnan(ev.gap_closure(0.1, 0.1, 0.05))
+    assert math.isnan(ev.gap_closure(0.1, 0.09999, 0.105))  # a gap of 0.01 %: no ratio of -500
+    assert ev.gap_closure(0.1, 0.0985, 0.099) == pytest.approx(2 / 3)  # 1.5 %: a gap
     learned = np.sqrt(scales)
     assert result.scale_table['learned']['mae_linear'] == pytest.approx(
         scale_errors(learned, scales)['mae'])

@@ -149,6 +149,8 @@ def test_real_nyu_frames_with_tiny_da2(tmp_path, tiny_da2_dir, nyu_sample_dir):
     (['--data', 'synthetic:2', '--simulated', '--filter-percentiles', '50', '10'],
      'filter-percentiles'),
     (['--data', 'synthetic:2', '--predictions', '/no/cache/here'], '/no/cache/here'),
+    (['--data', 'synthetic:2', '--simulated', '--synthetic-size', '60x80'],
+     'percentile filter keeps none of the 2 samples'),
 ])
 def test_user_errors_exit_with_message(argv, pattern, tmp_path, capsys):
     assert main(argv + ['--out', str(tmp_path / 'o'), '--no-progress']) == 2

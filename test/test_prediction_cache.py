@@ -15,6 +15,7 @@
 """Tests of the prediction cache and the base models (simulated, cached, DA2 wrapper)."""
 
 import json
+import warnings
 
 from adaptive_depth.base_models import CachedBaseModel, DepthAnythingBase, SimulatedBaseModel
 from adaptive_depth.datasets import open_dataset
@@ -71,8 +72,8 @@ def test_cache_reuses_predictions(tmp_path, small_dataset):
         np.testing.assert_array_equal(p1, p2)
         assert p2.dtype == np.float32
     files = sorted(p.name for p in cache.directory.iterdir())
-    assert files == sorted([f'{sanitize_name(n)}.npy' for n in small_dataset.names()]
-                           + ['manifest.json'])
+    assert files == sorted([f'{sanitize_name(n)}{ext}' for n in small_dataset.names()
+                            for ext in ('.npy', '.sha1')] + ['manifest.json'])
     manifest = json.loads((cache.directory / 'manifest.json').read_text())
     assert manifest['model'] == 'counting-fake' and manifest['simulated'] is False
     assert manifest['datasets'] == ['synthetic:4:0']
@@ -195,6 +196,37 @@ def test_simulated_scale_follows_visible_room_size():
         model.visible_size(empty)
 
 
+@pytest.mark.parametrize('name, value', [
+    ('scale_sigma', 1000.0), ('scale_sigma', 1.01), ('gamma', 1000.0), ('gamma', 5.5),
+    ('noise', 100.0), ('distortion', 100.0), ('room_size_ref_m', 1e300)])
+def test_simulated_parameters_out_of_range_are_refused(name, value):
+    with pytest.raises(ValueError, match=f'simulated model {name} must be <= '):
+        SimulatedBaseModel(**{name: value})
+
+
+def test_simulated_model_at_its_limits_stays_finite():
+    limits = SimulatedBaseModel.LIMITS
+    model = SimulatedBaseModel(**limits)
+    for depth in (0.5, 3.0, 10.0):
+        s = _flat_sample(f'limits/{depth}', depth)
+        assert np.isfinite(model.scale_factor(s))
+        assert np.isfinite(model.predict(s)).all()
+
+
+@pytest.mark.parametrize('option', ['--sim-sigma', '--sim-gamma'])
+def test_generate_oracle_refuses_huge_simulated_parameters(option, tmp_path, capsys):
+    from adaptive_depth.tools.generate_oracle import main
+
+    out = tmp_path / 'oracle'
+    argv = ['--data', 'synthetic:2', '--simulated', option, '1000', '--out', str(out),
+            '--no-progress']
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith('generate_oracle: error: simulated model') and '\n' not in err
+    assert ('scale_sigma' if option == '--sim-sigma' else 'gamma') in err
+    assert not (out / 'oracle.json').exists()
+
+
 def test_cached_base_model_reads_another_models_cache(tmp_path, small_dataset):
     sim = SimulatedBaseModel()
     cache = PredictionCache(tmp_path, sim.model_key, model_name=sim.name, simulated=True)
@@ -231,3 +263,33 @@ def test_depth_anything_base_wraps_a_runner():
     runner2 = FakeRunner()
     runner2.input_size = 392
     assert DepthAnythingBase(runner2).model_key != base.model_key
+
+
+def test_another_image_of_the_same_name_is_not_served_from_the_cache(tmp_path):
+    """Two datasets with a sample of the same name (two folders named alike): no mix-up."""
+    model = CountingModel()
+    first = _flat_sample('run/000', 2.0)
+    other = _flat_sample('run/000', 2.0)
+    other.rgb[:] = 7  # another image under the same name
+    cache = PredictionCache(tmp_path, model.model_key, model_name=model.name)
+    list(predict_cached([first], model, cache))
+    list(predict_cached([first], model, cache))
+    assert (cache.misses, cache.hits) == (1, 1)
+    with pytest.warns(UserWarning, match='computed from another image'):
+        list(predict_cached([other], model, cache))
+    assert (cache.misses, len(model.calls)) == (2, 2)
+    list(predict_cached([other], model, cache))  # now stored for this image
+    assert (cache.hits, len(model.calls)) == (2, 2)
+    # a prediction written by another program (no .sha1) is matched by name
+    cache.path_for('run/000').with_suffix('.sha1').unlink()
+    assert cache.load('run/000', (30, 40), 'f' * 40) is not None
+    # the simulated model predicts from the depth as well: another depth is another sample
+    sim = CountingModel('counting-sim')
+    sim.simulated = True
+    sim_cache = PredictionCache(tmp_path, sim.model_key, model_name=sim.name)
+    deeper = _flat_sample('run/000', 3.0)
+    for sample in (first, deeper):
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore')
+            list(predict_cached([sample], sim, sim_cache))
+    assert len(sim.calls) == 2

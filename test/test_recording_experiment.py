@@ -118,11 +118,25 @@ def test_frame_summary_gives_the_metrics_of_the_full_maps(tmp_path):
         pred = model.predict(sample)
         mask = eval_mask(sample, sample.depth)
         ref = depth_metrics(pred * scales[i], sample.depth, mask)
-        assert got['abs_rel'][i] == pytest.approx(ref['abs_rel'], rel=2e-3)
+        assert got['abs_rel'][i] == pytest.approx(ref['abs_rel'], rel=1e-5)
         assert got['rmse'][i] == pytest.approx(ref['rmse'], rel=1e-6)
         assert got['delta1'][i] == pytest.approx(ref['delta1'], abs=2e-3)
         assert frames.log_scales[i] == pytest.approx(
             math.log(optimal_scale(pred, sample.depth, mask)), abs=1e-9)
+
+
+def test_abs_rel_from_ratio_shares_keeps_the_tail_of_flying_pixels():
+    rng = np.random.default_rng(0)
+    gt = rng.uniform(0.5, 5.0, 240 * 320)
+    ratio = np.exp(rng.normal(0.0, 0.3, gt.size))
+    ratio[:20] *= 30.0  # 0.03 % flying pixels: ground truth far too near, ratios far too large
+    shares = rx.ratio_shares(ratio)
+    for s in (0.5, 1.0, 1.7):
+        exact = np.mean(np.abs(s * ratio - 1.0))
+        assert np.mean(np.abs(s * shares - 1.0)) == pytest.approx(exact, rel=1e-4)
+        quantiles = np.quantile(ratio, (np.arange(rx.QUANTILES) + 0.5) / rx.QUANTILES)
+        assert abs(np.mean(np.abs(s * quantiles - 1.0)) - exact) > 3e-3  # what it replaced
+    assert rx.ratio_shares(np.array([2.0]), 4) == pytest.approx([2.0] * 4)  # one pixel
 
 
 def _fake_frames(n, recordings, seed=0):
@@ -327,6 +341,11 @@ def test_tool_leaves_each_dataset_out_once(tmp_path, capsys, monkeypatch):
       'pretrained_small:epochs=0'], 'epochs'),
     (['--test-data', 'synthetic:2', '--mix-synthetic', '2', '--override',
       'pretrained:epochs=3'], 'not trained'),
+    (['--test-data', 'synthetic:2', '--mix-synthetic', '2', '--override', 'scratch:epochs=1.5'],
+     'epochs must be an integer >= 1, got 1.5'),
+    (['--test-data', 'synthetic:2', '--mix-synthetic', '2', '--override',
+      'scratch:net_options={"members": 0}'],
+     'invalid scale network options: members must be an integer in [1, 32], got 0'),
     (['--mix-synthetic', '2'], 'no test data'),
     (['--test-data', 'synthetic:2', '--mix-synthetic', '2', '--device', 'cdua'],
      "--device cdua: invalid device 'cdua'"),

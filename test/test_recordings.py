@@ -118,6 +118,8 @@ def test_tum_timestamp_association_scale_and_named_intrinsics(tmp_path):
     assert np.isnan(first.depth[0, 0]) and np.isnan(first.depth[0, 1])
     assert first.intrinsics.fx == TUM_INTRINSICS['freiburg1'].fx * 32 / 640
     assert [first.meta['frame'], second.meta['frame']] == [0, 1]
+    # frames of one second keep apart: TUM names its files by timestamp (1305031102.175304.png)
+    assert [first.name, second.name] == [f'{seq.name}/1.000000', f'{seq.name}/1.033000']
     # the depth scale option overrides the default
     assert open_dataset(f'tum:{seq}', depth_scale=1000)[0].depth[4, 4] == pytest.approx(5.0)
 
@@ -130,7 +132,7 @@ def test_tum_associations_file_and_calibration_yaml(tmp_path):
     ds = open_dataset(f'tum:{seq}')
     assert len(ds) == 1
     s = ds[0]
-    assert s.name == 'keyframes/2'
+    assert s.name == 'keyframes/2.000000'  # the file's stem: the whole timestamp
     assert s.depth[4, 4] == pytest.approx(5001 / 1000)   # DepthMapFactor from the YAML
     assert (s.intrinsics.fx, s.intrinsics.fy) == (20.0, 21.0)
     with pytest.raises(DatasetFileNotFoundError):
@@ -152,6 +154,34 @@ def test_tum_errors(tmp_path):
 def test_associate_by_time_uses_each_frame_once():
     pairs = associate_by_time([(0.0, 'a'), (0.01, 'b')], [(0.004, 'x')], 0.02)
     assert pairs == [(0.0, 'a', 0.004, 'x')]
+
+
+def _associate_all_pairs(rgb, depth, max_dt):
+    """Pair as TUM's associate.py does, over the full colour × depth table (the reference)."""
+    candidates = sorted((abs(r - d), i, j) for i, (r, _) in enumerate(rgb)
+                        for j, (d, _) in enumerate(depth) if abs(r - d) <= max_dt)
+    used_r, used_d, pairs = set(), set(), []
+    for _, i, j in candidates:
+        if i not in used_r and j not in used_d:
+            used_r.add(i)
+            used_d.add(j)
+            pairs.append((rgb[i][0], rgb[i][1], depth[j][0], depth[j][1]))
+    return sorted(pairs)
+
+
+def test_associate_by_time_matches_the_full_table_without_building_it():
+    rng = np.random.default_rng(0)
+    for trial in range(60):  # unsorted lists, ties (times on a 10 ms grid), empty lists
+        n, m = rng.integers(0, 25, 2)
+        rgb = [(float(t), f'r{i}') for i, t in enumerate(np.round(rng.uniform(0, 1, n), 2))]
+        depth = [(float(t), f'd{i}') for i, t in enumerate(np.round(rng.uniform(0, 1, m), 2))]
+        for max_dt in (0.0, 0.01, 0.02, 0.1):
+            assert associate_by_time(rgb, depth, max_dt) == \
+                _associate_all_pairs(rgb, depth, max_dt)
+    # real TUM timestamps (1.3e9 s) at 30 Hz: one candidate per frame, each paired
+    rgb = [(1305031102 + i / 30, f'r{i}') for i in range(3000)]
+    depth = [(1305031102 + i / 30 + 0.004, f'd{i}') for i in range(3000)]
+    assert len(associate_by_time(rgb, depth, 0.02)) == 3000
 
 
 @pytest.mark.parametrize('spec,count,recordings', [

@@ -311,6 +311,12 @@ def test_user_errors_exit_cleanly(tmp_path, ros1_bag, tiny_da2_dir, capsys):
     code = replay_bag.main(_args(ros1_bag, out, tiny_da2_dir, '--params-file',
                                  str(tmp_path / 'none.yaml')))
     assert code == 2 and 'none.yaml' in capsys.readouterr().err
+    bad_yaml = tmp_path / 'bad.yaml'
+    bad_yaml.write_text('foo: [\n')
+    code = replay_bag.main(_args(ros1_bag, out, tiny_da2_dir, '--params-file', str(bad_yaml)))
+    err = capsys.readouterr().err
+    assert code == 2 and 'bad.yaml' in err and len(err.splitlines()) == 1  # one line
+    bad_yaml.unlink()
     assert _leftovers(tmp_path) == ['broken.bag']
 
     out.mkdir()
@@ -319,6 +325,14 @@ def test_user_errors_exit_cleanly(tmp_path, ros1_bag, tiny_da2_dir, capsys):
     (out / 'old.mcap').write_bytes(b'x')       # the shared --out policy of every tool
     code = replay_bag.main(_args(ros1_bag, out, tiny_da2_dir))
     assert code == 2 and 'already holds files; pass --overwrite' in capsys.readouterr().err
+    # an output over the input bag (or a folder holding it) is refused, --overwrite or not
+    before = ros1_bag.read_bytes()
+    code = replay_bag.main(_args(ros1_bag, ros1_bag.parent, tiny_da2_dir, '--overwrite'))
+    assert code == 2 and 'is or holds the input' in capsys.readouterr().err
+    code = replay_bag.main(_args(ros1_bag, tmp_path / 'o3', tiny_da2_dir, '--overwrite',
+                                 '--metrics-dir', str(ros1_bag)))
+    assert code == 2 and '--metrics-dir' in capsys.readouterr().err
+    assert ros1_bag.read_bytes() == before and not (tmp_path / 'o3').exists()
     # Corrupt DA2 weights: one line naming the model directory, no traceback, nothing written.
     garbage = tmp_path / 'garbage_da2'
     shutil.copytree(tiny_da2_dir, garbage)

@@ -31,7 +31,7 @@ from adaptive_depth.oracle_dataset import (INCOMPLETE_MARKER, ORACLE_FILES, Orac
 from adaptive_depth.scale_net import ScaleNet
 from adaptive_depth.tools import (convert_da2_pth, evaluate, generate_oracle, train_scale_net)
 from adaptive_depth.tools.common import (check_out, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK,
-                                         EXIT_USER, tool_main, UserError)
+                                         EXIT_USER, spec_paths, tool_main, UserError)
 import numpy as np
 import pytest
 
@@ -150,8 +150,8 @@ def test_generate_oracle_interrupted_resumed_equals_clean_and_never_corrupts(
     assert len(read_oracle_dir(run)) == 10 and not (run / '.oracle.partial').exists()
 
 
-def _toy_oracle_dir(directory: Path, n: int = 8) -> Path:
-    rng = np.random.default_rng(0)
+def _toy_oracle_dir(directory: Path, n: int = 8, seed: int = 0) -> Path:
+    rng = np.random.default_rng(seed)
     images = rng.integers(0, 256, (n, 240, 320, 3), dtype=np.uint8)
     scales = np.exp(rng.normal(0, 0.3, n))
     grids = np.full((n, 24, 32), 2.0, np.float32)
@@ -185,6 +185,10 @@ def test_reader_detects_a_directory_whose_parts_disagree(tmp_path, monkeypatch, 
         read_oracle_dir(broken('counts', recount), load_images=False)
     with pytest.raises(OracleFormatError, match='depth_grid.npy is missing'):
         read_oracle_dir(broken('grid', lambda d: (d / 'depth_grid.npy').unlink()))
+    latin = broken('latin', lambda d: (d / 'oracle.csv').write_bytes(
+        (d / 'oracle.csv').read_bytes().replace(b's1', b's\xff')))
+    with pytest.raises(OracleFormatError, match=r'oracle.csv: not UTF-8 text'):
+        read_oracle_dir(latin, load_images=False)
     marked = broken('marker', lambda d: (d / INCOMPLETE_MARKER).write_text('x'))
     with pytest.raises(OracleFormatError, match='incomplete'):
         read_oracle_dir(marked, load_images=False)
@@ -239,9 +243,18 @@ def test_train_scale_net_out_policy_resume_errors_and_interrupts(tmp_path, monke
     assert train_scale_net.main(base + ['--epochs', '3', '--resume']) == 0
     history = json.loads((out / 'history.json').read_text())
     assert [e['epoch'] for e in history['epochs']] == [1, 2, 3]
-    # --resume with other network options, and with a truncated state file.
+    # a negative thread count is an argument error, not a crash
+    with pytest.raises(SystemExit) as info:
+        train_scale_net.main(base + ['--epochs', '3', '--threads', '-2'])
+    assert info.value.code == 2
+    assert 'expected an integer >= 0, got -2' in capsys.readouterr().err
+    # --resume with other network options, other oracle data, and a truncated state file.
     assert train_scale_net.main(base + ['--epochs', '4', '--resume', '--fc', '8']) == 2
     assert 'network options differ' in _one_error_line(capsys, 'train_scale_net')
+    other = _toy_oracle_dir(tmp_path / 'other', seed=1)  # as many samples, other scales
+    swapped = ['--oracle', str(other), '--out', str(out)] + NET
+    assert train_scale_net.main(swapped + ['--epochs', '4', '--resume']) == 2
+    assert 'oracle data differ' in _one_error_line(capsys, 'train_scale_net')
     state = out / 'last' / 'training_state.pt'
     state.write_bytes(state.read_bytes()[:100])
     assert train_scale_net.main(base + ['--epochs', '4', '--resume']) == 2
@@ -268,6 +281,29 @@ def test_evaluate_refuses_a_used_out(tmp_path, capsys):
     assert '--overwrite' in _one_error_line(capsys, 'evaluate')
     assert evaluate.main(argv + ['--overwrite']) == 0
     assert not (out / 'stale.txt').exists() and (out / 'table2.json').is_file()
+
+
+def test_an_out_that_is_or_holds_an_input_is_refused_even_with_overwrite(tmp_path, capsys):
+    oracle = _toy_oracle_dir(tmp_path / 'runs' / 'oracle')
+    before = _files(oracle)
+    for out in (oracle, tmp_path / 'runs'):  # the input itself, and a folder that holds it
+        argv = ['--oracle', str(oracle), '--out', str(out), '--overwrite'] + NET
+        assert train_scale_net.main(argv + ['--epochs', '1']) == 2
+        assert 'is or holds the input' in _one_error_line(capsys, 'train_scale_net')
+        argv = ['--split', f'test={oracle}', '--out', str(out), '--overwrite', '--quiet']
+        assert evaluate.main(argv) == 2
+        assert 'is or holds the input' in _one_error_line(capsys, 'evaluate')
+    assert _files(oracle) == before  # nothing was deleted
+    folder = tmp_path / 'frames'
+    folder.mkdir()
+    assert generate_oracle.main(['--data', f'folder:{folder}', '--simulated', '--out',
+                                 str(tmp_path), '--overwrite']) == 2
+    assert 'is or holds the input' in _one_error_line(capsys, 'generate_oracle')
+    with pytest.raises(UserError, match='--metrics-dir .* is or holds the input'):
+        check_out(tmp_path, option='--metrics-dir', inputs=[None, folder])
+    assert check_out(tmp_path / 'elsewhere', inputs=[folder]) == tmp_path / 'elsewhere'
+    assert spec_paths([f'folder:{folder}?depth_scale=1000', 'synthetic:4',
+                       f'tum:{tmp_path / "missing"}']) == [folder]
 
 
 def test_convert_da2_pth_user_errors(tmp_path, capsys):

@@ -161,6 +161,10 @@ def test_synthetic_experiment_runs_all_stages_and_checks_the_gap(tmp_path, capsy
     # An unreachable requirement fails with status 3 (check failed); bad options with 2.
     assert synthetic_experiment.main(tiny + ['--reuse', '--require-gap', '1000']) == 3
     assert 'SIMULATED' in capsys.readouterr().out
+    # --reuse with another number of scenes would reuse the wrong oracle: refused
+    assert synthetic_experiment.main(tiny[:3] + ['20'] + tiny[4:] + ['--reuse']) == 2
+    err = capsys.readouterr().err
+    assert "was made with '--data synthetic:12" in err and 'synthetic:20' in err
     assert synthetic_experiment.main(tiny + ['--channels', '8,x']) == 2
     assert "bad list '8,x'" in capsys.readouterr().err
     # A device this machine lacks is refused before any oracle is generated.

@@ -146,8 +146,20 @@ def parse_intrinsics_option(value: IntrinsicsOption, width: int = 0,
 
 
 def fit_intrinsics(intr: Intrinsics, width: int, height: int) -> Intrinsics:
-    """Return ``intr`` for a ``width`` × ``height`` image (adopt an unknown size, else rescale)."""
+    """
+    Return ``intr`` for a ``width`` × ``height`` image (adopt an unknown size, else rescale).
+
+    Adopting warns when the principal point lies outside the middle half of the image: the
+    intrinsics are then almost surely those of another size (e.g. 640×480 values for images
+    resized to 320×240), which only a file that gives the size can rescale.
+    """
     if intr.width <= 0 or intr.height <= 0:
+        if not (0.25 * width <= intr.cx <= 0.75 * width
+                and 0.25 * height <= intr.cy <= 0.75 * height):
+            warnings.warn(f'intrinsics with cx, cy = {intr.cx:g}, {intr.cy:g} and no image size '
+                          f'lie far from the centre of the {width}×{height} images: they are '
+                          'probably for another size; give width and height with them (a JSON '
+                          'or YAML file)', stacklevel=2)
         return Intrinsics(intr.fx, intr.fy, intr.cx, intr.cy, int(width), int(height))
     if (intr.width, intr.height) != (width, height):
         return intr.scaled(width, height)

@@ -51,9 +51,6 @@ from adaptive_depth.geometry import Intrinsics
 from adaptive_depth.sample import RGBDSample
 import numpy as np
 
-INVALID_RAW_DEPTH: Tuple[int, ...] = (0, 65535)
-"""Raw uint16 depth values that mean "no measurement" (Kinect holes, 7-Scenes' 65535)."""
-
 TUM_INTRINSICS: Dict[str, Intrinsics] = {
     'freiburg1': Intrinsics(517.3, 516.5, 318.6, 255.3, 640, 480),
     'freiburg2': Intrinsics(520.9, 521.0, 325.1, 249.7, 640, 480),
@@ -65,17 +62,19 @@ _FRAME_RE = re.compile(r'^frame-(\d+)\.color\.(png|jpg|jpeg)$', re.IGNORECASE)
 
 
 def read_raw_depth(path: Path, depth_scale: float,
-                   invalid: Sequence[int] = INVALID_RAW_DEPTH) -> np.ndarray:
-    """Return the H×W float32 metres of a 16-bit depth PNG, NaN where the raw value is invalid."""
-    import cv2
+                   invalid: Optional[Sequence[int]] = None) -> np.ndarray:
+    """
+    Return the H×W float32 metres of a 16-bit depth PNG, NaN where the raw value is invalid.
 
-    raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if raw is None or raw.ndim != 2 or raw.dtype != np.uint16:
-        raise DatasetError(f'{path}: not a single-channel 16-bit depth PNG')
-    depth = raw.astype(np.float32) / np.float32(depth_scale)
-    bad = np.isin(raw, np.asarray(list(invalid), dtype=np.uint16))
-    depth[bad] = np.nan
-    return depth
+    ``invalid``: the raw values that mean no measurement (None: ``depth_io.INVALID_RAW_DEPTH``).
+    """
+    from adaptive_depth.depth_io import INVALID_RAW_DEPTH, read_depth_png
+
+    try:
+        return read_depth_png(path, depth_scale,
+                              INVALID_RAW_DEPTH if invalid is None else invalid)
+    except ValueError as exc:
+        raise DatasetError(str(exc)) from None
 
 
 def _read_rgb(path: Path) -> np.ndarray:
@@ -89,7 +88,7 @@ class _RecordingDataset(LazyDataset):
 
     items: List[Tuple[str, int, Path, Path, Intrinsics]]
     depth_scale: float
-    invalid: Tuple[int, ...]
+    invalid: Optional[Tuple[int, ...]]
 
     def __len__(self) -> int:
         """Return the number of colour/depth pairs."""
@@ -98,7 +97,8 @@ class _RecordingDataset(LazyDataset):
     def sample_name(self, index: int) -> str:
         """Return ``<recording>/<colour file stem>``."""
         rec, _, color, _, _ = self.items[self._check_index(index)]
-        return f'{rec}/{color.name.split(".")[0]}'
+        stem = color.name[:-len(color.suffix)] if color.suffix else color.name
+        return f'{rec}/{stem[:-len(".color")] if stem.endswith(".color") else stem}'
 
     def recordings(self) -> List[str]:
         """Return each sample's recording name (runs of consecutive frames), in order."""
@@ -151,10 +151,10 @@ class SevenScenesDataset(_RecordingDataset):
 
     def __init__(self, path: Union[str, Path], depth_scale: float = 1000.0,
                  intrinsics: IntrinsicsOption = None,
-                 invalid: Sequence[int] = INVALID_RAW_DEPTH):
+                 invalid: Optional[Sequence[int]] = None):
         self.path = require_dir(path, '7-Scenes folder')
         self.depth_scale = _check_scale(depth_scale)
-        self.invalid = tuple(int(v) for v in invalid)
+        self.invalid = None if invalid is None else tuple(int(v) for v in invalid)
         given = parse_intrinsics_option(intrinsics)
         folders = [self.path] + sorted(p for p in self.path.iterdir() if p.is_dir())
         self.items = []
@@ -223,14 +223,26 @@ def associate_by_time(rgb: Sequence[Tuple[float, str]], depth: Sequence[Tuple[fl
     """
     Pair colour and depth frames by timestamp like TUM's ``associate.py``.
 
-    Candidate pairs within ``max_dt`` seconds are taken in order of increasing time difference,
-    each frame used at most once; the result is sorted by colour timestamp.
+    Candidate pairs within ``max_dt`` seconds are taken in order of increasing time difference
+    (ties: colour, then depth order), each frame used at most once; the result is sorted by
+    colour timestamp. Memory grows with the number of candidates, not colour × depth frames.
     """
-    r_t = np.array([t for t, _ in rgb])
-    d_t = np.array([t for t, _ in depth])
-    diff = np.abs(r_t[:, None] - d_t[None, :])
-    ri, di = np.nonzero(diff <= max_dt)
-    order = np.argsort(diff[ri, di], kind='stable')
+    r_t = np.array([t for t, _ in rgb], dtype=np.float64)
+    d_t = np.array([t for t, _ in depth], dtype=np.float64)
+    by_time = np.argsort(d_t, kind='stable')
+    sorted_t = d_t[by_time]
+    span = max(float(np.abs(d_t).max(initial=0.0)), float(np.abs(r_t).max(initial=0.0)), 1.0)
+    margin = max_dt + 8 * float(np.spacing(span))  # a pair at the edge survives the rounding
+    lo = np.searchsorted(sorted_t, r_t - margin, side='left')
+    hi = np.searchsorted(sorted_t, r_t + margin, side='right')
+    counts = hi - lo
+    ri = np.repeat(np.arange(len(r_t)), counts)
+    starts = np.repeat(np.cumsum(counts) - counts, counts)  # each colour frame's first candidate
+    di = by_time[np.repeat(lo, counts) + np.arange(counts.sum()) - starts]
+    diff = np.abs(r_t[ri] - d_t[di])
+    close = diff <= max_dt
+    ri, di, diff = ri[close], di[close], diff[close]
+    order = np.lexsort((di, ri, diff))
     used_r, used_d, pairs = set(), set(), []
     for k in order:
         a, b = int(ri[k]), int(di[k])
@@ -277,12 +289,12 @@ class TumDataset(_RecordingDataset):
     def __init__(self, path: Union[str, Path], depth_scale: Optional[float] = None,
                  intrinsics: IntrinsicsOption = None,
                  association: Optional[Union[str, Path]] = None, max_dt: float = 0.02,
-                 invalid: Sequence[int] = INVALID_RAW_DEPTH):
+                 invalid: Optional[Sequence[int]] = None):
         self.path = require_dir(path, 'TUM RGB-D folder')
         yaml_intr, yaml_scale = _tum_yaml(self.path)
         self.depth_scale = _check_scale(depth_scale if depth_scale is not None
                                         else (yaml_scale or 5000.0))
-        self.invalid = tuple(int(v) for v in invalid)
+        self.invalid = None if invalid is None else tuple(int(v) for v in invalid)
         intr = parse_intrinsics_option(intrinsics) or yaml_intr or self._named_intrinsics()
         assoc = None
         if association is not None:

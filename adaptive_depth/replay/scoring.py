@@ -17,15 +17,16 @@ Per-frame depth metrics of a replay (node's scale, no scaling, oracle), coverage
 
 One protocol with ``evaluate`` (:func:`adaptive_depth.evaluation.eval_mask`,
 :func:`~adaptive_depth.evaluation.protocol_metrics`): the pixels scored are the ground truth's
-valid pixels (finite, ``> min_depth``, ``<= max_depth`` when a range is set, optional Eigen
-crop) – never only where the node published a depth; every prediction is clipped to the depth
-range, so a pixel the node set to NaN (e.g. beyond ``max_depth``) is scored at the range limit
-instead of vanishing. ``coverage`` is the fraction of those pixels with a published (finite)
-depth. All methods start from the **raw DA2 depth** (before any scale): ``none`` = raw,
-``oracle`` = raw × ``optimal_scale(raw, gt)``, the node's method = raw × the scale it applied,
-so the baselines do not depend on the scale source. Offline, the raw depth comes from the frame
-processor (``return_raw``); live, the node does not publish it, so the replay computes it once
-afterwards (:func:`raw_depth_frames`: DA2 only, the node's model and settings).
+valid pixels (finite, ``> min_depth``, ``<= max_depth`` when a range is set, optional Eigen crop) –
+never only where the node published a depth; every method is scored from the unmasked raw depth
+clipped to the depth range, so a pixel the node published as NaN (e.g. beyond ``max_depth``) is
+scored at the range limit instead of vanishing (a NaN of the model itself, which a working model
+never gives, is left out). ``coverage`` is the fraction of those pixels with a published (finite)
+depth. All methods start from the **raw DA2 depth** (before any scale): ``none`` = raw, ``oracle``
+= raw × ``optimal_scale(raw, gt)``, the node's method = raw × the scale it applied, so the
+baselines do not depend on the scale source. Offline, the raw depth comes from the frame processor
+(``return_raw``); live, the node does not publish it, so the replay computes it once afterwards
+(:func:`raw_depth_frames`: DA2 only, the node's model and settings).
 """
 
 import csv

@@ -28,7 +28,8 @@ Exit codes (the same for every tool; documented in docs/tools.md):
 
 Output policy: a tool refuses to write into an ``--out`` that already holds files unless
 ``--overwrite`` (replace it) or, for the tools that can continue an interrupted run,
-``--resume`` is given (:func:`check_out`).
+``--resume`` is given (:func:`check_out`); it always refuses an output that is one of its
+inputs or holds one, which replacing would delete (``check_out(..., inputs=...)``).
 """
 
 import argparse
@@ -37,7 +38,7 @@ from pathlib import Path
 import shutil
 import sys
 import traceback
-from typing import Callable, Optional, Sequence, Union
+from typing import Callable, Iterable, List, Optional, Sequence, Union
 
 EXIT_OK = 0
 EXIT_INTERNAL = 1
@@ -46,6 +47,8 @@ EXIT_CHECK_FAILED = 3
 EXIT_INTERRUPTED = 130
 
 PathLike = Union[str, Path]
+MAX_DOMAIN_ID = 232
+"""The largest ROS 2 domain id a tool's ``--domain-id`` takes (0..232, as ROS 2 allows)."""
 
 
 class UserError(ValueError):
@@ -127,16 +130,26 @@ def is_used(path: PathLike) -> bool:
 
 def check_out(path: PathLike, overwrite: bool = False, resume: Optional[bool] = None,
               option: str = '--out', kind: str = 'directory',
-              resume_option: str = '--resume') -> Path:
+              resume_option: str = '--resume', inputs: Iterable[Optional[PathLike]] = ()
+              ) -> Path:
     """
     Apply the output policy to ``path`` and return it (expanded, not created).
 
     A missing path or an empty directory is fine. A used one (see :func:`is_used`) is refused
     with a :class:`UserError` unless ``overwrite`` or ``resume`` is true; ``resume=None`` means
     the tool has no ``--resume`` (``resume_option`` names the tool's flag). A path that exists
-    but is not a directory is always refused when ``kind`` is ``'directory'``.
+    but is not a directory is always refused when ``kind`` is ``'directory'``. So is a path that
+    is one of ``inputs`` (files or folders the tool reads; None entries are skipped) or holds
+    one, with or without ``--overwrite``: replacing it would delete the input.
     """
     path = Path(path).expanduser()
+    for item in inputs:
+        if item is None:
+            continue
+        source = Path(item).expanduser().resolve()
+        if source == path.resolve() or path.resolve() in source.parents:
+            raise UserError(f'{option} {path} is or holds the input {item}; writing there would '
+                            'replace it: choose another path')
     if kind == 'directory' and path.exists() and not path.is_dir():
         raise UserError(f'{option} {path} exists and is not a directory')
     if is_used(path) and not overwrite and not resume:
@@ -146,6 +159,33 @@ def check_out(path: PathLike, overwrite: bool = False, resume: Optional[bool] = 
         raise UserError(f'{option} {path} already holds files; pass {how} '
                         '(or choose another path)')
     return path
+
+
+def spec_paths(specs: Iterable[str]) -> List[Path]:
+    """
+    Return the existing files and folders named by dataset specs (``KIND:PATH[?options]``).
+
+    For :func:`check_out`'s ``inputs``; specs without a path (``synthetic:N``) give none.
+    """
+    paths = []
+    for spec in specs:
+        arg = str(spec).split(':', 1)[-1]
+        for candidate in (arg, arg.rpartition('?')[0]):
+            if candidate and Path(candidate).expanduser().exists():
+                paths.append(Path(candidate).expanduser())
+                break
+    return paths
+
+
+def count_arg(text: str) -> int:
+    """Parse an argparse count (threads, workers, frames): an integer >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'expected an integer >= 0, got {text!r}') from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f'expected an integer >= 0, got {value}')
+    return value
 
 
 def clear_dir(path: PathLike) -> None:

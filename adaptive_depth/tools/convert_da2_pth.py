@@ -26,11 +26,12 @@ is split into query/key/value), the result is loaded strictly and written with
 """
 
 import argparse
+import math
 import os
 from pathlib import Path
 import shutil
 import sys
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from adaptive_depth.tools.common import check_out, tool_main, UserError
 import torch
@@ -49,12 +50,46 @@ class ConversionError(ValueError):
     """The input is not an original DA2 state dict matching the requested architecture."""
 
 
+def config_max_depth(max_depth: float, name: str = 'max_depth') -> Union[int, float]:
+    """
+    Return ``max_depth`` (metres) as the installed ``DepthAnythingConfig`` can store it.
+
+    A whole number is returned as an int. A fractional one is kept only where the installed
+    ``transformers`` accepts it: recent versions declare ``max_depth: int`` in a strict config,
+    which would neither build nor load a model saved with a fractional value.
+
+    :raises ConversionError: (naming ``name``) for a value that is not finite, is <= 0, or is
+        fractional where the installed ``transformers`` requires a whole number.
+    """
+    value = float(max_depth)
+    if not (math.isfinite(value) and value > 0):
+        raise ConversionError(f'{name} must be a finite number of metres > 0, got {max_depth}')
+    if value.is_integer():
+        return int(value)
+    import transformers
+    from transformers import DepthAnythingConfig
+
+    try:
+        DepthAnythingConfig(max_depth=value)
+    except Exception:  # noqa: B902 - the strict-dataclass validation error is no ValueError
+        raise ConversionError(
+            f'{name} {value:g}: the installed transformers {transformers.__version__} stores '
+            f'the max_depth of a DA2 model as a whole number of metres; pass e.g. '
+            f'{max(1, math.floor(value))} or {math.ceil(value)}') from None
+    return value
+
+
 def da2_config(encoder: str = 'vits', metric: bool = True, max_depth: float = 20.0):
-    """Return the ``DepthAnythingConfig`` of a DA2 model with the ``encoder`` ViT backbone."""
+    """
+    Return the ``DepthAnythingConfig`` of a DA2 model with the ``encoder`` ViT backbone.
+
+    ``max_depth`` (metres) must be finite and > 0 (see :func:`config_max_depth`).
+    """
     from transformers import DepthAnythingConfig, Dinov2Config
 
     if encoder not in ENCODERS:
         raise ConversionError(f'unknown encoder {encoder!r}: expected one of {sorted(ENCODERS)}')
+    max_depth = config_max_depth(max_depth)
     hidden, layers, heads, stages, neck, fusion = ENCODERS[encoder]
     backbone = Dinov2Config(
         hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
@@ -65,7 +100,7 @@ def da2_config(encoder: str = 'vits', metric: bool = True, max_depth: float = 20
         backbone_config=backbone, reassemble_hidden_size=hidden, neck_hidden_sizes=list(neck),
         fusion_hidden_size=fusion, head_hidden_size=32,
         depth_estimation_type='metric' if metric else 'relative',
-        max_depth=int(max_depth) if float(max_depth).is_integer() else float(max_depth))
+        max_depth=max_depth)
 
 
 def _attention_names(hf_keys: Sequence[str]) -> Tuple[str, str, str, str]:
@@ -209,11 +244,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         help='replace a used output directory (once the conversion succeeded)')
     parser.add_argument('--encoder', choices=sorted(ENCODERS), default='vits')
     parser.add_argument('--max-depth', type=float, default=20.0,
-                        help='metres: 20 for indoor (Hypersim) models, 80 for outdoor (VKITTI)')
+                        help='metres, > 0: 20 for indoor (Hypersim) models, 80 for outdoor '
+                             '(VKITTI); a whole number with recent transformers versions')
     parser.add_argument('--relative', action='store_true',
                         help='the checkpoint is a relative-depth model (not usable by the '
                              'pipeline, converted for completeness)')
     args = parser.parse_args(argv)
+    max_depth = config_max_depth(args.max_depth, '--max-depth')   # before any work
     out = check_out(args.output, overwrite=args.overwrite, option='output')
     try:   # an unwritable output fails before the work, not after it
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -222,7 +259,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         why = f'{blocker} is a file' if blocker else f'cannot create {out.parent} ({exc})'
         raise UserError(f'output {out} cannot be written: {why}') from None
     out = convert_checkpoint(Path(args.checkpoint), out, args.encoder, not args.relative,
-                             args.max_depth)
+                             max_depth)
     print(f'{PROG}: wrote {out}')
     return 0
 

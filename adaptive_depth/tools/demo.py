@@ -29,9 +29,11 @@ in every output, so that the whole path still runs.
 
 import argparse
 import json
+import math
 import os
 from pathlib import Path
 import random
+import re
 import signal
 import sys
 import time
@@ -40,13 +42,14 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from adaptive_depth.defaults import DEFAULT_MODEL_ID
 from adaptive_depth.ros.node_process import node_env, NodeProcess
 from adaptive_depth.sample import RGBDSample
-from adaptive_depth.tools.common import check_out, clear_dir, tool_main, UserError
+from adaptive_depth.tools.common import check_out, clear_dir, MAX_DOMAIN_ID, tool_main, UserError
 import numpy as np
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SHARED_NYU = REPO_ROOT.parent / 'shared' / 'data' / 'nyu_test_sample'
 FRAME_ID = 'camera_color_optical_frame'
 NAMESPACE = '/adaptive_depth_demo'
+_LOG_PREFIX = re.compile(r'^\[(FATAL|ERROR)\]\s*(\[[^\]]*\]\s*)*:?\s*')
 
 
 def _log(message: str) -> None:
@@ -198,6 +201,28 @@ def _start_node(model: str, args: argparse.Namespace, domain_id: int,
                        env=env)
 
 
+def _node_failure(process: NodeProcess, code: int, log_path: Path) -> str:
+    """
+    Return one line saying why the node exited during start-up, from its log.
+
+    The cause is the node's last FATAL line (e.g. a model that does not load, an invalid
+    parameter), else its last ERROR line, else its last line (e.g. an exception's message).
+    """
+    lines = [line.strip() for line in process.log().splitlines() if line.strip()]
+    cause = None
+    for level in ('[FATAL]', '[ERROR]'):
+        found = [line for line in lines if line.startswith(level)]
+        if found:
+            cause = _LOG_PREFIX.sub('', found[-1]) or found[-1]
+            break
+    if cause is None:
+        cause = lines[-1] if lines else 'it logged nothing'
+    if len(cause) > 300:
+        cause = cause[:297] + '...'
+    return (f'adaptive_depth_node exited with code {code} during start-up: {cause} '
+            f'(full log: {log_path})')
+
+
 def _percentile(values: Sequence[float], q: float) -> float:
     return float(np.percentile(values, q)) if len(values) else float('nan')
 
@@ -237,10 +262,9 @@ def run_demo(args: argparse.Namespace) -> int:
         # points publishers report our subscriptions (its diagnostics say so). The node skips
         # frames nobody subscribes to and publishes clouds only to matched subscribers.
         while not recorder.connected():
-            if process.poll() is not None:
-                _log(f'adaptive_depth_node exited with code {process.returncode}; see '
-                     f'{out / "node.log"}')
-                return 1
+            code = process.poll()
+            if code is not None:
+                raise UserError(_node_failure(process, code, out / 'node.log'))
             if time.monotonic() > deadline:
                 _log('adaptive_depth_node did not connect in time; see node.log')
                 return 1
@@ -379,6 +403,16 @@ def _print_summary(summary: dict, out: Path) -> None:
     _log(f'node exit code {summary["node_exit_code"]}')
 
 
+def _check_model(requested: Optional[str]) -> None:
+    """Refuse a ``--model`` / ``$ADAPTIVE_DEPTH_MODEL`` that names a missing local path."""
+    option = '--model'
+    if not requested:
+        requested, option = os.environ.get('ADAPTIVE_DEPTH_MODEL'), '$ADAPTIVE_DEPTH_MODEL'
+    if requested and requested.startswith(('.', '/', '~')) \
+            and not Path(requested).expanduser().exists():
+        raise UserError(f'{option} {requested}: no such model directory')
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the demo's argument parser."""
     parser = argparse.ArgumentParser(
@@ -403,7 +437,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--max-depth', type=float, default=10.0,
                         help='depth beyond this is published as NaN (metres, default: 10)')
     parser.add_argument('--domain-id', type=int, default=None,
-                        help='ROS_DOMAIN_ID for the demo graph (default: random 120-220)')
+                        help='ROS_DOMAIN_ID for the demo graph, 0..232 (default: random 120-220)')
     parser.add_argument('--cache-dir', default='~/.cache/adaptive_depth',
                         help='where untrained fallback weights are written')
     parser.add_argument('--startup-timeout', type=float, default=120.0,
@@ -423,6 +457,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         raise UserError('--rate must be > 0')
     if args.input_size <= 0 or args.input_size % 14:
         raise UserError('--input-size must be a positive multiple of 14')
+    if not (math.isfinite(args.max_depth) and args.max_depth > 0):
+        raise UserError(f'--max-depth must be a finite number of metres > 0, got {args.max_depth}')
+    if args.domain_id is not None and not 0 <= args.domain_id <= MAX_DOMAIN_ID:
+        raise UserError(f'--domain-id must be 0..{MAX_DOMAIN_ID} (a ROS 2 domain id), got '
+                        f'{args.domain_id}')
+    _check_model(args.model)
     out = check_out(args.out, overwrite=args.overwrite)
     if args.overwrite:
         clear_dir(out)

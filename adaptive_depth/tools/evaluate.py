@@ -123,8 +123,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     baseline = args.baseline_split
     if baseline not in (None, 'none') and baseline not in labels:
         raise UserError(f'--baseline-split {baseline!r} is not one of the splits {labels}')
-    check_out(args.out, overwrite=args.overwrite)
+    check_out(args.out, overwrite=args.overwrite, inputs=_inputs(args))
     return _run(args)
+
+
+def _inputs(args: argparse.Namespace) -> List[str]:
+    """Return the checkpoint and oracle folders the run reads (``--out`` must hold none)."""
+    return [args.checkpoint, *(path for _, path in args.split)]
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -145,7 +150,7 @@ def _run(args: argparse.Namespace) -> int:
     if overlay_split not in dict(args.split):
         raise ValueError(f'--overlay-split {overlay_split!r} is not one of the splits '
                          f'{[n for n, _ in args.split]}')
-    out = check_out(args.out, overwrite=args.overwrite)
+    out = check_out(args.out, overwrite=args.overwrite, inputs=_inputs(args))
     if args.overwrite:
         clear_dir(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -37,7 +37,8 @@ from pathlib import Path
 import sys
 from typing import Any, Callable, Optional, Sequence
 
-from adaptive_depth.tools.common import argv_list, check_out, store_once, tool_main, UserError
+from adaptive_depth.tools.common import (argv_list, check_out, spec_paths, store_once, tool_main,
+                                         UserError)
 
 PROG = 'generate_oracle'
 
@@ -232,7 +233,8 @@ def _check_out(args: argparse.Namespace) -> Path:
     from adaptive_depth.oracle_dataset import ORACLE_JSON
     from adaptive_depth.oracle_generation import STAGING_DIR
 
-    out = check_out(args.out, overwrite=args.overwrite, resume=args.resume)
+    inputs = [*spec_paths([args.data]), args.predictions, args.split_file]
+    out = check_out(args.out, overwrite=args.overwrite, resume=args.resume, inputs=inputs)
     if args.resume and (out / ORACLE_JSON).is_file() and not (out / STAGING_DIR).exists():
         raise UserError(f'--resume: {out} holds a finished oracle directory and no interrupted '
                         'run; pass --overwrite to compute it again')

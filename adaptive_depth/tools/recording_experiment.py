@@ -51,8 +51,8 @@ import sys
 import time
 from typing import Any, Dict, List, Optional, Sequence
 
-from adaptive_depth.tools.common import (check_device, check_out, clear_dir, EXIT_CHECK_FAILED,
-                                         tool_main, UserError)
+from adaptive_depth.tools.common import (check_device, check_out, clear_dir, count_arg,
+                                         EXIT_CHECK_FAILED, spec_paths, tool_main, UserError)
 
 PROG = 'recording_experiment'
 
@@ -94,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--data', action='append', default=[], metavar='SPEC',
                    help='leave one dataset out (instead of --test-data; give 2 or more): '
                         'each is the test data of one fold and trains in all the others')
-    p.add_argument('--mix-synthetic', type=int, default=0, metavar='N',
+    p.add_argument('--mix-synthetic', type=count_arg, default=0, metavar='N',
                    help='add N synthetic scenes (seeds 0..N-1, 320x240) to the training data '
                         '(measured: it made both networks worse on real test frames)')
     p.add_argument('--recipes', default=','.join(COMPARED_RECIPES), metavar='A,B',
@@ -106,9 +106,10 @@ def build_parser() -> argparse.ArgumentParser:
                         'pretrained:epochs=5 or scratch:input_size=[64,96]')
     p.add_argument('--sim-seed', type=int, default=0, help='seed of the SIMULATED base model')
     p.add_argument('--device', default='auto', help="'auto' (CUDA if available), 'cpu', 'cuda'")
-    p.add_argument('--workers', type=int, default=0,
+    p.add_argument('--workers', type=count_arg, default=0,
                    help='processes reading the frames (0: one per core, at most 16)')
-    p.add_argument('--threads', type=int, default=0, help='torch CPU threads (0: default)')
+    p.add_argument('--threads', type=count_arg, default=0,
+                   help='torch CPU threads (0: default)')
     p.add_argument('--title', default='Recording experiment', help='report title')
     p.add_argument('--require-gap', type=float, default=None, metavar='F',
                    help='exit 3 unless every recipe closes at least this fraction of the test '
@@ -123,6 +124,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     from adaptive_depth.datasets import spec_options
     from adaptive_depth.recipes import recipe_config, RECIPES
+    from adaptive_depth.training import check_recipe
 
     recipes = [r.strip() for r in args.recipes.split(',') if r.strip()]
     unknown = [r for r in recipes if r not in RECIPES]
@@ -162,11 +164,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         spec_options(spec)
     for recipe in recipes:
         try:
-            recipe_config(recipe, **overrides.get(recipe, {})).validate()
+            check_recipe(recipe_config(recipe, **overrides.get(recipe, {})))
         except TypeError as exc:
             raise UserError(f'--override for {recipe}: {exc}') from None
     check_device(args.device)
-    args.out = check_out(args.out, overwrite=args.overwrite)  # '~' expanded once, here
+    args.out = check_out(args.out, overwrite=args.overwrite,  # '~' expanded once, here
+                         inputs=spec_paths(train_specs + list(args.test_data) + list(args.data)))
     import torch
 
     threads_before = torch.get_num_threads()  # restored: main() may run inside a process

@@ -46,6 +46,7 @@ from adaptive_depth.replay.scoring import (EVAL_CROPS, MetricsCollector, raw_dep
 from adaptive_depth.ros.node_process import NodeExitedError
 from adaptive_depth.ros.params import (load_params_file, NodeParams, ParameterError,
                                        parse_param_assignment)
+from adaptive_depth.tools.common import check_out, MAX_DOMAIN_ID, one_line
 
 PROG = 'replay_bag'
 
@@ -138,7 +139,8 @@ def _check_args(args: argparse.Namespace) -> None:
               (args.tolerance >= 0, f'--tolerance must be >= 0, got {args.tolerance}'),
               (args.rate > 0, f'--rate must be > 0, got {args.rate}'),
               (args.retries >= 0, f'--retries must be >= 0, got {args.retries}'),
-              (0 <= args.domain_id <= 232, f'--domain-id must be 0..232, got {args.domain_id}')]
+              (0 <= args.domain_id <= MAX_DOMAIN_ID,
+               f'--domain-id must be 0..{MAX_DOMAIN_ID}, got {args.domain_id}')]
     for ok, message in checks:
         if not ok:
             raise ReplayError(message)
@@ -151,10 +153,7 @@ def replay(args: argparse.Namespace) -> Dict[str, Any]:
     bag = Path(args.bag).expanduser()
     if not bag.exists():
         raise FileNotFoundError(f'bag not found: {bag}')
-    from adaptive_depth.tools.common import check_out
-    out = check_out(args.out, overwrite=args.overwrite)   # the output policy of every tool
-    if out.resolve() == bag.resolve():
-        raise ReplayError('--out must differ from the input bag')
+    out = check_out(args.out, overwrite=args.overwrite, inputs=[bag])  # every tool's policy
     with BagReader(bag) as reader:
         topics = reader.select_topics(args.image_topic, args.info_topic, args.depth_topic,
                                       use_depth=not args.no_ground_truth)
@@ -175,7 +174,8 @@ def replay(args: argparse.Namespace) -> Dict[str, Any]:
         collector = MetricsCollector(method, protocol, label)
     metrics_tmp = None
     if args.metrics_dir:
-        mdir = Path(args.metrics_dir).expanduser()
+        mdir = check_out(args.metrics_dir, overwrite=True, option='--metrics-dir',
+                         inputs=[bag, out])
         if mdir.exists() and not args.overwrite:
             raise FileExistsError(f'metrics directory {mdir} already exists; remove it or pass '
                                   '--overwrite')
@@ -227,7 +227,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 130
     except (BagError, ReplayError, ParameterError, NodeExitedError, FileNotFoundError,
             FileExistsError, ValueError, OSError) as exc:
-        print(f'{PROG}: error: {exc}', file=sys.stderr)
+        print(f'{PROG}: error: {one_line(exc)}', file=sys.stderr)
         return 2
     print(f'{PROG}: wrote {args.out} ({summary.get("frames_processed", 0)} frames)',
           file=sys.stderr)

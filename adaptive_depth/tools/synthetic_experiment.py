@@ -43,7 +43,7 @@ import time
 from typing import Callable, Dict, List, Optional, Sequence
 
 from adaptive_depth.io_helpers import atomic_write_json
-from adaptive_depth.tools.common import (check_device, check_out, EXIT_CHECK_FAILED,
+from adaptive_depth.tools.common import (check_device, check_out, count_arg, EXIT_CHECK_FAILED,
                                          EXIT_INTERRUPTED, EXIT_OK, tool_main, UserError)
 
 PROG = 'synthetic_experiment'
@@ -94,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help='predict from the image alone, without averaging in its mirror image')
     p.add_argument('--seed', type=int, default=0, help='training seed')
     p.add_argument('--device', default='cpu', help='training / evaluation device')
-    p.add_argument('--threads', type=int, default=1,
+    p.add_argument('--threads', type=count_arg, default=1,
                    help='torch CPU threads (1 is fastest on a shared 2-core machine; 0: torch '
                         'default)')
     p.add_argument('--require-gap', type=float, default=0.7,
@@ -159,6 +159,29 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         torch.set_num_threads(threads_before)
 
 
+def _check_reusable(target: Path, settings: List[str]) -> None:
+    """Refuse to reuse an oracle folder made with other ``generate_oracle`` settings."""
+    try:
+        command = json.loads((target / 'oracle.json').read_text(encoding='utf-8'))['command']
+    except (OSError, ValueError, KeyError, TypeError):
+        command = None
+    if not isinstance(command, list):
+        raise UserError(f'--reuse: {target} does not record how it was made; pass --overwrite')
+    made: List[str] = []
+    skip = False
+    for arg in command[1:]:  # drop the program, --out DIR and the progress switch
+        if skip or arg == '--no-progress':
+            skip = False
+            continue
+        if arg == '--out':
+            skip = True
+            continue
+        made.append(str(arg))
+    if made != settings:
+        raise UserError(f'--reuse: {target} was made with {" ".join(made)!r}, this run needs '
+                        f'{" ".join(settings)!r}; pass --overwrite to make it again')
+
+
 def _run(args: argparse.Namespace, evaluate, generate_oracle, train_scale_net) -> int:
     out = Path(args.out).expanduser()
     out.mkdir(parents=True, exist_ok=True)
@@ -173,14 +196,14 @@ def _run(args: argparse.Namespace, evaluate, generate_oracle, train_scale_net) -
     for split, spec in (('train', f'synthetic:{args.train_scenes}'),
                         ('test', f'synthetic:{args.test_scenes}:{args.test_first_seed}')):
         target = out / f'oracle_{split}'
+        settings = ['--data', spec, '--synthetic-size', args.size, '--simulated'] + \
+            filter_args + list(args.oracle_arg)
         if args.reuse and (target / 'oracle.csv').is_file():
+            _check_reusable(target, settings)
             print(f'reusing {target}')
             continue
         _stage(f'generate_oracle_{split}', generate_oracle.main,
-               ['--data', spec, '--synthetic-size', args.size, '--simulated',
-                '--out', str(target)] + again + filter_args + list(args.oracle_arg)
-               + quiet,
-               timings)
+               settings + ['--out', str(target)] + again + quiet, timings)
     train_argv = ['--oracle', str(out / 'oracle_train'), '--out', str(out / 'scale_net'),
                   '--recipe', 'paper', '--epochs', str(args.epochs),
                   '--batch-size', str(args.batch_size),

@@ -34,7 +34,7 @@ from pathlib import Path
 import sys
 from typing import List, Optional, Sequence, Tuple
 
-from adaptive_depth.tools.common import check_out, clear_dir, Interrupted, tool_main
+from adaptive_depth.tools.common import check_out, clear_dir, count_arg, Interrupted, tool_main
 
 PROG = 'train_scale_net'
 
@@ -184,7 +184,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help='validate, select and save an exponential moving average of the '
                         'weights with this decay per step (e.g. 0.99); 0 disables (the last '
                         'weights)')
-    p.add_argument('--threads', type=int, help='torch CPU threads (default: torch default)')
+    p.add_argument('--threads', type=count_arg,
+                   help='torch CPU threads (default or 0: torch default)')
     p.add_argument('--quiet', action='store_true', default=False, help='no progress bars')
     return p
 
@@ -228,7 +229,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         raise ValueError(str(exc)) from exc
     cfg.validate()
     oracle = concat_oracles([read_oracle_dir(path) for path in args.oracle])
-    out = check_out(args.out, overwrite=args.overwrite, resume=args.resume)
+    out = check_out(args.out, overwrite=args.overwrite, resume=args.resume, inputs=args.oracle)
     if oracle.simulated and not args.quiet:
         print(f'note: {" + ".join(args.oracle)} made with the SIMULATED base model '
               f'({oracle.base_model_name})', file=sys.stderr)
