@@ -30,7 +30,8 @@ import math
 from pathlib import Path
 from typing import Optional, Protocol, Union
 
-from adaptive_depth.prediction_cache import MANIFEST, PredictionCache, sanitize_name
+from adaptive_depth.prediction_cache import (MANIFEST, PredictionCache, sample_fingerprint,
+                                             sanitize_name)
 from adaptive_depth.sample import RGBDSample
 import numpy as np
 
@@ -237,6 +238,10 @@ class CachedBaseModel:
     def predict(self, sample: RGBDSample) -> np.ndarray:
         """Return the stored H×W float32 prediction (metres) for ``sample``."""
         shape = tuple(np.asarray(sample.rgb).shape[:2])
+        if not self.cache.made_from(sample.name, sample_fingerprint(sample, self.simulated)):
+            raise ValueError(f'the cached prediction of model {self.name!r} for sample '
+                             f'{sample.name!r} was computed from another image of that name '
+                             f'(another dataset?): {self.cache.path_for(sample.name)}')
         pred = self.cache.load(sample.name, shape)
         if pred is None:
             raise FileNotFoundError(f'no cached prediction of model {self.name!r} for sample '

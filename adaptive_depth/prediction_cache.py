@@ -168,9 +168,7 @@ class PredictionCache:
         path = self.path_for(name)
         if not path.is_file():
             return None
-        stored = path.with_suffix('.sha1')
-        if fingerprint is not None and stored.is_file() \
-                and stored.read_text(encoding='ascii').strip() != fingerprint:
+        if not self.made_from(name, fingerprint):
             warnings.warn(f'prediction cache: {path.name} was computed from another image named '
                           f'{name!r} (another dataset?); computing it again', stacklevel=2)
             return None
@@ -185,6 +183,17 @@ class PredictionCache:
             return None
         self.hits += 1
         return arr.astype(np.float32, copy=False)
+
+    def made_from(self, name: str, fingerprint: Optional[str]) -> bool:
+        """
+        Return False when the prediction of ``name`` was stored from another image.
+
+        True when it was stored with this ``fingerprint`` (:func:`sample_fingerprint`), with
+        none (another program, or before 0.12.0), or when ``fingerprint`` is None.
+        """
+        stored = self.path_for(name).with_suffix('.sha1')
+        return fingerprint is None or not stored.is_file() \
+            or stored.read_text(encoding='ascii').strip() == fingerprint
 
     def save(self, name: str, prediction: np.ndarray, fingerprint: Optional[str] = None) -> Path:
         """

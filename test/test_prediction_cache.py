@@ -239,6 +239,11 @@ def test_cached_base_model_reads_another_models_cache(tmp_path, small_dataset):
     missing = _flat_sample('not/cached', 2.0)
     with pytest.raises(FileNotFoundError, match='not/cached'):
         CachedBaseModel(cache.directory).predict(missing)
+    impostor = small_dataset[2]
+    impostor = type(impostor)(name=impostor.name, rgb=255 - impostor.rgb, depth=impostor.depth,
+                              intrinsics=impostor.intrinsics, meta=impostor.meta)
+    with pytest.raises(ValueError, match='computed from another image'):
+        CachedBaseModel(cache.directory).predict(impostor)  # same name, another image
     (tmp_path / 'empty').mkdir()
     with pytest.raises(FileNotFoundError, match='not a prediction cache'):
         CachedBaseModel(tmp_path / 'empty')
