@@ -44,7 +44,8 @@ from typing import Any, Dict, Iterator, Optional, Tuple, Union
 
 from adaptive_depth.defaults import DEFAULT_EXECUTION, DEFAULT_MODEL_ID
 from adaptive_depth.depth_model import DepthAnythingRunner
-from adaptive_depth.geometry import CloudBuffer, FLOAT32, Intrinsics, pixel_rays, PointField
+from adaptive_depth.geometry import (CloudBuffer, FLOAT32, Intrinsics, MAX_DECIMATION, pixel_rays,
+                                     PointField)
 from adaptive_depth.lens import Distortion
 from adaptive_depth.scale_source import (check_scale_source, CHECKPOINT_SOURCES,
                                          FeatureHeadScale, FixedScale, GroundPlaneScale,
@@ -93,9 +94,10 @@ class OutputSettings:
                                  f'({self.min_depth})')
         if not 0.0 <= self.scale_smoothing < 1.0:
             raise ValueError(f'scale_smoothing must be in [0, 1), got {self.scale_smoothing}')
-        if int(self.point_decimation) != self.point_decimation or self.point_decimation < 1:
-            raise ValueError(f'point_decimation must be an integer >= 1, got '
-                             f'{self.point_decimation}')
+        if int(self.point_decimation) != self.point_decimation \
+                or not 1 <= self.point_decimation <= MAX_DECIMATION:
+            raise ValueError(f'point_decimation must be an integer in [1, {MAX_DECIMATION}], '
+                             f'got {self.point_decimation}')
         if not (math.isfinite(self.points_max_range) and self.points_max_range >= 0):
             raise ValueError(f'points_max_range must be finite and >= 0 metres, got '
                              f'{self.points_max_range}')

@@ -39,6 +39,11 @@ MAX_PRINCIPAL_PX = 1e7
 """Largest accepted |cx|, |cy| (pixels); float32 has 24 bits of mantissa."""
 
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
+MAX_FOCAL_PX = _FLOAT32_MAX
+"""Largest accepted focal length (pixels): it must stay a finite float32."""
+MAX_DECIMATION = 1000
+"""Largest accepted point-cloud decimation (every N-th row and column; N > 1000 keeps nothing
+of any camera image, and f / N must stay a usable focal length)."""
 
 
 @dataclass(frozen=True)
@@ -105,7 +110,7 @@ class Intrinsics:
         """
         for name in ('fx', 'fy'):
             value = getattr(self, name)
-            if not (math.isfinite(value) and MIN_FOCAL_PX <= value <= _FLOAT32_MAX):
+            if not (math.isfinite(value) and MIN_FOCAL_PX <= value <= MAX_FOCAL_PX):
                 raise ValueError(f'intrinsics {name} must be finite and > 0 (in float32, at '
                                  f'least {MIN_FOCAL_PX:g} px), got {value}')
         for name in ('cx', 'cy'):

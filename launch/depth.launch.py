@@ -173,8 +173,7 @@ def launch_setup(context: LaunchContext) -> list:
         emulate_tty=True,
         parameters=parameters,
         remappings=[
-            ('image', image_topic),
-            ('image/compressed', [image_topic, '/compressed']),
+            ('image', image_topic),  # the compressed input follows it (image_transport's rule)
             ('camera_info', LaunchConfiguration('camera_info_topic')),
         ],
         ros_arguments=ros_arguments,

@@ -87,8 +87,7 @@ def test_default_command_line(launch, tmp_path):
     assert cmd[:4] == ['adaptive_depth_node', '--ros-args', '--log-level',
                        'adaptive_depth_node:=info']
     assert _pairs(cmd, '-r') == ['__node:=adaptive_depth_node', '__ns:=/', 'image:=image',
-                                 'image/compressed:=image/compressed',
-                                 'camera_info:=camera_info']
+                                 'camera_info:=camera_info']  # compressed follows image
     files = _params_files(cmd)
     assert files[0] == str(share / 'config' / 'adaptive_depth.yaml')
     assert len(files) == 2, 'no override file when model/scale_checkpoint/device are empty'
@@ -105,7 +104,6 @@ def test_namespace_overrides_and_scoped_log_level(launch, tmp_path):
                       camera_info_topic='/camera/color/camera_info', params_file='/p.yaml')
     assert '__ns:=/front' in _pairs(cmd, '-r')
     assert 'image:=/camera/color/image_raw' in _pairs(cmd, '-r')
-    assert 'image/compressed:=/camera/color/image_raw/compressed' in _pairs(cmd, '-r')
     assert 'camera_info:=/camera/color/camera_info' in _pairs(cmd, '-r')
     # Only this node's loggers (rcl names them ns.node; main() logs as adaptive_depth_node)
     # get the level: a bare `--log-level debug` would turn on every rcl/rmw debug message.

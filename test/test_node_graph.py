@@ -72,7 +72,8 @@ class Graph:
         # and the node must say so in its ROS log.
         self.cmp = NodeProcess(dict(common, input_transport='compressed', precision='fp16',
                                     execution='cuda_graph'), self.domain_id,
-                               root / 'cmp.log', extra_ros_args=['-r', '__ns:=/cmp'])
+                               root / 'cmp.log',  # remapped as image_transport users do
+                               extra_ros_args=['-r', '__ns:=/cmp', '-r', 'image:=camera/raw'])
         self.tester = RosTester(self.domain_id)
         from diagnostic_msgs.msg import DiagnosticArray
         from geometry_msgs.msg import Vector3Stamped
@@ -81,7 +82,7 @@ class Graph:
         t.subscribe(DiagnosticArray, '/diagnostics')
         self.image_pub = t.node.create_publisher(Image, '/image', 10)
         self.info_pub = t.node.create_publisher(CameraInfo, '/camera_info', 10)
-        self.cmp_pub = t.node.create_publisher(CompressedImage, '/cmp/image/compressed', 10)
+        self.cmp_pub = t.node.create_publisher(CompressedImage, '/cmp/camera/raw/compressed', 10)
         self.types = {'/depth': Image, '/depth/camera_info': CameraInfo, '/points': PointCloud2,
                       '/scale': Vector3Stamped, '/cmp/depth': Image,
                       '/cmp/depth/camera_info': CameraInfo, '/cmp/points': PointCloud2}
@@ -90,7 +91,7 @@ class Graph:
         t.wait_for(lambda: t.node.count_subscribers('/image') > 0 and
                    t.node.count_subscribers('/camera_info') > 0 and
                    t.node.count_publishers('/depth') > 0, 120, 'the main node', self.main)
-        t.wait_for(lambda: t.node.count_subscribers('/cmp/image/compressed') > 0, 120,
+        t.wait_for(lambda: t.node.count_subscribers('/cmp/camera/raw/compressed') > 0, 120,
                    'the compressed node', self.cmp)
         # Let discovery settle both ways (the node must see our subscriptions).
         t.wait_for(lambda: self.main_diag(lambda v: True), 30, 'diagnostics', self.main)

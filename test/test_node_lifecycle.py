@@ -95,6 +95,10 @@ def test_lifecycle_transitions_in_a_real_graph(tmp_path, tiny_da2_dir):
 
         life = _Lifecycle(tester, node)
         assert life.state() == 'unconfigured'
+        # a transition not available in this state is refused, and the node lives on
+        assert life.transition(Transition.TRANSITION_ACTIVATE) is False
+        assert node.poll() is None and life.state() == 'unconfigured', node.log()
+        assert 'not available in state' in node.log()
 
         # configure with a model that is not there: FAILURE, process alive, still unconfigured
         assert life.transition(Transition.TRANSITION_CONFIGURE) is False
@@ -111,6 +115,9 @@ def test_lifecycle_transitions_in_a_real_graph(tmp_path, tiny_da2_dir):
                         'an inactive node: publishers up, no image subscription', node)
         feed(1.5)
         assert outputs() == 0, 'an inactive node published outputs'
+
+        assert life.transition(Transition.TRANSITION_CONFIGURE) is False  # a manager's retry
+        assert node.poll() is None and life.state() == 'inactive', node.log()
 
         # activate → outputs arrive
         assert life.transition(Transition.TRANSITION_ACTIVATE) is True, node.log()

@@ -34,7 +34,7 @@ def test_defaults_are_valid_and_documented():
     ('input_size', 100, 'multiple of 14'),
     ('input_size', 0, 'multiple of 14'),
     ('input_size', 14.0, 'integer'),
-    ('point_decimation', 0, '>= 1'),
+    ('point_decimation', 0, 'in [1, 1000]'),
     ('scale_source', 'magic', 'scale_source'),
     ('scale_smoothing', 1.0, '[0, 1)'),
     ('fixed_scale', -1.0, '> 0'),
@@ -47,7 +47,9 @@ def test_defaults_are_valid_and_documented():
     ('publish_points', 1, 'bool'),
     ('max_input_pixels', 0, 'max_input_pixels must be >= 1'),
     ('max_input_pixels', 1.5e6, 'integer'),
-    ('fx', 1e-300, 'fx must be 0 (unset) or >= 1e-06'),
+    ('fx', 1e-300, 'fx must be 0 (unset) or 1e-06..3.403e+38 pixels'),
+    ('fy', 1e300, 'fy must be 0 (unset) or 1e-06..3.403e+38 pixels'),
+    ('point_decimation', 2 ** 31, 'point_decimation must be in [1, 1000]'),
     ('cy', 1e300, 'cy must be <= 1e+07'),
     ('camera_height', -0.5, 'camera_height must be >= 0'),
     ('camera_pitch', 95.0, 'within [-89, 89]'),
@@ -66,8 +68,9 @@ def test_check_value_rejects_with_reason(name, value, fragment):
 def test_cross_parameter_rules():
     with pytest.raises(ParameterError, match='min_depth'):
         NodeParams(min_depth=5.0, max_depth=2.0).validate()
-    with pytest.raises(ParameterError, match='fx and fy'):
-        NodeParams(fx=500.0).validate()
+    # one at a time, as SetParameters applies them: fx alone is square pixels (fy 0 = fx)
+    assert NodeParams().with_values({'fx': 500}).fallback_intrinsics(64, 48).fy == 500.0
+    assert NodeParams().with_values({'fy': 510}).fallback_intrinsics(64, 48) is None
     assert NodeParams().with_values({'fx': 500, 'fy': 510}).fx == 500.0  # int accepted
     source, warning = NodeParams(scale_source='learned').effective_scale_source()
     assert source == 'none' and 'scale_checkpoint' in warning
@@ -196,7 +199,7 @@ def test_runtime_parameters_and_clean_shutdown(tmp_path, domain_id, tiny_model):
                         'the node in /b to come up', nodes[signal.SIGINT])
         rejected = _set_parameters(tester, {'point_decimation': 0})
         assert not rejected[0].successful
-        assert 'point_decimation must be >= 1' in rejected[0].reason
+        assert 'point_decimation must be in [1, 1000]' in rejected[0].reason
         rejected = _set_parameters(tester, {'min_depth': 50.0})
         assert not rejected[0].successful and 'max_depth' in rejected[0].reason
         rejected = _set_parameters(tester, {'scale_smoothing': 'high'})

@@ -351,7 +351,9 @@ class _DepthNodeCore:
                                    history=HistoryPolicy.KEEP_LAST,
                                    reliability=ReliabilityPolicy.RELIABLE)
         if p.input_transport == 'compressed':
-            image_topic = p.image_topic.rstrip('/') + '/compressed'
+            # image_transport's rule: the transport's topic under the (remapped) image topic, so
+            # `-r image:=/cam/image_raw` subscribes to /cam/image_raw/compressed
+            image_topic = self.resolve_topic_name(p.image_topic).rstrip('/') + '/compressed'
             self._image_sub = self.create_subscription(
                 CompressedImage, image_topic, self._on_compressed, input_qos)
         else:
@@ -460,7 +462,7 @@ class _DepthNodeCore:
                     return
                 continue
             try:
-                self._process(*item)
+                self._process(*item, mailbox=mailbox)
             except Exception as exc:  # keep the node alive whatever happens to one frame
                 self._stats.count('inference_errors')
                 self.get_logger().error(f'processing a frame failed: {type(exc).__name__}: {exc}',
@@ -515,8 +517,11 @@ class _DepthNodeCore:
                                    throttle_duration_sec=THROTTLE_S)
         return None
 
-    def _process(self, kind: str, msg: Any, received: float) -> None:
+    def _process(self, kind: str, msg: Any, received: float,
+                 mailbox: Optional[LatestFrameMailbox] = None) -> None:
+        """Process one frame taken from ``mailbox`` (its worker's: closed = do not publish)."""
         p = self._params
+        mailbox = self._mailbox if mailbox is None else mailbox
         t0 = time.perf_counter()
         rgb = self._decode(kind, msg)
         if rgb is None:
@@ -530,7 +535,7 @@ class _DepthNodeCore:
                                          distortion=distortion)
         self._last_distortion = distortion
         t_infer = time.perf_counter()
-        if self._mailbox.closed:  # shutting down: the publishers may be gone
+        if mailbox.closed:  # stopped (shutdown, deactivate) while in inference: drop it
             return
 
         header = msg.header
@@ -715,6 +720,30 @@ class ManagedAdaptiveDepthNode(_DepthNodeCore, LifecycleNode):
         self._init_core()
         self.finished = threading.Event()
         """Set once the node reached the finalized state (its process may exit)."""
+        service = getattr(self, '_service_change_state', None)
+        if service is not None:
+            service.callback = self._refusing_unavailable(service.callback)
+
+    def _refusing_unavailable(self, change_state: Callable[[Any, Any], Any]
+                              ) -> Callable[[Any, Any], Any]:
+        """
+        Wrap the change_state service: a transition id not available now answers failure.
+
+        rclpy 7 (Jazzy) raises from the executor on such a request, which ends the process
+        (ros2/rclpy#1209, fixed upstream by checking first, as here): a lifecycle manager that
+        retries configure, or two managers, must not take the node down.
+        """
+        def guarded(request: Any, response: Any) -> Any:
+            transition = request.transition
+            available = {t[0] for t in self._state_machine.available_transitions}
+            if not transition.label and transition.id not in available:
+                state = self._state_machine.current_state[1]
+                self.get_logger().warn(f'refusing lifecycle transition {transition.id}: not '
+                                       f'available in state {state!r}')
+                response.success = False
+                return response
+            return change_state(request, response)
+        return guarded
 
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Load the models and create the publishers; FAILURE (reason logged) if loading fails."""

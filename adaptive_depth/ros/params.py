@@ -28,7 +28,8 @@ import textwrap
 from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
 from adaptive_depth.defaults import DEFAULT_EXECUTION, DEFAULT_MODEL_ID, EXECUTIONS
-from adaptive_depth.geometry import Intrinsics, MAX_PRINCIPAL_PX, MIN_FOCAL_PX
+from adaptive_depth.geometry import (Intrinsics, MAX_DECIMATION, MAX_FOCAL_PX, MAX_PRINCIPAL_PX,
+                                     MIN_FOCAL_PX)
 from adaptive_depth.ground_plane import DEFAULT_CALIBRATION_FLOORS, DEFAULT_MAX_TILT_DEG
 from adaptive_depth.scale_source import SCALE_SOURCES
 
@@ -118,7 +119,8 @@ PARAM_SPECS: Dict[str, ParamSpec] = {
     'publish_points': ParamSpec(
         'Publish the organised point cloud on the points topic.', 'bool', False),
     'point_decimation': ParamSpec(
-        'Keep every N-th pixel (rows and columns) in the point cloud.', 'integer >= 1', False),
+        'Keep every N-th pixel (rows and columns) in the point cloud.',
+        f'integer in [1, {MAX_DECIMATION}]', False),
     'points_max_range': ParamSpec(
         'Points farther than this Euclidean range (metres) from the camera are NaN; 0 = off.',
         'finite, >= 0', False),
@@ -169,9 +171,10 @@ PARAM_SPECS: Dict[str, ParamSpec] = {
         'History policy of the output publishers.', 'one of ' + ', '.join(QOS_HISTORIES), True),
     'qos_depth': ParamSpec('History depth of the output publishers.', 'integer >= 1', True),
     'fx': ParamSpec(
-        'Fallback focal length x (pixels, at the image size) used without camera_info; 0 = unset.',
-        'finite, >= 0', False),
-    'fy': ParamSpec('Fallback focal length y (pixels); 0 = unset.', 'finite, >= 0', False),
+        'Fallback focal length x (pixels, at the image size) used without camera_info; 0 = unset '
+        '(no fallback intrinsics).', f'0 or {MIN_FOCAL_PX:g}..{MAX_FOCAL_PX:.4g}', False),
+    'fy': ParamSpec('Fallback focal length y (pixels); 0 = the same as fx.',
+                    f'0 or {MIN_FOCAL_PX:g}..{MAX_FOCAL_PX:.4g}', False),
     'cx': ParamSpec(
         'Fallback principal point x (pixels); 0 = image centre.', 'finite, >= 0', False),
     'cy': ParamSpec(
@@ -287,8 +290,6 @@ class NodeParams:
         if self.scale_source == 'ground_plane' and not self.camera_height > 0:
             problems.append("scale_source 'ground_plane' needs camera_height > 0 (metres above "
                             'the floor)')
-        if (self.fx > 0) != (self.fy > 0):
-            problems.append(f'fx and fy must be set together (got fx={self.fx}, fy={self.fy})')
         return problems
 
     def validate(self) -> None:
@@ -322,13 +323,14 @@ class NodeParams:
         """
         Return the intrinsics of the fx/fy/cx/cy parameters for a W×H image, or None if unset.
 
-        Used when no camera_info was received; cx/cy = 0 means the image centre.
+        Used when no camera_info was received; fy = 0 means fx, cx/cy = 0 the image centre.
         """
-        if not (self.fx > 0 and self.fy > 0):
+        if not self.fx > 0:
             return None
+        fy = self.fy if self.fy > 0 else self.fx
         cx = self.cx if self.cx > 0 else (width - 1) / 2.0
         cy = self.cy if self.cy > 0 else (height - 1) / 2.0
-        return Intrinsics(self.fx, self.fy, cx, cy, width, height)
+        return Intrinsics(self.fx, fy, cx, cy, width, height)
 
     def effective_scale_source(self) -> Tuple[str, Optional[str]]:
         """
@@ -408,8 +410,9 @@ def check_value(name: str, value: Any) -> Optional[str]:
         return f'{name} must be >= 0, got {value}'
     if name == 'max_input_pixels' and value < 1:
         return f'max_input_pixels must be >= 1, got {value}'
-    if name in ('fx', 'fy') and 0 < value < MIN_FOCAL_PX:
-        return f'{name} must be 0 (unset) or >= {MIN_FOCAL_PX:g} pixels, got {value}'
+    if name in ('fx', 'fy') and value != 0 and not MIN_FOCAL_PX <= value <= MAX_FOCAL_PX:
+        return (f'{name} must be 0 (unset) or {MIN_FOCAL_PX:g}..{MAX_FOCAL_PX:.4g} pixels, got '
+                f'{value}')
     if name in ('cx', 'cy') and value > MAX_PRINCIPAL_PX:
         return f'{name} must be <= {MAX_PRINCIPAL_PX:g} pixels, got {value}'
     if name in ('camera_pitch', 'camera_roll') and abs(value) > 89:
@@ -418,8 +421,8 @@ def check_value(name: str, value: Any) -> Optional[str]:
         return f'floor_max_tilt must be in [0, 90) degrees, got {value}'
     if name == 'floor_calibration' and value < 0:
         return f'floor_calibration must be >= 0 floors, got {value}'
-    if name == 'point_decimation' and value < 1:
-        return f'point_decimation must be >= 1, got {value}'
+    if name == 'point_decimation' and not 1 <= value <= MAX_DECIMATION:
+        return f'point_decimation must be in [1, {MAX_DECIMATION}], got {value}'
     if name == 'scale_smoothing' and not 0.0 <= value < 1.0:
         return f'scale_smoothing must be in [0, 1), got {value}'
     if name == 'input_transport' and value not in INPUT_TRANSPORTS:
