@@ -200,3 +200,57 @@ def test_cleanup_frees_the_models_and_the_cuda_cache(monkeypatch):
         # Finalise the rclpy objects here: left to a later fork (flake8's worker pool), their
         # collection crashes the child.
         gc.collect()
+
+
+def test_a_frame_from_before_deactivate_is_not_published_after_reactivate(monkeypatch):
+    """A slow frame that outlives deactivate stays unpublished, even once the node is active."""
+    import gc
+    import threading
+
+    from adaptive_depth.frame_processor import FrameResult
+    from adaptive_depth.ros import node as node_module
+    import numpy as np
+    import rclpy
+    from rclpy.context import Context
+    from rclpy.lifecycle import TransitionCallbackReturn
+
+    entered, release = threading.Event(), threading.Event()
+
+    class _SlowProcessor:
+        class depth_model:  # noqa: N801 - what the node reads from a runner
+            name, device, execution = 'fake-da2', 'cpu', 'eager'
+
+        def process(self, rgb, **kwargs):
+            entered.set()
+            release.wait(10)
+            return FrameResult(depth=np.ones(rgb.shape[:2], np.float32), scale=1.0,
+                               raw_scale=1.0, log_scale=0.0,
+                               timings={'depth_forward': 0.0, 'scale': 0.0})
+
+    monkeypatch.setattr(node_module, '_load_processor', lambda *args: _SlowProcessor())
+    monkeypatch.setattr(node_module, 'SHUTDOWN_GRACE_S', 0.3)
+    context = Context()
+    rclpy.init(context=context, domain_id=pick_domain_id())
+    try:
+        node = node_module.ManagedAdaptiveDepthNode(context=context)
+        try:
+            assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+            assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
+            published = []
+            monkeypatch.setattr(node._depth_pub, 'publish', published.append)
+            worker = node._worker
+            rgb = np.zeros((H, W, 3), np.uint8)
+            node._mailbox.put(('raw', make_image_msg(rgb, 1, 'cam'), time.monotonic()))
+            assert entered.wait(10), 'the frame never reached the processor'
+            assert node.trigger_deactivate() == TransitionCallbackReturn.SUCCESS
+            assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS  # a new worker
+            release.set()
+            worker.join(10)
+            assert not worker.is_alive() and published == []
+        finally:
+            release.set()
+            node.destroy_node()
+            del node
+    finally:
+        context.try_shutdown()
+        gc.collect()  # finalise the rclpy objects here (see the test above)
