@@ -184,6 +184,8 @@ def test_unsupported_lens_model_warns_and_falls_back_to_pinhole(lens_graph):
     cloud = g.output('/raw/points', 301, node)
     np.testing.assert_allclose(_points(cloud), g.reference.process(g.rgb, K).points,
                                rtol=1e-5, atol=1e-6, equal_nan=True)
+    info = g.output('/raw/depth/camera_info', 301, node)  # says what was applied: no lens
+    assert info.distortion_model == 'plumb_bob' and not any(info.d), info
     assert g.tester.wait_for(lambda: g.diag('/raw', lambda v: v['lens'] == 'pinhole'), 10,
                              'lens pinhole in the diagnostics', node)
 

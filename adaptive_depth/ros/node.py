@@ -555,7 +555,8 @@ class _DepthNodeCore:
                 '(no depth/camera_info, no point cloud) until intrinsics arrive',
                 throttle_duration_sec=THROTTLE_S)
         else:
-            self._info_pub.publish(self._camera_info_msg(header, result.intrinsics, info))
+            self._info_pub.publish(self._camera_info_msg(header, result.intrinsics,
+                                                         info, distortion))
         if result.cloud is not None:
             c = result.cloud
             self._points_pub.publish(cdr.pointcloud2_cdr(
@@ -587,8 +588,11 @@ class _DepthNodeCore:
         msg.vector.z = float(self._processor.settings.scale_hold_uncertainty)
         return msg
 
-    def _camera_info_msg(self, header: Any, intr: Intrinsics, source: Any) -> CameraInfo:
-        fields = conversions.depth_camera_info_fields(intr, source, self._params.input_rectified)
+    def _camera_info_msg(self, header: Any, intr: Intrinsics, source: Any,
+                         distortion: Optional[Distortion]) -> CameraInfo:
+        """Return the depth camera_info: the input's lens only where the node used it."""
+        lens = source if distortion is not None else None  # a refused lens was not applied
+        fields = conversions.depth_camera_info_fields(intr, lens, self._params.input_rectified)
         return conversions.fill_message(CameraInfo(header=header), fields)
 
     # ------------------------------------------------------------------ diagnostics
