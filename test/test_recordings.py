@@ -137,6 +137,13 @@ def test_tum_associations_file_and_calibration_yaml(tmp_path):
     assert (s.intrinsics.fx, s.intrinsics.fy) == (20.0, 21.0)
     with pytest.raises(DatasetFileNotFoundError):
         open_dataset(f'tum:{seq}', association='nope.txt')
+    # ORB-SLAM3's keys, with the calibrated size (the images are half of it: rescaled)
+    (seq / 'CAM.yaml').write_text('%YAML:1.0\nCamera1.fx: 40.0\nCamera1.fy: 42.0\n'
+                                  'Camera1.cx: 32.0\nCamera1.cy: 24.0\nCamera.width: 64\n'
+                                  'Camera.height: 48\nRGBD.DepthMapFactor: 2000.0\n')
+    s = open_dataset(f'tum:{seq}')[0]
+    assert (s.intrinsics.fx, s.intrinsics.cx, s.intrinsics.width) == (20.0, 15.75, 32)
+    assert s.depth[4, 4] == pytest.approx(5001 / 2000)
 
 
 def test_tum_errors(tmp_path):

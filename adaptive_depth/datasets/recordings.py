@@ -255,7 +255,12 @@ def associate_by_time(rgb: Sequence[Tuple[float, str]], depth: Sequence[Tuple[fl
 
 
 def _tum_yaml(folder: Path) -> Tuple[Optional[Intrinsics], Optional[float]]:
-    """Return (intrinsics, DepthMapFactor) from an ORB-SLAM-style calibration YAML in folder."""
+    """
+    Return (intrinsics, DepthMapFactor) from an ORB-SLAM-style calibration YAML in folder.
+
+    ORB-SLAM2 keys (``Camera.fx`` …, ``DepthMapFactor``) and ORB-SLAM3 keys (``Camera1.fx`` …,
+    ``RGBD.DepthMapFactor``); ``Camera.width``/``Camera.height`` give the calibrated size.
+    """
     for path in sorted(folder.glob('*.yaml')) + sorted(folder.glob('*.yml')):
         values: Dict[str, float] = {}
         for line in path.read_text(encoding='utf-8', errors='replace').splitlines():
@@ -267,10 +272,16 @@ def _tum_yaml(folder: Path) -> Tuple[Optional[Intrinsics], Optional[float]]:
                 values[key.strip()] = float(value.strip())
             except ValueError:
                 continue
-        if all(f'Camera.{k}' in values for k in ('fx', 'fy', 'cx', 'cy')):
-            intr = parse_intrinsics_option([values[f'Camera.{k}'] for k in
-                                            ('fx', 'fy', 'cx', 'cy')])
-            return intr, values.get('DepthMapFactor')
+        for camera in ('Camera', 'Camera1'):  # ORB-SLAM2, ORB-SLAM3
+            if all(f'{camera}.{k}' in values for k in ('fx', 'fy', 'cx', 'cy')):
+                intr = parse_intrinsics_option([values[f'{camera}.{k}'] for k in
+                                                ('fx', 'fy', 'cx', 'cy')])
+                width, height = values.get('Camera.width'), values.get('Camera.height')
+                if width and height:  # a size: the intrinsics rescale to resized images
+                    intr = Intrinsics(intr.fx, intr.fy, intr.cx, intr.cy, int(width),
+                                      int(height))
+                factor = values.get('DepthMapFactor', values.get('RGBD.DepthMapFactor'))
+                return intr, factor
     return None, None
 
 
