@@ -14,6 +14,7 @@
 
 """Node parameters: validation rules, fatal startup errors, runtime rejection, clean shutdown."""
 
+import os
 import signal
 
 from adaptive_depth.ros.params import (check_value, load_params_file, NodeParams, PARAM_SPECS,
@@ -220,3 +221,51 @@ def test_runtime_parameters_and_clean_shutdown(tmp_path, domain_id, tiny_model):
         assert codes[sig] == 0, f'exit code {codes[sig]} after {sig.name}:\n{log}'
         assert 'shutting down' in log, log
         assert 'Traceback' not in log, log
+
+
+SLOW_LOAD = """
+import time
+
+import adaptive_depth.depth_model as depth_model
+
+_load = depth_model.DepthAnythingRunner.__init__
+
+
+def _slow_load(self, *args, **kwargs):
+    print('SLOW MODEL LOAD', flush=True)
+    time.sleep(120)
+    _load(self, *args, **kwargs)
+
+
+depth_model.DepthAnythingRunner.__init__ = _slow_load
+"""
+
+
+@pytest.mark.parametrize('sig', [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_during_a_long_model_load_ends_the_node_at_once(tmp_path, domain_id, tiny_model,
+                                                                 sig):
+    """ros2 launch escalates to SIGKILL 10 s after Ctrl-C: a long load must not wait it out."""
+    import time
+
+    from adaptive_depth.ros.node_process import NodeProcess as PlainNodeProcess
+    from node_harness import CONFIG_FILE, REPO_ROOT, ros_env
+    hook = tmp_path / 'hook'
+    hook.mkdir()
+    (hook / 'sitecustomize.py').write_text(SLOW_LOAD)  # a load that takes two minutes
+    env = ros_env(domain_id)
+    env['PYTHONPATH'] = os.pathsep.join([env['PYTHONPATH'], str(hook)])
+    node = PlainNodeProcess({'model': str(tiny_model), 'device': 'cpu'}, domain_id,
+                            tmp_path / 'node.log', params_file=CONFIG_FILE, env=env,
+                            cwd=REPO_ROOT)
+    try:
+        deadline = time.monotonic() + 60
+        while 'SLOW MODEL LOAD' not in node.log() and time.monotonic() < deadline:
+            assert node.poll() is None, node.log()
+            time.sleep(0.05)
+        assert 'SLOW MODEL LOAD' in node.log(), node.log()
+        started = time.monotonic()
+        code = node.stop(sig, timeout=30)
+        assert code == 0 and time.monotonic() - started < 10, node.log()
+        assert 'signal while loading' in node.log() and 'ready' not in node.log()
+    finally:
+        node.stop()

@@ -877,9 +877,13 @@ def _run(args: Optional[List[str]], managed: bool) -> int:
         return code
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     stop = threading.Event()
+    loading = threading.Event()  # set while the plain node loads its models
 
     def _on_signal(signum: int, frame: Any) -> None:
         stop.set()
+        if loading.is_set():  # a model load can take long: abandon it (ros2 launch escalates)
+            loading.clear()
+            raise KeyboardInterrupt
 
     # Installed for the rest of the process: a second signal during shutdown must not kill the
     # process half-way (the exit code stays 0 and the worker is still joined).
@@ -891,7 +895,11 @@ def _run(args: Optional[List[str]], managed: bool) -> int:
     worker_busy = False
     try:
         try:
+            loading.set()
             node = ManagedAdaptiveDepthNode() if managed else AdaptiveDepthNode()
+            loading.clear()
+        except KeyboardInterrupt:  # from _on_signal; stop is set, so nothing spins
+            logger.info('signal while loading: shutting down')
         except ParameterError as exc:
             logger.fatal(f'{exc}')
             code = 2
