@@ -211,6 +211,9 @@ def test_runtime_parameters_and_clean_shutdown(tmp_path, domain_id, tiny_model):
                                             'scale_smoothing': 0.5})
         assert all(r.successful for r in accepted), [r.reason for r in accepted]
         assert _get_parameter(tester, 'max_depth') == 4.5
+        assert all(r.successful for r in _set_parameters(tester, {'max_depth': 5}))
+        five = _get_parameter(tester, 'max_depth')  # an integer is kept as the declared double
+        assert five == 5.0 and isinstance(five, float), repr(five)
         assert _get_parameter(tester, 'point_decimation') == 3
         assert _get_parameter(tester, 'input_size') == 70
     finally:

@@ -59,6 +59,7 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.logging import get_logger
 from rclpy.node import Node
+from rclpy.parameter import Parameter
 from rclpy.qos import HistoryPolicy, qos_profile_sensor_data, QoSProfile, ReliabilityPolicy
 from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
@@ -257,6 +258,7 @@ class _DepthNodeCore:
         self._model_name = self._params.model
         self._device = self._params.device
         self._execution = self._params.execution
+        self.add_pre_set_parameters_callback(self._as_declared)
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self.add_post_set_parameters_callback(self._on_parameters_set)
 
@@ -402,6 +404,14 @@ class _DepthNodeCore:
         known = NodeParams.field_types()
         # use_sim_time, qos_overrides... belong to rclpy, not to us.
         return {param.name: param.value for param in parameters if param.name in known}
+
+    @staticmethod
+    def _as_declared(parameters: List[Parameter]) -> List[Parameter]:
+        """Pre-set: an integer for a float parameter is stored as a float, its declared type."""
+        types = NodeParams.field_types()
+        return [Parameter(p.name, Parameter.Type.DOUBLE, float(p.value))
+                if types.get(p.name) is float and p.type_ == Parameter.Type.INTEGER else p
+                for p in parameters]
 
     def _on_set_parameters(self, parameters: List[Any]) -> SetParametersResult:
         """Validate a parameter update (nothing is stored here; see _on_parameters_set)."""
