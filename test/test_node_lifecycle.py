@@ -155,14 +155,40 @@ def test_lifecycle_transitions_in_a_real_graph(tmp_path, tiny_da2_dir):
         node.stop()
 
 
+def _with_managed_node_in_process(body):
+    """
+    Run ``body(node)`` on a ManagedAdaptiveDepthNode in its own rclpy context, then tear down.
+
+    The node is passed, not yielded: no caller's frame may hold it when it is collected below.
+    """
+    import gc
+
+    from adaptive_depth.ros import node as node_module
+    import rclpy
+    from rclpy.context import Context
+
+    context = Context()
+    rclpy.init(context=context, domain_id=pick_domain_id())
+    try:
+        node = node_module.ManagedAdaptiveDepthNode(context=context)
+        try:
+            body(node)
+        finally:
+            node.destroy_node()
+            del node
+    finally:
+        context.try_shutdown()
+        # Finalise the rclpy objects here: left to a later fork (flake8's worker pool), their
+        # collection crashes the child.
+        gc.collect()
+
+
 def test_cleanup_frees_the_models_and_the_cuda_cache(monkeypatch):
     """Cleanup drops every reference to the processor and empties the CUDA cache on a GPU."""
     import gc
     import weakref
 
     from adaptive_depth.ros import node as node_module
-    import rclpy
-    from rclpy.context import Context
     from rclpy.lifecycle import TransitionCallbackReturn
     import torch
 
@@ -180,38 +206,25 @@ def test_cleanup_frees_the_models_and_the_cuda_cache(monkeypatch):
     emptied = []
     monkeypatch.setattr(node_module, '_load_processor', fake_load)
     monkeypatch.setattr(torch.cuda, 'empty_cache', lambda: emptied.append(1))
-    context = Context()
-    rclpy.init(context=context, domain_id=pick_domain_id())
-    try:
-        node = node_module.ManagedAdaptiveDepthNode(context=context)
-        try:
-            assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
-            processor = weakref.ref(loaded.pop())
-            assert processor() is not None and not emptied
-            assert node.trigger_cleanup() == TransitionCallbackReturn.SUCCESS
-            gc.collect()
-            assert processor() is None, 'cleanup kept a reference to the models'
-            assert emptied == [1]
-        finally:
-            node.destroy_node()
-            del node
-    finally:
-        context.try_shutdown()
-        # Finalise the rclpy objects here: left to a later fork (flake8's worker pool), their
-        # collection crashes the child.
+
+    def body(node):
+        assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+        processor = weakref.ref(loaded.pop())
+        assert processor() is not None and not emptied
+        assert node.trigger_cleanup() == TransitionCallbackReturn.SUCCESS
         gc.collect()
+        assert processor() is None, 'cleanup kept a reference to the models'
+        assert emptied == [1]
+    _with_managed_node_in_process(body)
 
 
 def test_a_frame_from_before_deactivate_is_not_published_after_reactivate(monkeypatch):
     """A slow frame that outlives deactivate stays unpublished, even once the node is active."""
-    import gc
     import threading
 
     from adaptive_depth.frame_processor import FrameResult
     from adaptive_depth.ros import node as node_module
     import numpy as np
-    import rclpy
-    from rclpy.context import Context
     from rclpy.lifecycle import TransitionCallbackReturn
 
     entered, release = threading.Event(), threading.Event()
@@ -228,16 +241,13 @@ def test_a_frame_from_before_deactivate_is_not_published_after_reactivate(monkey
                                timings={'depth_forward': 0.0, 'scale': 0.0})
 
     monkeypatch.setattr(node_module, '_load_processor', lambda *args: _SlowProcessor())
-    monkeypatch.setattr(node_module, 'SHUTDOWN_GRACE_S', 0.3)
-    context = Context()
-    rclpy.init(context=context, domain_id=pick_domain_id())
-    try:
-        node = node_module.ManagedAdaptiveDepthNode(context=context)
+
+    def body(node):
         try:
             assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
             assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
             published = []
-            monkeypatch.setattr(node._depth_pub, 'publish', published.append)
+            node._depth_pub.publish = published.append  # no reference outlives the node
             worker = node._worker
             rgb = np.zeros((H, W, 3), np.uint8)
             node._mailbox.put(('raw', make_image_msg(rgb, 1, 'cam'), time.monotonic()))
@@ -249,8 +259,4 @@ def test_a_frame_from_before_deactivate_is_not_published_after_reactivate(monkey
             assert not worker.is_alive() and published == []
         finally:
             release.set()
-            node.destroy_node()
-            del node
-    finally:
-        context.try_shutdown()
-        gc.collect()  # finalise the rclpy objects here (see the test above)
+    _with_managed_node_in_process(body)
