@@ -96,7 +96,7 @@ def depth_units_to_metres(raw: np.ndarray, scale: float = 1000.0,
         raise ValueError(f'depth scale must be finite and > 0, got {scale}')
     raw = np.asarray(raw)
     depth = raw.astype(np.float32) / np.float32(scale)
-    depth[(raw <= 0) | np.isin(raw, np.asarray(list(invalid), dtype=raw.dtype))] = np.nan
+    depth[(raw <= 0) | np.isin(raw, list(invalid))] = np.nan
     return depth
 
 

@@ -171,12 +171,13 @@ def resize_normalise(rgb: torch.Tensor, size: Tuple[int, int], scale: torch.Tens
     return torch.addcmul(bias, x.float(), scale)
 
 
-def _looks_like_hub_id(model: str) -> bool:
+def looks_like_hub_id(model: str) -> bool:
+    """Return whether ``model`` reads as a Hugging Face hub id (``owner/name``), not a path."""
     return bool(_HUB_ID_RE.match(model)) and not model.startswith(('.', '~'))
 
 
 def _fetch_hint(model: str) -> str:
-    repo = model if _looks_like_hub_id(model) else DEFAULT_MODEL_ID
+    repo = model if looks_like_hub_id(model) else DEFAULT_MODEL_ID
     local = repo.split('/')[-1]
     return (
         'Fetch the weights once on a machine with internet access, e.g.\n'
@@ -286,7 +287,7 @@ def load_depth_anything(model: Union[str, Path]):
                 f'could not load the Depth Anything checkpoint in {str(path)!r} '
                 f'({type(exc).__name__}: {_first_line(exc)})') from exc
         return net.eval()
-    if not _looks_like_hub_id(text):
+    if not looks_like_hub_id(text):
         raise ModelLoadError(
             f'model {text!r} is neither an existing local directory nor a Hugging Face hub id '
             f'(owner/name). {_fetch_hint(DEFAULT_MODEL_ID)}')

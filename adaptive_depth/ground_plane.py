@@ -347,17 +347,25 @@ def check_camera_height(camera_height: float) -> float:
     return value
 
 
-def check_calibration_floors(floors: int) -> int:
-    """Return ``floors`` (how many floors calibrate the mount) as an int, or raise unless >= 0."""
+def check_calibration_floors(floors: int, name: str = 'calibration floors') -> int:
+    """
+    Return ``floors`` (how many floors calibrate the mount) as an int, or raise unless >= 0.
+
+    ``name`` is what the message calls the value (the node: its parameter's name).
+    """
     value = int(floors)
     if value != floors or value < 0:
-        raise ValueError(f'calibration floors must be an integer >= 0, got {floors}')
+        raise ValueError(f'{name} must be >= 0 (an integer), got {floors}')
     return value
 
 
-def check_max_tilt(max_tilt_deg: float) -> float:
-    """Return ``max_tilt_deg`` as a float, or raise ValueError unless in [0, 90) degrees."""
+def check_max_tilt(max_tilt_deg: float, name: str = 'max_tilt_deg') -> float:
+    """
+    Return ``max_tilt_deg`` as a float, or raise ValueError unless in [0, 90) degrees.
+
+    ``name`` is what the message calls the value (the node: its parameter's name).
+    """
     value = float(max_tilt_deg)
     if not 0.0 <= value < 90.0:
-        raise ValueError(f'max_tilt_deg must be in [0, 90) degrees, got {max_tilt_deg}')
+        raise ValueError(f'{name} must be in [0, 90) degrees, got {max_tilt_deg}')
     return value

@@ -638,6 +638,7 @@ def _train(oracle: Any, cfg: TrainConfig, out_dir: Path, resume: bool, progress:
 
     best_dir, last_dir = out_dir / 'best', out_dir / 'last'
     names = [str(n) for n in oracle.names]
+    data = _oracle_fingerprint(oracle)  # saved with every epoch's state, checked on --resume
     train_idx, val_idx = split_indices(len(names), oracle.kept, cfg.val_fraction, cfg.seed,
                                        names if cfg.val_split == 'recording' else None)
     net_cfg = make_scale_net_config(cfg, oracle, device)
@@ -676,7 +677,7 @@ def _train(oracle: Any, cfg: TrainConfig, out_dir: Path, resume: bool, progress:
                                 f'({type(exc).__name__}: {exc}); train again without '
                                 '--resume') from exc
         saved_data = state.get('data')  # runs saved before 0.12.0 have none
-        if saved_data is not None and saved_data != _oracle_fingerprint(oracle):
+        if saved_data is not None and saved_data != data:
             raise TrainingError('cannot resume: the oracle data differ from those of the saved '
                                 'run (other samples or other scales); pass the --oracle folders '
                                 'it was trained on, or train again without --resume')
@@ -847,7 +848,7 @@ def _train(oracle: Any, cfg: TrainConfig, out_dir: Path, resume: bool, progress:
             'scheduler': scheduler.state_dict(), 'rng': _rng_state(gen),
             'best_loss': best_loss, 'best_epoch': best_epoch,
             'train_idx': torch.as_tensor(train_idx, dtype=torch.int64),
-            'data': _oracle_fingerprint(oracle),
+            'data': data,
         }
         if average is not None:
             state.update(raw_model=model.state_dict(), ema_updates=average.updates)

@@ -528,10 +528,9 @@ class _DepthNodeCore:
         return None
 
     def _process(self, kind: str, msg: Any, received: float,
-                 mailbox: Optional[LatestFrameMailbox] = None) -> None:
+                 mailbox: LatestFrameMailbox) -> None:
         """Process one frame taken from ``mailbox`` (its worker's: closed = do not publish)."""
         p = self._params
-        mailbox = self._mailbox if mailbox is None else mailbox
         t0 = time.perf_counter()
         rgb = self._decode(kind, msg)
         if rgb is None:

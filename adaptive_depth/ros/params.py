@@ -30,7 +30,8 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 from adaptive_depth.defaults import DEFAULT_EXECUTION, DEFAULT_MODEL_ID, EXECUTIONS
 from adaptive_depth.geometry import (Intrinsics, MAX_DECIMATION, MAX_FOCAL_PX, MAX_PRINCIPAL_PX,
                                      MIN_FOCAL_PX)
-from adaptive_depth.ground_plane import DEFAULT_CALIBRATION_FLOORS, DEFAULT_MAX_TILT_DEG
+from adaptive_depth.ground_plane import (check_calibration_floors, check_max_tilt,
+                                         DEFAULT_CALIBRATION_FLOORS, DEFAULT_MAX_TILT_DEG)
 from adaptive_depth.scale_source import SCALE_SOURCES
 
 
@@ -417,10 +418,13 @@ def check_value(name: str, value: Any) -> Optional[str]:
         return f'{name} must be <= {MAX_PRINCIPAL_PX:g} pixels, got {value}'
     if name in ('camera_pitch', 'camera_roll') and abs(value) > 89:
         return f'{name} must be within [-89, 89] degrees, got {value}'
-    if name == 'floor_max_tilt' and not 0 <= value < 90:
-        return f'floor_max_tilt must be in [0, 90) degrees, got {value}'
-    if name == 'floor_calibration' and value < 0:
-        return f'floor_calibration must be >= 0 floors, got {value}'
+    floor_rule = {'floor_max_tilt': check_max_tilt,
+                  'floor_calibration': check_calibration_floors}.get(name)
+    if floor_rule is not None:  # the floor fit's own rules, under the parameter's name
+        try:
+            floor_rule(value, name)
+        except ValueError as exc:
+            return str(exc)
     if name == 'point_decimation' and not 1 <= value <= MAX_DECIMATION:
         return f'point_decimation must be in [1, {MAX_DECIMATION}], got {value}'
     if name == 'scale_smoothing' and not 0.0 <= value < 1.0:

@@ -143,11 +143,12 @@ def check_out(path: PathLike, overwrite: bool = False, resume: Optional[bool] = 
     one, with or without ``--overwrite``: replacing it would delete the input.
     """
     path = Path(path).expanduser()
+    target = path.resolve()
     for item in inputs:
         if item is None:
             continue
         source = Path(item).expanduser().resolve()
-        if source == path.resolve() or path.resolve() in source.parents:
+        if source == target or target in source.parents:
             raise UserError(f'{option} {path} is or holds the input {item}; writing there would '
                             'replace it: choose another path')
     if kind == 'directory' and path.exists() and not path.is_dir():

@@ -63,7 +63,7 @@ def resolve_model(requested: Optional[str], cache_dir: Path) -> Tuple[str, bool,
     Order: the ``requested`` path/id, ``$ADAPTIVE_DEPTH_MODEL``, the local Hugging Face cache, the
     hub. When none works, build the DA2-Small architecture with random weights in ``cache_dir``.
     """
-    requested = requested or os.environ.get('ADAPTIVE_DEPTH_MODEL')
+    requested = _requested_model(requested)[0]
     if requested:
         from adaptive_depth.depth_model import is_untrained_model
         untrained = is_untrained_model(requested)
@@ -403,14 +403,20 @@ def _print_summary(summary: dict, out: Path) -> None:
     _log(f'node exit code {summary["node_exit_code"]}')
 
 
+def _requested_model(requested: Optional[str]) -> Tuple[Optional[str], str]:
+    """Return the model asked for (``--model``, else ``$ADAPTIVE_DEPTH_MODEL``) and where from."""
+    if requested:
+        return requested, '--model'
+    return os.environ.get('ADAPTIVE_DEPTH_MODEL') or None, '$ADAPTIVE_DEPTH_MODEL'
+
+
 def _check_model(requested: Optional[str]) -> None:
-    """Refuse a ``--model`` / ``$ADAPTIVE_DEPTH_MODEL`` that names a missing local path."""
-    option = '--model'
-    if not requested:
-        requested, option = os.environ.get('ADAPTIVE_DEPTH_MODEL'), '$ADAPTIVE_DEPTH_MODEL'
-    if requested and requested.startswith(('.', '/', '~')) \
-            and not Path(requested).expanduser().exists():
-        raise UserError(f'{option} {requested}: no such model directory')
+    """Refuse a requested model that is neither an existing path nor a hub id, as the node does."""
+    requested, option = _requested_model(requested)
+    if requested and not Path(requested).expanduser().exists():
+        from adaptive_depth.depth_model import looks_like_hub_id
+        if not looks_like_hub_id(requested):
+            raise UserError(f'{option} {requested}: no such model directory')
 
 
 def build_parser() -> argparse.ArgumentParser:
