@@ -43,7 +43,7 @@ CONSOLE_SCRIPTS = [
 
 setup(
     name=PACKAGE_NAME,
-    version='0.12.0',
+    version='0.13.0',
     packages=find_packages(exclude=['test', 'test.*']),
     data_files=[
         ('share/ament_index/resource_index/packages', [f'resource/{PACKAGE_NAME}']),

@@ -49,7 +49,7 @@ from adaptive_depth.geometry import (CloudBuffer, FLOAT32, Intrinsics, MAX_DECIM
 from adaptive_depth.lens import Distortion
 from adaptive_depth.scale_source import (check_scale_source, CHECKPOINT_SOURCES,
                                          FeatureHeadScale, FixedScale, GroundPlaneScale,
-                                         LearnedScale, NoScale, ScaleSource)
+                                         LearnedScale, loads_checkpoint, NoScale, ScaleSource)
 from adaptive_depth.smoothing import ScaleSmoother
 import numpy as np
 import torch
@@ -324,7 +324,8 @@ class FrameProcessor:
         'fixed' (``fixed_scale``), 'none' or 'ground_plane' (``GroundPlaneScale``: the camera
         at ``camera_height`` metres, ``camera_pitch``/``camera_roll`` degrees, floor normal
         within ``floor_max_tilt`` degrees, the mount calibrated from ``floor_calibration``
-        floors; ``fixed_scale`` until the first floor); ``execution``
+        floors; ``fixed_scale`` until the first floor, or, with ``scale_checkpoint``, the
+        scale network, offset by the floors seen, on frames without a floor); ``execution``
         is the DA2 forward's (``DepthAnythingRunner``); further keywords are
         :class:`OutputSettings` fields.
         """
@@ -345,6 +346,9 @@ class FrameProcessor:
                                      input_size=input_size, execution=execution)
         if scale_source == 'learned':
             source = LearnedScale(ScalePredictor.from_checkpoint(scale_checkpoint, runner.device))
+        elif scale_source == 'ground_plane' and loads_checkpoint(scale_source, scale_checkpoint):
+            source.network = LearnedScale(ScalePredictor.from_checkpoint(scale_checkpoint,
+                                                                         runner.device))
         elif scale_source == 'da2_head':
             from adaptive_depth.da2_head import load_feature_head
 

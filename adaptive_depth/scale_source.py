@@ -35,7 +35,23 @@ on DA2's own encoder features (``adaptive_depth.da2_head``; reads the depth forw
 the floor under a camera at a known height (``adaptive_depth.ground_plane``; no training).
 """
 CHECKPOINT_SOURCES = ('learned', 'da2_head')
-"""The scale sources that load ``scale_checkpoint``."""
+"""The scale sources that need ``scale_checkpoint``."""
+FLOOR_OFFSET_MEMORY = 50
+"""
+How many floors the floor-to-network offset of ``ground_plane`` averages over: the plain mean of
+the floors so far, then an exponential average of weight 1/50 (about the last 50 floors).
+"""
+
+
+def loads_checkpoint(scale_source: str, scale_checkpoint: Any) -> bool:
+    """
+    Return whether ``scale_source`` loads ``scale_checkpoint``.
+
+    The :data:`CHECKPOINT_SOURCES` always do; ``ground_plane`` does when one is given: its scale
+    network fills the frames without a floor (:class:`GroundPlaneScale`).
+    """
+    with_floor = scale_source == 'ground_plane' and bool(scale_checkpoint)
+    return scale_source in CHECKPOINT_SOURCES or with_floor
 
 
 @dataclass(frozen=True)
@@ -195,6 +211,13 @@ class GroundPlaneScale:
     ``camera=(intrinsics, distortion)``. A frame without a floor (out of view, no intrinsics)
     keeps the last floor's log s; before the first floor it is log ``fallback_scale``.
 
+    **With a scale network** (``network``, a :class:`LearnedScale`): it runs on every frame, and
+    a frame without a floor takes the network's log s plus the mean offset floor − network of
+    the floors so far (the last :data:`FLOOR_OFFSET_MEMORY` of them, about), before the first
+    floor the network's log s alone; both count as measured, with the network's std. The floor
+    thus calibrates the network in the room it is in: a network's error in a room it was not
+    trained in is mostly one bias per room (docs/scale_net.md, *Floor and network*).
+
     **Mount calibration** (``calibration_floors`` > 0 and ``max_tilt_deg`` > 0): the mount is
     rigid, so the normals of the first ``calibration_floors`` searched floors give its floor
     normal (``ground_plane.mount_normal``); from then on the floor is fitted along that normal,
@@ -203,7 +226,8 @@ class GroundPlaneScale:
     For diagnostics: ``last_plane`` is the last frame's fit (None: no floor),
     ``frames_without_floor`` counts the frames since the last floor, ``holding`` says whether
     a floor's scale is held, ``mount`` is the calibrated floor normal (None until then) and
-    ``calibration_count`` how many floors it has so far.
+    ``calibration_count`` how many floors it has so far; ``network_offset`` the offset in use
+    (ln s; None: no network, or no floor yet) and ``offset_floors`` how many floors made it.
     """
 
     name = 'ground_plane'
@@ -212,7 +236,8 @@ class GroundPlaneScale:
 
     def __init__(self, camera_height: float, pitch_deg: float = 0.0, roll_deg: float = 0.0,
                  max_tilt_deg: Optional[float] = None, fallback_scale: float = 1.0,
-                 calibration_floors: Optional[int] = None) -> None:
+                 calibration_floors: Optional[int] = None,
+                 network: Optional[LearnedScale] = None) -> None:
         from adaptive_depth import ground_plane
 
         self.camera_height = ground_plane.check_camera_height(camera_height)
@@ -228,11 +253,14 @@ class GroundPlaneScale:
         self.mount: Optional['np.ndarray'] = None
         self._normals: list = []
         self._held: Optional[float] = None
+        self.network = network
+        self.network_offset: Optional[float] = None
+        self.offset_floors = 0
 
     @property
     def holding(self) -> bool:
-        """Return whether a floor has been seen (its scale applies while none is in view)."""
-        return self._held is not None
+        """Return whether a floor's scale is held while none is in view (never with a network)."""
+        return self._held is not None and self.network is None
 
     @property
     def calibrating(self) -> bool:
@@ -251,6 +279,8 @@ class GroundPlaneScale:
         self.frames_without_floor = 0
         self.mount = None
         self._normals = []
+        self.network_offset = None
+        self.offset_floors = 0
 
     def estimate(self, rgb: Any, raw_depth: Any = None, camera: Any = None) -> ScaleEstimate:
         """Return log s from the floor in the 1×H×W ``raw_depth`` (metres) seen by ``camera``."""
@@ -264,11 +294,16 @@ class GroundPlaneScale:
             plane = ground_plane.fit_floor(depth, camera[0], camera[1], down=down,
                                            max_tilt_deg=tilt)
         self.last_plane = plane
+        network = None if self.network is None else self._network_log_scale(rgb, raw_depth)
         if plane is None:
             self.frames_without_floor += 1
+            if network is not None:
+                return ScaleEstimate(network[0] + (self.network_offset or 0.0), network[1])
         else:
             self.frames_without_floor = 0
             self._held = ground_plane.floor_log_scale(plane, self.camera_height)
+            if network is not None:
+                self._learn_offset(self._held - network[0])
             if self.calibrating:
                 self._normals.append(plane.normal)
                 if len(self._normals) >= self.calibration_floors:
@@ -277,10 +312,23 @@ class GroundPlaneScale:
         return ScaleEstimate(self.fallback_log_scale if self._held is None else self._held,
                              measured=plane is not None)
 
+    def _network_log_scale(self, rgb: Any, raw_depth: Any) -> Tuple[float, Optional[float]]:
+        """Return the network's log s (clamped to its bounds) and std for this frame."""
+        estimate = self.network.estimate(rgb, raw_depth)
+        lo, hi = (math.log(b) for b in self.network.bounds)
+        return min(max(float(estimate.log_scale), lo), hi), estimate.log_scale_std
+
+    def _learn_offset(self, offset: float) -> None:
+        """Average one floor's offset floor − network into :attr:`network_offset`."""
+        self.offset_floors += 1
+        weight = 1.0 / min(self.offset_floors, FLOOR_OFFSET_MEMORY)
+        previous = offset if self.network_offset is None else self.network_offset
+        self.network_offset = previous + weight * (offset - previous)
+
     def __repr__(self) -> str:
         return (f'GroundPlaneScale(camera_height={self.camera_height}, '
                 f'max_tilt_deg={self.max_tilt_deg}, '
-                f'calibration_floors={self.calibration_floors})')
+                f'calibration_floors={self.calibration_floors}, network={self.network!r})')
 
 
 def _pair_to_floats(a: Any, b: Any) -> Tuple[float, float]:

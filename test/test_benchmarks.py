@@ -26,6 +26,7 @@ from pathlib import Path
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -269,3 +270,39 @@ def test_ground_plane_accuracy_drives_a_robot_through_rooms(capsys):
     assert '| calibrated |' in capsys.readouterr().out
     with pytest.raises(SystemExit):
         bench.main(['--robot-mount', '0.8,10'])
+
+
+def test_floor_and_network_corrects_a_biased_network_where_no_floor_is_seen(tmp_path, capsys):
+    """A network off by +0.4 in ln s everywhere: the floors seen give the offset back."""
+    real = Path(__file__).resolve().parents[1].parent / 'shared' / 'data' / 'real_rgbd'
+    if not (real / 'tum_fr3_cabinet').is_dir():
+        pytest.skip(f'the TUM cabinet recording is not at {real}')
+    bench = _import_bench('floor_and_network')
+    from adaptive_depth.datasets import open_dataset
+
+    spec = f'tum:{real / "tum_fr3_cabinet"}'
+    dataset = open_dataset(spec)
+    names = [dataset.sample_name(i) for i in range(0, len(dataset), 3)]
+    frames = bench.prepare(spec, names)
+    order = bench.recording_order(names, frames['frame'])
+    star = np.asarray(frames['log_s_star'])
+    got = bench.run_sources(frames, order, star + 0.4, (0.1, 2.0), float(star.mean()), 0.0)
+    found = got['found']
+    assert 0 < found.sum() < len(names)  # some frames show the floor, some do not
+    floorless = np.flatnonzero(~found)
+    after_a_floor = floorless[floorless > np.flatnonzero(found).min()]
+    q = np.stack(frames['q'])
+    assert np.abs(got['floor, network'][after_a_floor] - star[after_a_floor]).max() < 0.1
+    assert bench.gaps(q, star, got['floor, network'], floorless) > \
+        bench.gaps(q, star, got['network'], floorless) + 20.0
+    results = {'test': {'names': names}, 'train_mean_baseline': {'log_scale': -0.7},
+               'recipes': {'scratch': {'runs': [{'seed': 0}]}},
+               'per_frame': {'scratch_seed0': {'log_scale': (star + 0.4).tolist()}}}
+    (tmp_path / 'results.json').write_text(json.dumps(results))
+    assert bench.main([str(tmp_path / 'results.json'), spec]) == 0
+    out = capsys.readouterr().out
+    assert '| scratch seed 0 |' in out and 'mount estimate' in out
+    with pytest.raises(SystemExit, match='has no frame'):
+        results['test']['names'] = ['elsewhere/000001']
+        (tmp_path / 'results.json').write_text(json.dumps(results))
+        bench.main([str(tmp_path / 'results.json'), spec])

@@ -23,7 +23,9 @@ from adaptive_depth.geometry import Intrinsics, NYU_INTRINSICS, pixel_rays
 from adaptive_depth.ground_plane import (down_vector, fit_floor, floor_log_scale, mount_normal,
                                          pitch_roll)
 from adaptive_depth.lens import make_distortion
-from adaptive_depth.scale_source import GroundPlaneScale
+from adaptive_depth.scale_net import save_scale_net, ScaleNet, ScaleNetConfig
+from adaptive_depth.scale_source import (FLOOR_OFFSET_MEMORY, GroundPlaneScale, LearnedScale,
+                                         ScaleEstimate)
 from adaptive_depth.synthetic import render_scene
 import numpy as np
 import pytest
@@ -169,6 +171,60 @@ def test_the_source_holds_the_last_floor_and_falls_back_before_one():
         GroundPlaneScale(1.0, max_tilt_deg=-1)
 
 
+class _ScriptedNetwork:
+    """A scale network whose log s on each frame is the next of ``values`` (std 0.05)."""
+
+    name = 'learned'
+    bounds = (0.1, 2.0)
+
+    def __init__(self, values):
+        self.values = list(values)
+
+    def estimate(self, rgb, raw_depth=None):
+        return ScaleEstimate(self.values.pop(0), 0.05)
+
+
+def test_a_scale_network_fills_the_frames_without_a_floor_offset_by_the_floors():
+    camera = (INTR, None)
+    floor2 = torch.from_numpy(_room(1.3, 10.0) * np.float32(0.5))[None]   # floor: s = 2
+    floor3 = torch.from_numpy(_room(1.3, 10.0) / np.float32(3.0))[None]   # floor: s = 3
+    wall = torch.from_numpy(_room(1.3, -20.0, floor=False))[None]
+    network = _ScriptedNetwork([0.1, 0.5, 0.3, 0.2, -0.4, 5.0])
+    source = GroundPlaneScale(1.3, pitch_deg=10.0, max_tilt_deg=0.0, fallback_scale=0.8,
+                              network=network)
+    first = source.estimate(None, wall, camera)  # no floor yet: the network alone
+    assert (first.log_scale, first.log_scale_std, first.measured) == (0.1, 0.05, True)
+    assert source.network_offset is None
+    assert source.estimate(None, floor2, camera).log_scale == pytest.approx(math.log(2), abs=2e-3)
+    offset = math.log(2) - 0.5
+    assert source.network_offset == pytest.approx(offset, abs=2e-3)
+    between = source.estimate(None, wall, camera)
+    assert between.measured and not source.holding  # a measurement, not a held scale
+    assert between.log_scale == pytest.approx(0.3 + offset, abs=2e-3)
+    source.estimate(None, floor3, camera)  # the offset is the mean over the floors
+    offset = (offset + math.log(3) - 0.2) / 2
+    assert source.offset_floors == 2
+    assert source.estimate(None, wall, camera).log_scale == pytest.approx(-0.4 + offset, abs=3e-3)
+    # the network's log s is clamped to its bounds before the offset is added
+    assert source.estimate(None, wall, camera).log_scale == pytest.approx(math.log(2) + offset,
+                                                                          abs=3e-3)
+    source.reset()
+    assert source.network_offset is None and source.offset_floors == 0
+
+
+def test_the_floor_offset_remembers_about_the_last_floors():
+    camera = (INTR, None)
+    floor = torch.from_numpy(_room(1.3, 10.0) * np.float32(0.5))[None]   # floor: s = 2
+    n = FLOOR_OFFSET_MEMORY + 10
+    network = _ScriptedNetwork([math.log(2)] * n + [math.log(2) - 1.0])
+    source = GroundPlaneScale(1.3, pitch_deg=10.0, max_tilt_deg=0.0, network=network)
+    for _ in range(n):  # many floors that agree with the network
+        source.estimate(None, floor, camera)
+    assert abs(source.network_offset) < 2e-3
+    source.estimate(None, floor, camera)  # one that is off by 1: weighs 1 / memory, not 1 / n
+    assert source.network_offset == pytest.approx(1.0 / FLOOR_OFFSET_MEMORY, abs=2e-3)
+
+
 def _angle_deg(a, b):
     return math.degrees(math.acos(min(1.0, float(np.dot(a, b)))))
 
@@ -280,6 +336,34 @@ class _ScriptedRunner(DepthAnythingRunner):
     def postprocess(self, predicted, height, width):
         room = self.rooms.pop(0)(NYU_INTRINSICS.scaled(width, height))
         return torch.from_numpy(room.astype(np.float32))[None]
+
+
+def test_from_paths_gives_the_floor_a_scale_network_from_scale_checkpoint(
+        tiny_da2_dir, tmp_path):
+    torch.manual_seed(0)
+    cfg = ScaleNetConfig(input_size=(32, 32), channels=(4, 4, 8, 8), fc=(8,))
+    checkpoint = save_scale_net(tmp_path / 'scale', ScaleNet(cfg), cfg)
+    plain = FrameProcessor.from_paths(str(tiny_da2_dir), scale_source='ground_plane',
+                                      camera_height=1.3, input_size=56)
+    assert plain.scale_source.network is None
+    processor = FrameProcessor.from_paths(str(tiny_da2_dir), scale_source='ground_plane',
+                                          scale_checkpoint=checkpoint, camera_height=1.3,
+                                          camera_pitch=12.0, floor_max_tilt=0.0, input_size=56)
+    assert isinstance(processor.scale_source.network, LearnedScale)
+    runner = _ScriptedRunner(str(tiny_da2_dir), device='cpu', input_size=56)
+    half = lambda intr: _room(1.3, 12.0, intr=intr) * 0.5  # noqa: E731  s = 2
+    wall = lambda intr: _room(1.3, -20.0, floor=False, intr=intr)  # noqa: E731  no floor
+    runner.rooms = [wall, half, wall]
+    processor.depth_model = runner
+    rgb = np.full((120, 160, 3), 90, np.uint8)
+    network = processor.scale_source.network.estimate(
+        torch.from_numpy(rgb)[None]).log_scale
+    results = [processor.process(rgb, NYU_INTRINSICS) for _ in range(3)]
+    expected = min(max(math.exp(network), 0.1), 2.0)  # the network alone before a floor
+    assert results[0].raw_scale == pytest.approx(expected, rel=1e-4)
+    assert results[1].scale == pytest.approx(2.0, rel=3e-3)
+    # the same image without a floor: the network, offset by the floor it has seen
+    assert results[2].scale == pytest.approx(2.0, rel=3e-3) and not results[2].scale_held
 
 
 def test_smoothing_starts_at_the_first_floor_and_holds_without_one(tiny_da2_dir):

@@ -29,11 +29,13 @@ from adaptive_depth.frame_processor import FrameProcessor
 from adaptive_depth.geometry import Intrinsics
 from adaptive_depth.ground_plane import pitch_roll
 from adaptive_depth.lens import make_distortion
+from adaptive_depth.scale_net import save_scale_net, ScaleNet, ScaleNetConfig
 from adaptive_depth.synthetic import render_scene
 from node_harness import (diagnostic_values, make_camera_info_msg, make_image_msg, NodeProcess,
                           pick_domain_id, RosTester, synthetic_rgb)
 import numpy as np
 import pytest
+import torch
 
 pytestmark = pytest.mark.ros
 
@@ -44,9 +46,20 @@ K = Intrinsics(80.0, 82.0, 47.0, 35.5, WIDTH, HEIGHT)          # the raw camera
 P = Intrinsics(70.0, 71.0, 49.0, 36.0, WIDTH, HEIGHT)          # its rectified projection
 D = [-0.3, 0.1, 0.002, -0.001, 0.0]
 LENS = make_distortion('plumb_bob', D)
-NAMESPACES = ('/raw', '/rect', '/floor')
+NAMESPACES = ('/raw', '/rect', '/floor', '/fused')
 FLOOR = {'scale_source': 'ground_plane', 'camera_height': 0.5, 'camera_pitch': 10.0,
          'floor_max_tilt': 20.0, 'floor_calibration': 1}
+
+
+def _scale_network(directory):
+    """Return a small scale-network checkpoint whose log s depends on the image."""
+    torch.manual_seed(3)
+    cfg = ScaleNetConfig(input_size=(32, 32), channels=(4, 4, 8, 8), fc=(8,))
+    model = ScaleNet(cfg)
+    with torch.no_grad():
+        model.head[-1].weight.mul_(300.0)  # about 0.1 apart in ln s on the two rooms
+        model.head[-1].bias.fill_(-0.5)
+    return str(save_scale_net(directory, model, cfg))
 
 
 def _camera_info(sec, model='plumb_bob', d=D):
@@ -77,7 +90,9 @@ class LensGraph:
             str(model_dir), scale_source='fixed', fixed_scale=0.5, device='cpu',
             precision='fp32', input_size=INPUT_SIZE, colorize_points=False)
         domain = pick_domain_id()
-        overrides = {'/raw': {}, '/rect': {'input_rectified': True}, '/floor': FLOOR}
+        self.checkpoint = _scale_network(root / 'scale_net')
+        overrides = {'/raw': {}, '/rect': {'input_rectified': True}, '/floor': FLOOR,
+                     '/fused': dict(FLOOR, scale_checkpoint=self.checkpoint)}
         self.nodes = [NodeProcess(dict(common, **overrides[ns]), domain, root / f'{ns[1:]}.log',
                                   extra_ros_args=['-r', f'__ns:={ns}'])
                       for ns in NAMESPACES]
@@ -247,3 +262,29 @@ def test_ground_plane_node_scales_like_the_python_api_along_the_lens(lens_graph,
     values = g.tester.wait_for(lambda: g.diag('/floor', lambda v: v.get('floor', '').startswith(
         'not found')), 10, 'no floor in the diagnostics', node)
     assert values['floor'].endswith('frames (the last floor scale is held)'), values['floor']
+
+
+def test_ground_plane_node_fills_floorless_frames_with_the_scale_network(
+        lens_graph, tiny_da2_dir):
+    """With scale_checkpoint, a floorless frame takes the network's scale, offset by the floor."""
+    g = lens_graph
+    node = g.nodes[NAMESPACES.index('/fused')]
+    reference = FrameProcessor.from_paths(
+        str(tiny_da2_dir), device='cpu', precision='fp32', input_size=INPUT_SIZE,
+        colorize_points=False, fixed_scale=0.5, scale_checkpoint=g.checkpoint, **FLOOR)
+    with_floor, without = (render_scene(seed, WIDTH, HEIGHT).rgb for seed in (3, 0))
+    sec, _ = _sent_until_points(g, '/fused', 700, _camera_info, with_floor)
+    found = reference.process(with_floor, K, distortion=LENS)
+    assert reference.scale_source.last_plane is not None
+    assert g.output('/fused/scale', sec, node).vector.x == pytest.approx(found.scale, rel=1e-4)
+    filled = reference.process(without, K, distortion=LENS)
+    source = reference.scale_source
+    assert source.last_plane is None and not filled.scale_held
+    assert filled.scale != pytest.approx(found.scale, rel=1e-2)  # not the held floor scale
+    g.send('/fused', sec + 1, _camera_info(sec + 1), without)
+    assert g.output('/fused/scale', sec + 1, node).vector.x == pytest.approx(filled.scale,
+                                                                             rel=1e-4)
+    values = g.tester.wait_for(lambda: g.diag('/fused', lambda v: v.get('floor', '').startswith(
+        'not found')), 10, 'no floor in the diagnostics', node)
+    assert f'the scale network applies, offset {source.network_offset:+.3f} ln s' in \
+        values['floor'], values['floor']

@@ -50,6 +50,7 @@ from adaptive_depth.lens import Distortion
 from adaptive_depth.ros import cdr, conversions
 from adaptive_depth.ros.params import (declare_node_params, describe_parameters, NODE_NAME,
                                        NodeParams, ParameterError)
+from adaptive_depth.scale_source import loads_checkpoint
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import Vector3Stamped
 import numpy as np
@@ -166,7 +167,7 @@ def _load_processor(params: NodeParams, scale_source: str) -> Any:
     if _looks_like_path(params.model) and not Path(params.model).expanduser().exists():
         raise ModelLoadError(f'failed to load the depth pipeline: model directory '
                              f'{params.model!r} does not exist')
-    if scale_source in ('learned', 'da2_head') and \
+    if loads_checkpoint(scale_source, params.scale_checkpoint) and \
             not Path(params.scale_checkpoint).expanduser().exists():
         raise ModelLoadError(f'failed to load the depth pipeline: scale_checkpoint '
                              f'{params.scale_checkpoint!r} does not exist')
@@ -193,10 +194,15 @@ def _floor_label(source: Any) -> str:
     if plane is not None:
         return (f'{plane.height:.3f} m below the camera in the DA2 depth, {plane.support:.1%} '
                 'of points')
+    missing = source.frames_without_floor
+    if source.network is not None:
+        if source.network_offset is None:
+            return f'none seen in {missing} frames (the scale network applies, no offset yet)'
+        return (f'not found in the last {missing} frames (the scale network applies, offset '
+                f'{source.network_offset:+.3f} ln s from {source.offset_floors} floors)')
     if source.holding:
-        return (f'not found in the last {source.frames_without_floor} frames (the last floor '
-                'scale is held)')
-    return f'none seen in {source.frames_without_floor} frames (fixed_scale applies)'
+        return f'not found in the last {missing} frames (the last floor scale is held)'
+    return f'none seen in {missing} frames (fixed_scale applies)'
 
 
 def _mount_label(source: Any) -> str:

@@ -65,7 +65,9 @@ PARAM_SPECS: Dict[str, ParamSpec] = {
         'local directory written by save_pretrained.', 'non-empty string', True),
     'scale_checkpoint': ParamSpec(
         "Scale-network checkpoint directory (model.safetensors + config.json); '' = use the DA2 "
-        'metric output without learned rescaling (a warning is logged).', 'string', True),
+        'metric output without learned rescaling (a warning is logged). With scale_source '
+        "'ground_plane' the network fills the frames without a floor, offset by the floors seen.",
+        'string', True),
     'scale_source': ParamSpec(
         "Where the per-image scale comes from: 'learned' (scale network), 'fixed' "
         "(fixed_scale), 'none' (scale 1), 'da2_head' (a head on DA2's own encoder features, "
@@ -74,7 +76,8 @@ PARAM_SPECS: Dict[str, ParamSpec] = {
         'one of ' + ', '.join(SCALE_SOURCES), True),
     'fixed_scale': ParamSpec(
         "Scale multiplied onto the DA2 depth when scale_source is 'fixed' (unitless); with "
-        "'ground_plane' the scale used until the first floor is seen.", 'finite, > 0', True),
+        "'ground_plane' and no scale_checkpoint the scale used until the first floor is seen.",
+        'finite, > 0', True),
     'camera_height': ParamSpec(
         "Height of the camera above a flat floor (metres, from the robot's mount), for "
         "scale_source 'ground_plane': s = camera_height / the floor's distance in the DA2 depth; "
