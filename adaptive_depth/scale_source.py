@@ -273,7 +273,7 @@ class GroundPlaneScale:
         return len(self._normals)
 
     def reset(self) -> None:
-        """Forget the last floor and the mount (e.g. a new camera): floorless frames fall back."""
+        """Forget the last floor, the mount and the network's offset (e.g. a new camera)."""
         self._held = None
         self.last_plane = None
         self.frames_without_floor = 0

@@ -22,8 +22,8 @@ frame's uncertainty (standard deviation of log s,
 :class:`adaptive_depth.scale_source.ScaleEstimate`) exceeds it, the smoothed value is held
 (the frame's log s is not blended in), so one doubtful frame cannot pull the published scale.
 A frame whose source measured nothing (``measured`` False: a floorless frame of
-``ground_plane``) is held the same way, and before any measurement its stand-in passes through
-without starting the average.
+``ground_plane`` without a scale network) is held the same way, and before any measurement
+its stand-in passes through without starting the average.
 :func:`smooth_log_scales` applies the same rule to a whole recording for offline experiments.
 """
 

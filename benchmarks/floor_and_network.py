@@ -155,9 +155,10 @@ def gaps(q: np.ndarray, log_s_star: np.ndarray, log_s: np.ndarray, rows: np.ndar
 
 
 def _bounds(run: Dict) -> Sequence[float]:
+    """Return the run's network's scale bounds (its checkpoint's config; else the default)."""
     config = Path(run.get('checkpoint', '')) / 'config.json'
     if config.is_file():
-        return json.loads(config.read_text()).get('scale_bounds', ScaleNetConfig().scale_bounds)
+        return ScaleNetConfig.from_dict(json.loads(config.read_text())).scale_bounds
     return ScaleNetConfig().scale_bounds
 
 

@@ -215,7 +215,7 @@ def test_a_scale_network_fills_the_frames_without_a_floor_offset_by_the_floors()
 def test_the_floor_offset_remembers_about_the_last_floors():
     camera = (INTR, None)
     floor = torch.from_numpy(_room(1.3, 10.0) * np.float32(0.5))[None]   # floor: s = 2
-    n = FLOOR_OFFSET_MEMORY + 10
+    n = 4 * FLOOR_OFFSET_MEMORY
     network = _ScriptedNetwork([math.log(2)] * n + [math.log(2) - 1.0])
     source = GroundPlaneScale(1.3, pitch_deg=10.0, max_tilt_deg=0.0, network=network)
     for _ in range(n):  # many floors that agree with the network

@@ -288,3 +288,19 @@ def test_ground_plane_node_fills_floorless_frames_with_the_scale_network(
         'not found')), 10, 'no floor in the diagnostics', node)
     assert f'the scale network applies, offset {source.network_offset:+.3f} ln s' in \
         values['floor'], values['floor']
+
+
+def test_the_floor_diagnostics_say_which_scale_fills_a_floorless_frame():
+    from adaptive_depth.ros.node import _floor_label
+    from adaptive_depth.scale_source import GroundPlaneScale
+
+    held = GroundPlaneScale(0.5)
+    held.frames_without_floor = 3
+    assert _floor_label(held) == 'none seen in 3 frames (fixed_scale applies)'
+    fused = GroundPlaneScale(0.5, network=object())
+    fused.frames_without_floor = 3
+    assert _floor_label(fused) == ('none seen in 3 frames (the scale network applies, no offset '
+                                   'yet)')
+    fused.network_offset, fused.offset_floors = -0.25, 7
+    assert _floor_label(fused) == ('not found in the last 3 frames (the scale network applies, '
+                                   'offset -0.250 ln s from 7 floors)')

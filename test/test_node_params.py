@@ -149,6 +149,8 @@ def test_model_that_fails_to_load_exits_nonzero(tmp_path, domain_id, tiny_model)
         'broken': {'model': str(broken), 'device': 'cpu'},
         'scale': {'model': str(tiny_model), 'device': 'cpu', 'scale_source': 'learned',
                   'scale_checkpoint': str(tmp_path / 'no_scale_net')},
+        'floor_scale': {'model': str(tiny_model), 'device': 'cpu', 'scale_source': 'ground_plane',
+                        'camera_height': 0.5, 'scale_checkpoint': str(tmp_path / 'no_net')},
     }
     procs = {key: NodeProcess(params, domain_id, tmp_path / f'{key}.log')
              for key, params in cases.items()}
@@ -159,6 +161,8 @@ def test_model_that_fails_to_load_exits_nonzero(tmp_path, domain_id, tiny_model)
         assert code == 1, f'{key}: exit {code}\n{log}'
         assert 'failed to load the depth pipeline' in log, log
         assert (params.get('scale_checkpoint') or params['model']) in log, log
+        if 'scale_checkpoint' in params:  # refused before any model loads
+            assert 'does not exist' in log, log
 
 
 def _set_parameters(tester, values):

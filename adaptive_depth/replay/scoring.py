@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple
 
 from adaptive_depth.replay.plots import plot_timeline
+from adaptive_depth.scale_source import loads_checkpoint
 import numpy as np
 
 METHOD_NONE = 'none'
@@ -116,7 +117,7 @@ def replay_label(model: str, scale_source: str,
     labels = []
     if is_untrained_model(model):
         labels.append(UNTRAINED_LABEL)
-    if scale_source in ('learned', 'da2_head') and scale_checkpoint:
+    if loads_checkpoint(scale_source, scale_checkpoint):
         config = Path(scale_checkpoint).expanduser() / 'config.json'
         try:
             meta = json.loads(config.read_text()).get('metadata') or {}

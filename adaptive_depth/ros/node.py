@@ -196,10 +196,12 @@ def _floor_label(source: Any) -> str:
                 'of points')
     missing = source.frames_without_floor
     if source.network is not None:
-        if source.network_offset is None:
+        # read once: the worker thread writes them
+        offset, floors = source.network_offset, source.offset_floors
+        if offset is None:
             return f'none seen in {missing} frames (the scale network applies, no offset yet)'
         return (f'not found in the last {missing} frames (the scale network applies, offset '
-                f'{source.network_offset:+.3f} ln s from {source.offset_floors} floors)')
+                f'{offset:+.3f} ln s from {floors} floors)')
     if source.holding:
         return f'not found in the last {missing} frames (the last floor scale is held)'
     return f'none seen in {missing} frames (fixed_scale applies)'
