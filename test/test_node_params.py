@@ -191,7 +191,7 @@ def _get_parameter(tester, name):
 
 def test_runtime_parameters_and_clean_shutdown(tmp_path, domain_id, tiny_model):
     params = {'model': str(tiny_model), 'device': 'cpu', 'scale_source': 'none',
-              'input_size': 70}
+              'input_size': 70, 'max_depth': 8}
     # Two nodes start together (one per signal); the second lives in namespace /b.
     nodes = {signal.SIGTERM: NodeProcess(params, domain_id, tmp_path / 'term.log'),
              signal.SIGINT: NodeProcess(params, domain_id, tmp_path / 'int.log',
@@ -202,6 +202,8 @@ def test_runtime_parameters_and_clean_shutdown(tmp_path, domain_id, tiny_model):
                         'the node to come up', nodes[signal.SIGTERM])
         tester.wait_for(lambda: tester.node.count_publishers('/b/depth') > 0, 90,
                         'the node in /b to come up', nodes[signal.SIGINT])
+        eight = _get_parameter(tester, 'max_depth')  # the integer startup override, as a double
+        assert eight == 8.0 and isinstance(eight, float), repr(eight)
         rejected = _set_parameters(tester, {'point_decimation': 0})
         assert not rejected[0].successful
         assert 'point_decimation must be in [1, 1000]' in rejected[0].reason

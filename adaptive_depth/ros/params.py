@@ -512,10 +512,12 @@ def declare_node_params(node: Any) -> NodeParams:
     """
     Declare every parameter on an ``rclpy`` node and return the validated values.
 
-    Float parameters accept integer overrides (``-p fx:=500``). Raises :class:`ParameterError`
-    with every reason when an override has the wrong type or an invalid value.
+    Float parameters accept integer overrides (``-p fx:=500``) and store them as doubles.
+    Raises :class:`ParameterError` with every reason when an override has the wrong type or an
+    invalid value.
     """
     from rcl_interfaces.msg import ParameterDescriptor, ParameterType
+    from rclpy.parameter import Parameter
 
     ros_types = {bool: ParameterType.PARAMETER_BOOL, int: ParameterType.PARAMETER_INTEGER,
                  float: ParameterType.PARAMETER_DOUBLE, str: ParameterType.PARAMETER_STRING}
@@ -533,6 +535,11 @@ def declare_node_params(node: Any) -> NodeParams:
         except Exception as exc:  # InvalidParameterTypeException, InvalidParameterValueException
             problems.append(f'{name}: {exc}')
             continue
+        if kind is float and isinstance(param.value, int) and not isinstance(param.value, bool):
+            # A startup override such as ``-p fx:=500`` arrives as an INTEGER; store it as the
+            # declared double so that ``ros2 param get`` and later sets see one type.
+            param = Parameter(name, Parameter.Type.DOUBLE, float(param.value))
+            node.set_parameters([param])
         values[name] = param.value
     if problems:
         raise ParameterError('invalid parameters: ' + '; '.join(problems))
