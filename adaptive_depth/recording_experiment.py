@@ -290,11 +290,22 @@ def prepare_frames(spec: str, options: Optional[Dict[str, Any]] = None,
 # --------------------------------------------------------------------------------- metrics
 
 
+def scaled_ratios(ratio_q: np.ndarray, scales: np.ndarray) -> np.ndarray:
+    """Return the N×Q ratios s·pred/gt of N frames' ratio quantiles ``ratio_q`` at N ``scales``."""
+    s = np.asarray(scales, dtype=np.float64).reshape(-1, 1)
+    return s * np.asarray(ratio_q, dtype=np.float64)
+
+
+def ratio_abs_rel(ratio_q: np.ndarray, scales: np.ndarray) -> np.ndarray:
+    """Return the N per-frame AbsRel of N frames' ratio quantiles (N×Q) at N ``scales``."""
+    return np.abs(scaled_ratios(ratio_q, scales) - 1.0).mean(axis=1)
+
+
 def frame_metrics(frames: FrameSet, scales: np.ndarray) -> Dict[str, np.ndarray]:
     """Return per-frame AbsRel, RMSE (m) and δ1 of the prediction scaled by N ``scales``."""
     s = np.asarray(scales, dtype=np.float64).reshape(-1, 1)
-    sr = s * frames.ratio_q.astype(np.float64)
-    abs_rel = np.abs(sr - 1.0).mean(axis=1)
+    sr = scaled_ratios(frames.ratio_q, scales)
+    abs_rel = ratio_abs_rel(frames.ratio_q, scales)
     delta1 = (np.maximum(sr, 1.0 / sr) < 1.25).mean(axis=1)
     m = frames.moments
     s1 = s[:, 0]

@@ -48,7 +48,7 @@ from adaptive_depth.base_models import SimulatedBaseModel
 from adaptive_depth.datasets import open_dataset
 from adaptive_depth.evaluation import eval_mask, gap_closure
 from adaptive_depth.ground_plane import fit_floor
-from adaptive_depth.recording_experiment import summarise_frame
+from adaptive_depth.recording_experiment import ratio_abs_rel, summarise_frame
 from adaptive_depth.sample import recording_of
 from adaptive_depth.scale_net import ScaleNetConfig
 from adaptive_depth.scale_source import GroundPlaneScale, ScaleEstimate
@@ -145,13 +145,11 @@ def run_sources(frames: Dict[str, list], order: np.ndarray, network: Sequence[fl
 
 def gaps(q: np.ndarray, log_s_star: np.ndarray, log_s: np.ndarray, rows: np.ndarray) -> float:
     """Return the gap closed (%) over ``rows`` by the scales exp(``log_s``)."""
-    def abs_rel(values: np.ndarray) -> np.ndarray:
-        return np.abs(np.exp(values)[:, None] * q - 1.0).mean(axis=1)
-
     if not rows.size:
         return math.nan
-    return 100.0 * gap_closure(abs_rel(np.zeros(len(q)))[rows].mean(),
-                               abs_rel(log_s_star)[rows].mean(), abs_rel(log_s)[rows].mean())
+    q = q[rows]
+    return 100.0 * gap_closure(*(ratio_abs_rel(q, np.exp(values[rows])).mean()
+                                 for values in (np.zeros(len(log_s)), log_s_star, log_s)))
 
 
 def _bounds(run: Dict) -> Sequence[float]:
