@@ -39,11 +39,12 @@ NODE_NAME = 'adaptive_depth_node'
 OUTPUT_SETTINGS = ('min_depth', 'max_depth', 'scale_smoothing', 'point_decimation',
                    'points_max_range', 'colorize_points', 'scale_hold_uncertainty')
 """Parameters that are ``FrameProcessor`` output settings (changeable at runtime)."""
-DEVICES_HINT = "'auto', 'cpu', 'cuda' or 'cuda:N'"
+DEVICES_HINT = "'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'"
 PRECISIONS = ('auto', 'fp32', 'fp16', 'bf16')
 INPUT_TRANSPORTS = ('raw', 'compressed')
 QOS_RELIABILITIES = ('reliable', 'best_effort')
 QOS_HISTORIES = ('keep_last', 'keep_all')
+PRINCIPAL_RANGE = f'finite, 0..{MAX_PRINCIPAL_PX:.4g}'
 
 
 class ParameterError(ValueError):
@@ -61,8 +62,9 @@ class ParamSpec:
 
 PARAM_SPECS: Dict[str, ParamSpec] = {
     'model': ParamSpec(
-        'Depth Anything V2 metric model: Hugging Face hub id (must be in the local cache) or a '
-        'local directory written by save_pretrained.', 'non-empty string', True),
+        'Depth Anything V2 metric model: Hugging Face hub id (from the local cache, else '
+        'downloaded when the hub is reachable) or a local directory written by save_pretrained.',
+        'non-empty string', True),
     'scale_checkpoint': ParamSpec(
         "Scale-network checkpoint directory (model.safetensors + config.json); '' = use the DA2 "
         'metric output without learned rescaling (a warning is logged). With scale_source '
@@ -180,9 +182,9 @@ PARAM_SPECS: Dict[str, ParamSpec] = {
     'fy': ParamSpec('Fallback focal length y (pixels); 0 = the same as fx.',
                     f'0 or {MIN_FOCAL_PX:g}..{MAX_FOCAL_PX:.4g}', False),
     'cx': ParamSpec(
-        'Fallback principal point x (pixels); 0 = image centre.', 'finite, >= 0', False),
+        'Fallback principal point x (pixels); 0 = image centre.', PRINCIPAL_RANGE, False),
     'cy': ParamSpec(
-        'Fallback principal point y (pixels); 0 = image centre.', 'finite, >= 0', False),
+        'Fallback principal point y (pixels); 0 = image centre.', PRINCIPAL_RANGE, False),
     'camera_info_stamp_tolerance': ParamSpec(
         'Warn (throttled) when the matched camera_info stamp differs from the image stamp by '
         'more than this (seconds); 0 = never warn.', 'finite, >= 0', False),
@@ -371,7 +373,7 @@ def check_value(name: str, value: Any) -> Optional[str]:
     """
     Check one parameter value on its own; return a reason naming the problem or None.
 
-    Cross-parameter rules (min_depth < max_depth, fx/fy together) live in
+    Cross-parameter rules (such as min_depth < max_depth) live in
     :meth:`NodeParams.errors`.
     """
     types = NodeParams.field_types()

@@ -125,9 +125,10 @@ def build_parser() -> argparse.ArgumentParser:
     m = p.add_argument_group('base model (choose exactly one)')
     src = m.add_mutually_exclusive_group(required=True)
     src.add_argument('--model', metavar='ID|DIR',
-                     help='Depth Anything V2 metric model: a Hugging Face hub id already in the '
-                          'local cache (e.g. depth-anything/Depth-Anything-V2-Metric-Indoor-'
-                          'Small-hf) or a local save_pretrained directory')
+                     help='Depth Anything V2 metric model: a Hugging Face hub id (from the local '
+                          'cache, else downloaded when the hub is reachable; e.g. '
+                          'depth-anything/Depth-Anything-V2-Metric-Indoor-Small-hf) or a local '
+                          'save_pretrained directory')
     src.add_argument('--simulated', action='store_true',
                      help='SIMULATED base model (no network): prediction = ground truth x '
                           '(ref / visible_size)^gamma x exp(N(0, sigma)) x smooth '
